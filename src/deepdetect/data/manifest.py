@@ -1,0 +1,214 @@
+"""The crop manifest: one row per face crop, the contract between extraction and everything after it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+LABELS = ("real", "fake", "unknown")
+SPLITS = ("train", "val", "test", "")
+
+# Column order of manifest.csv. Paths in `crop_path` are relative to the manifest's folder.
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "crop_path",
+    "source_path",
+    "label",
+    "dataset",
+    "source",
+    "method",
+    "compression",
+    "video_id",
+    "frame_index",
+    "track_id",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "det_score",
+    "landmarks",
+    "split",
+    "group",
+)
+
+FAILURE_COLUMNS: tuple[str, ...] = ("source_path", "status", "reason", "label", "dataset", "split")
+
+
+@dataclass
+class CropRecord:
+    """One face crop. `landmarks` holds 5 (x, y) points in crop pixel coordinates."""
+
+    crop_path: str
+    source_path: str
+    label: str = "unknown"
+    dataset: str = ""
+    source: str = ""
+    method: str = ""
+    compression: str = ""
+    video_id: str = ""
+    frame_index: int = 0
+    track_id: int = 0
+    x1: float = 0.0
+    y1: float = 0.0
+    x2: float = 0.0
+    y2: float = 0.0
+    det_score: float = 0.0
+    landmarks: list[float] = field(default_factory=list)
+    split: str = ""
+    group: str = ""
+
+    def to_row(self) -> dict[str, object]:
+        """Flatten to a CSV row (landmarks as space-separated numbers)."""
+        row = asdict(self)
+        row["landmarks"] = " ".join(f"{v:.2f}" for v in self.landmarks)
+        return row
+
+
+@dataclass
+class FailureRecord:
+    """A source that produced no crop, and why (`status` is a short code such as `no_face`)."""
+
+    source_path: str
+    status: str
+    reason: str = ""
+    label: str = "unknown"
+    dataset: str = ""
+    split: str = ""
+
+
+_DTYPES: dict[str, str] = {
+    "crop_path": "string",
+    "source_path": "string",
+    "label": "string",
+    "dataset": "string",
+    "source": "string",
+    "method": "string",
+    "compression": "string",
+    "video_id": "string",
+    "frame_index": "int64",
+    "track_id": "int64",
+    "x1": "float64",
+    "y1": "float64",
+    "x2": "float64",
+    "y2": "float64",
+    "det_score": "float64",
+    "landmarks": "string",
+    "split": "string",
+    "group": "string",
+}
+
+
+class ManifestError(ValueError):
+    """Raised when a manifest file is missing columns or holds invalid values."""
+
+
+def parse_landmarks(text: str | float | None) -> list[float]:
+    """Parse the landmarks cell back into 10 floats (empty list when absent)."""
+    if text is None or (isinstance(text, float) and pd.isna(text)) or str(text).strip() == "":
+        return []
+    values = [float(v) for v in str(text).split()]
+    if len(values) != 10:
+        raise ManifestError(f"landmarks must hold 10 numbers, got {len(values)}")
+    return values
+
+
+def records_to_frame(records: Iterable[CropRecord]) -> pd.DataFrame:
+    """Build a manifest DataFrame with the canonical columns and dtypes."""
+    rows = [r.to_row() for r in records]
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    return normalize_manifest(frame)
+
+
+def normalize_manifest(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check columns and values, fill optional columns, and cast to canonical dtypes."""
+    missing = [c for c in ("crop_path", "label") if c not in frame.columns]
+    if missing:
+        raise ManifestError(f"manifest is missing required columns: {missing}")
+    frame = frame.copy()
+    defaults = {f.name: f.default for f in fields(CropRecord) if f.name not in ("crop_path", "landmarks")}
+    for col in MANIFEST_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = "" if col == "landmarks" else defaults.get(col, "")
+    frame = frame[list(MANIFEST_COLUMNS)]
+    string_cols = [c for c, t in _DTYPES.items() if t == "string"]
+    frame[string_cols] = frame[string_cols].fillna("")
+    frame = frame.astype(_DTYPES)
+    bad_labels = sorted(set(frame["label"]) - set(LABELS))
+    if bad_labels:
+        raise ManifestError(f"unknown labels {bad_labels}; expected one of {LABELS}")
+    bad_splits = sorted(set(frame["split"]) - set(SPLITS))
+    if bad_splits:
+        raise ManifestError(f"unknown splits {bad_splits}; expected one of {SPLITS[:-1]} or empty")
+    # Frames from one source with no explicit video id still form one "video" for aggregation.
+    empty_vid = frame["video_id"] == ""
+    frame.loc[empty_vid, "video_id"] = frame.loc[empty_vid, "source_path"]
+    return frame.reset_index(drop=True)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and validate a manifest.csv; adds `abs_crop_path` resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot parse manifest {path}: {exc}") from exc
+    for col in ("frame_index", "track_id"):
+        if col in raw.columns:
+            raw[col] = pd.to_numeric(raw[col].replace("", "0"), errors="raise")
+    for col in ("x1", "y1", "x2", "y2", "det_score"):
+        if col in raw.columns:
+            raw[col] = pd.to_numeric(raw[col].replace("", "0"), errors="raise")
+    frame = normalize_manifest(raw)
+    root = path.parent
+    frame["abs_crop_path"] = [str((root / p).resolve()) if not os.path.isabs(p) else p for p in frame["crop_path"]]
+    return frame
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write text to `path` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a manifest atomically with the canonical column order."""
+    frame = normalize_manifest(frame.drop(columns=["abs_crop_path"], errors="ignore"))
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write failures.csv atomically."""
+    if isinstance(records, pd.DataFrame):
+        frame = records.reindex(columns=list(FAILURE_COLUMNS)).fillna("")
+    else:
+        frame = pd.DataFrame([asdict(r) for r in records], columns=list(FAILURE_COLUMNS))
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def select_split(frame: pd.DataFrame, split: str | Sequence[str]) -> pd.DataFrame:
+    """Rows of the given split(s), for the labelled classes only."""
+    splits = [split] if isinstance(split, str) else list(split)
+    return frame[frame["split"].isin(splits)].reset_index(drop=True)
+
+
+def binary_labels(frame: pd.DataFrame) -> pd.Series:
+    """Map label strings to 1 (fake) / 0 (real); raises on `unknown`."""
+    if (frame["label"] == "unknown").any():
+        raise ManifestError("rows labelled 'unknown' cannot be used for training or evaluation")
+    return (frame["label"] == "fake").astype("int64")

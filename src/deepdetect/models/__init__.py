@@ -1,0 +1,1 @@
+"""Detectors (timm backbone + head) and their checkpoints."""

@@ -1,0 +1,128 @@
+"""Checkpoints: final weights as safetensors + a JSON sidecar, full training state as a weights-only torch file."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from deepdetect.data.manifest import atomic_write_text
+from deepdetect.models.detector import Detector, ModelBuildError, Preprocess, create_detector
+
+SIDECAR_FORMAT = "deepdetect-model/1"
+FINAL_NAME = "model.safetensors"
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """Raised when a checkpoint needs arbitrary unpickling (possible code execution) to load."""
+
+
+def safe_torch_load(path: str | os.PathLike[str], map_location: str = "cpu") -> Any:
+    """`torch.load(weights_only=True)` with a clear error for files that would execute code."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it holds Python objects that only a full unpickle could restore, "
+            "which can run arbitrary code. Only tensors and plain containers are accepted "
+            "(re-save the weights as safetensors)."
+        ) from exc
+    except RuntimeError as exc:
+        if "weights_only" in str(exc) or "Unsupported" in str(exc):
+            raise UnsafeCheckpointError(f"refusing to load {path}: {exc}") from exc
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """torch.save to a temp file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sidecar_path(weights: str | os.PathLike[str]) -> Path:
+    """`x.safetensors` -> `x.json`."""
+    return Path(weights).with_suffix(".json")
+
+
+def save_detector(model: torch.nn.Module, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Write weights as safetensors and `meta` as the JSON sidecar beside it, both atomically.
+
+    `meta` must hold `model` (create_detector kwargs incl. `name`) and `preprocess`; see docs for the schema.
+    """
+    for key in ("model", "preprocess"):
+        if key not in meta:
+            raise ValueError(f"model metadata needs a {key!r} entry")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": SIDECAR_FORMAT})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_text(sidecar_path(path), json.dumps({"format": SIDECAR_FORMAT, **meta}, indent=2, default=str))
+    return path
+
+
+def resolve_model_path(path: str | os.PathLike[str]) -> Path:
+    """A run folder, a checkpoints folder, or a `.safetensors` file -> the weights file to load."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / FINAL_NAME, path / "checkpoints" / "best.safetensors", path / "best.safetensors"):
+            if candidate.is_file():
+                return candidate
+        raise ModelBuildError(f"no {FINAL_NAME} or checkpoints/best.safetensors under {path}")
+    if not path.is_file():
+        raise ModelBuildError(f"model not found: {path}")
+    if path.suffix != ".safetensors":
+        raise ModelBuildError(f"expected a run folder or a .safetensors file, got {path}")
+    return path
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the JSON sidecar of a weights file or run folder."""
+    weights = resolve_model_path(path)
+    side = sidecar_path(weights)
+    if not side.is_file():
+        raise ModelBuildError(f"{weights} has no sidecar {side.name}; cannot know how to build the model")
+    meta: dict[str, Any] = json.loads(side.read_text(encoding="utf-8"))
+    return meta
+
+
+def load_detector(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[Detector, dict[str, Any]]:
+    """Build the detector described by the sidecar and load its safetensors weights (eval mode)."""
+    weights = resolve_model_path(path)
+    meta = read_meta(weights)
+    spec = dict(meta["model"])
+    name = spec.pop("name")
+    spec.pop("pretrained", None)
+    spec.pop("weights", None)
+    model = create_detector(name, pretrained=False, **spec)
+    state = load_file(str(weights))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelBuildError(f"{weights} does not match {name}: missing={missing[:5]} unexpected={unexpected[:5]}")
+    model.to(device).eval()
+    return model, meta
+
+
+def meta_preprocess(meta: dict[str, Any]) -> Preprocess:
+    """The Preprocess stored in a sidecar."""
+    return Preprocess.from_dict(meta["preprocess"])

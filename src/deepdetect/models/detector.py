@@ -1,0 +1,196 @@
+"""Detector = timm backbone + a one-logit head; built by name, preprocessing resolved from the backbone."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+HEADS = ("linear", "patch")
+
+
+class ModelBuildError(RuntimeError):
+    """Raised when a detector cannot be built (unknown name, weights unavailable, bad file)."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What a consumer must do to an RGB face crop before the model sees it."""
+
+    input_size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bilinear"
+    layout: str = "NCHW"
+    color: str = "RGB"
+    scale: str = "divide by 255, then (x - mean) / std"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for JSON sidecars and ONNX metadata."""
+        out = asdict(self)
+        out["input_size"] = list(self.input_size)
+        out["mean"] = list(self.mean)
+        out["std"] = list(self.std)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            input_size=(int(data["input_size"][0]), int(data["input_size"][1])),
+            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
+            interpolation=str(data.get("interpolation", "bilinear")),
+            layout=str(data.get("layout", "NCHW")),
+            color=str(data.get("color", "RGB")),
+        )
+
+
+class PatchHead(nn.Module):
+    """Scores every spatial position of the feature map and averages: local artefacts, not global layout."""
+
+    def __init__(self, in_chs: int, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(drop_rate)
+        self.score = nn.Conv2d(in_chs, 1, kernel_size=1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.ndim == 3:  # ViT tokens (B, N, C) -> (B, C, N, 1)
+            features = features.transpose(1, 2).unsqueeze(-1)
+        return self.score(self.drop(features)).mean(dim=(2, 3))
+
+
+class Detector(nn.Module):
+    """A timm backbone with a single-logit head; `forward` returns the logit of P(fake), shape (B,)."""
+
+    def __init__(self, backbone: nn.Module, head: str = "linear", drop_rate: float = 0.0) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ModelBuildError(f"unknown head {head!r}; choose one of {HEADS}")
+        self.backbone = backbone
+        self.head_type = head
+        self.patch_head: nn.Module | None = None
+        if head == "patch":
+            self.patch_head = PatchHead(int(getattr(backbone, "num_features")), drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.patch_head is not None:
+            return self.patch_head(self.backbone.forward_features(x)).squeeze(-1)
+        return self.backbone(x).squeeze(-1)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a state dict from safetensors or a torch file, never unpickling arbitrary objects."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    from deepdetect.models.checkpoint import safe_torch_load
+
+    obj = safe_torch_load(path)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ModelBuildError(f"{path} does not hold a state dict")
+    return obj
+
+
+def create_detector(
+    name: str,
+    *,
+    pretrained: bool = False,
+    weights: str | os.PathLike[str] | None = None,
+    head: str = "linear",
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
+    img_size: int | None = None,
+    **kwargs: Any,
+) -> Detector:
+    """Build a detector from a timm model name; refuses unknown names, drops `None` args so timm defaults apply.
+
+    `pretrained=True` fetches timm's weights (needs network or a warm cache); `weights=PATH` loads a local
+    backbone file (safetensors, or a torch file loaded with `weights_only=True`).
+    """
+    if not timm.is_model(name):
+        raise ModelBuildError(f"unknown model {name!r}: not a timm model name (see timm.list_models())")
+    opts: dict[str, Any] = {"drop_rate": drop_rate, "drop_path_rate": drop_path_rate, **kwargs}
+    if img_size is not None and _accepts_img_size(name):
+        opts["img_size"] = img_size
+    opts = {k: v for k, v in opts.items() if v is not None}
+    try:
+        backbone = timm.create_model(name, pretrained=pretrained and weights is None, num_classes=1, **opts)
+    except Exception as exc:  # timm raises many kinds (network, hub, missing file)
+        if pretrained:
+            raise ModelBuildError(
+                f"could not fetch pretrained weights for {name!r} ({type(exc).__name__}: {exc}). "
+                "Offline? Use model.pretrained=false, or model.weights=PATH to a local weights file."
+            ) from exc
+        raise ModelBuildError(f"could not build {name!r}: {exc}") from exc
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelBuildError(f"weights file not found: {path}")
+        state = _read_state_dict(path)
+        # Backbone files carry their own classifier; keep everything but a mismatching head.
+        own = backbone.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        skipped = sorted(set(state) - set(usable))
+        if not usable:
+            raise ModelBuildError(f"no tensor in {path} matches {name!r}")
+        backbone.load_state_dict(usable, strict=False)
+        log.info("loaded %d tensors from %s (%d skipped: %s)", len(usable), path, len(skipped), skipped[:4])
+    return Detector(backbone, head=head, drop_rate=float(drop_rate or 0.0))
+
+
+def _accepts_img_size(name: str) -> bool:
+    """ViT-style models take `img_size`; CNNs are size-agnostic."""
+    cfg = timm.get_pretrained_cfg(name)
+    arch = name.lower()
+    return cfg is not None and any(k in arch for k in ("vit", "deit", "swin", "beit", "eva"))
+
+
+def resolve_preprocess(model: nn.Module, input_size: int | None = None) -> Preprocess:
+    """Mean, std, input size and interpolation from the backbone's pretrained config (timm.data)."""
+    backbone = model.backbone if isinstance(model, Detector) else model
+    data_cfg = timm.data.resolve_data_config({}, model=backbone)
+    _, h, w = data_cfg["input_size"]
+    if input_size is not None:
+        h = w = int(input_size)
+    return Preprocess(
+        input_size=(int(h), int(w)),
+        mean=tuple(float(v) for v in data_cfg["mean"]),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in data_cfg["std"]),  # type: ignore[arg-type]
+        interpolation=str(data_cfg.get("interpolation", "bilinear")),
+    )
+
+
+def detector_spec(model_cfg: Any) -> dict[str, Any]:
+    """The create_detector kwargs (incl. `name`) a model config describes; stored in sidecars to rebuild it."""
+    input_size = model_cfg.get("input_size")
+    spec = {
+        "name": str(model_cfg["name"]),
+        "head": str(model_cfg.get("head") or "linear"),
+        "drop_rate": model_cfg.get("drop_rate"),
+        "drop_path_rate": model_cfg.get("drop_path_rate"),
+        "img_size": int(input_size) if input_size else None,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def build_from_config(model_cfg: Any) -> tuple[Detector, dict[str, Any], Preprocess]:
+    """Build the detector a `model/*.yaml` config describes; returns (model, spec for the sidecar, preprocess)."""
+    spec = detector_spec(model_cfg)
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    model = create_detector(
+        spec["name"], pretrained=bool(model_cfg.get("pretrained", False)), weights=model_cfg.get("weights"), **kwargs
+    )
+    input_size = model_cfg.get("input_size")
+    return model, spec, resolve_preprocess(model, int(input_size) if input_size else None)

@@ -1,0 +1,1 @@
+"""Small shared helpers (logging, seeding, development data lookup)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
+
+from deepdetect.utils.io import atomic_write_text
 
 LABELS = ("real", "fake", "unknown")
 SPLITS = ("train", "val", "test", "")
@@ -168,22 +169,6 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     root = path.parent
     frame["abs_crop_path"] = [str((root / p).resolve()) if not os.path.isabs(p) else p for p in frame["crop_path"]]
     return frame
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write text to `path` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:

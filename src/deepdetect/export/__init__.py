@@ -1,0 +1,1 @@
+"""ONNX export with its contract in the metadata, parity check against PyTorch, quantization."""

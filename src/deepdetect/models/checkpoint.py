@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from deepdetect.data.manifest import atomic_write_text
 from deepdetect.models.detector import Detector, ModelBuildError, Preprocess, create_detector
+from deepdetect.utils.io import atomic_path, atomic_write_text
 
 SIDECAR_FORMAT = "deepdetect-model/1"
 FINAL_NAME = "model.safetensors"
@@ -41,16 +40,8 @@ def safe_torch_load(path: str | os.PathLike[str], map_location: str = "cpu") -> 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """torch.save to a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sidecar_path(weights: str | os.PathLike[str]) -> Path:
@@ -69,14 +60,8 @@ def save_detector(model: torch.nn.Module, path: str | os.PathLike[str], meta: di
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": SIDECAR_FORMAT})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": SIDECAR_FORMAT})
     atomic_write_text(sidecar_path(path), json.dumps({"format": SIDECAR_FORMAT, **meta}, indent=2, default=str))
     return path
 

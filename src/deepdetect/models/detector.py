@@ -79,11 +79,12 @@ class Detector(nn.Module):
         self.head_type = head
         self.patch_head: nn.Module | None = None
         if head == "patch":
-            self.patch_head = PatchHead(int(getattr(backbone, "num_features")), drop_rate)
+            self.patch_head = PatchHead(int(backbone.num_features), drop_rate)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.patch_head is not None:
-            return self.patch_head(self.backbone.forward_features(x)).squeeze(-1)
+            features = self.backbone.forward_features(x)  # type: ignore[operator]
+            return self.patch_head(features).squeeze(-1)
         return self.backbone(x).squeeze(-1)
 
 

@@ -1,0 +1,52 @@
+# deepdetect: the README's commands. `make demo` and `make test` each set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deepdetect-installed
+DEMO_DIR ?= outputs/demo
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-slow test-all lint format typecheck bench bench-quick clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install deepdetect with the dev tools
+
+demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> export -> predict (offline, CPU)
+	$(BIN)/deepdetect-demo output_dir=$(DEMO_DIR)
+
+test: $(STAMP)  ## fast test suite (slow and gpu tests deselected)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## slow tests only (kill/resume, full pipelines)
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5 = no slow test collected
+
+test-all: $(STAMP)  ## every CPU test
+	$(BIN)/python -m pytest -q -m 'not gpu' $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/mypy
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests scripts bench
+	$(BIN)/ruff format src tests scripts bench
+
+bench: $(STAMP)  ## benchmarks -> bench/results/*.json
+	$(BIN)/python bench/run.py --out bench/results
+
+bench-quick: $(STAMP)  ## quick benchmarks (< a few minutes)
+	$(BIN)/python bench/run.py --out bench/results --quick
+
+clean:  ## remove build outputs (keeps .venv; `rm -rf .venv` for a full reset)
+	rm -rf outputs multirun build dist .pytest_cache .mypy_cache .ruff_cache bench/results src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

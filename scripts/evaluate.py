@@ -1,0 +1,3 @@
+from deepdetect.cli.evaluate import main
+
+main()

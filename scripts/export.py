@@ -1,0 +1,3 @@
+from deepdetect.cli.export import main
+
+main()

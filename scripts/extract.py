@@ -1,0 +1,3 @@
+from deepdetect.cli.extract import main
+
+main()

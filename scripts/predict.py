@@ -1,0 +1,5 @@
+import sys
+
+from deepdetect.cli.predict import main
+
+sys.exit(main())

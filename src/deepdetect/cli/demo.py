@@ -1,0 +1,30 @@
+"""`deepdetect-demo`: the whole pipeline offline on a generated sample set."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from deepdetect.cli._hydra import hydra_main
+
+
+def _task(cfg: DictConfig) -> float | None:
+    from deepdetect.demo import run_demo
+
+    result = run_demo(cfg)
+    auc = "n/a" if result.test_video_auc is None else f"{result.test_video_auc:.3f}"
+    print(
+        "\ndeepdetect demo finished\n"
+        f"  sample inputs : {result.sample_dir}\n"
+        f"  crop manifest : {result.manifest}\n"
+        f"  trained model : {result.run_dir / 'model.safetensors'}  (test video AUC {auc})\n"
+        f"  report        : {result.report}\n"
+        f"  ONNX model    : {result.onnx_model}\n"
+        f"  predictions   : {result.predictions}  {result.prediction_status}\n"
+    )
+    return result.test_video_auc
+
+
+main = hydra_main("demo", _task)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""`deepdetect-extract`: Hydra entry point for deepdetect.faces.extract.extract."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from omegaconf import DictConfig
+
+from deepdetect.cli._hydra import hydra_main
+
+log = logging.getLogger(__name__)
+
+
+def extract_task(cfg: DictConfig) -> dict[str, Any]:
+    """Run extraction; user mistakes exit 2 with a message, not a traceback."""
+    from deepdetect.data.layouts import LayoutError
+    from deepdetect.faces.extract import extract
+
+    try:
+        result = extract(cfg)
+    except (LayoutError, ValueError) as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from exc
+    summary = result.to_dict()
+    where = result.manifest_path or "rank 0 merges the manifest"
+    print(
+        f"{result.n_crops} crops, {result.n_failures} failures from {result.n_sources} sources "
+        f"({result.n_skipped} already done) -> {where}"
+    )
+    return summary
+
+
+main = hydra_main("extract", extract_task)

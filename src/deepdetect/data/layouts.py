@@ -1,0 +1,308 @@
+"""Dataset layouts: turn a dataset folder into a list of labelled `Source`s (a registry by name)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from deepdetect.faces.media import iter_media_files
+
+log = logging.getLogger(__name__)
+
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file (image or video) with its labels; `rel` is its path relative to the layout root."""
+
+    path: Path
+    rel: str
+    label: str = "unknown"
+    dataset: str = ""
+    source: str = ""
+    method: str = ""
+    compression: str = ""
+    video_id: str = ""
+    split: str = ""
+    group: str = ""
+
+
+class LayoutError(ValueError):
+    """Raised when a dataset folder does not match the requested layout."""
+
+
+LayoutFn = Callable[[Path, str], list[Source]]
+_LAYOUTS: dict[str, LayoutFn] = {}
+
+
+def register_layout(name: str) -> Callable[[LayoutFn], LayoutFn]:
+    """Decorator registering a layout function `(root, dataset) -> list[Source]` under `name`."""
+
+    def deco(fn: LayoutFn) -> LayoutFn:
+        _LAYOUTS[name] = fn
+        return fn
+
+    return deco
+
+
+def list_layouts() -> list[str]:
+    """Names of the registered layouts."""
+    return sorted(_LAYOUTS)
+
+
+def load_sources(layout: str, root: str | Path, dataset: str | None = None) -> list[Source]:
+    """Sources of the dataset at `root` read with the named layout, sorted by relative path."""
+    if layout not in _LAYOUTS:
+        raise LayoutError(f"unknown layout {layout!r}; choose one of {list_layouts()}")
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise LayoutError(f"input not found: {root}")
+    name = dataset or (root.stem if root.is_file() else root.resolve().name)
+    sources = _LAYOUTS[layout](root, name)
+    return sorted(sources, key=lambda s: s.rel)
+
+
+def _media_files(folder: Path) -> list[Path]:
+    """Media files under `folder` (recursive, by extension, hidden files skipped), sorted."""
+    return iter_media_files(folder, recursive=True)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+@register_layout("single")
+def single_layout(root: Path, dataset: str) -> list[Source]:
+    """One file, or the media files directly inside one folder; label unknown."""
+    if root.is_file():
+        return [Source(path=root.resolve(), rel=root.name, dataset=dataset, source=dataset)]
+    files = iter_media_files(root, recursive=False)
+    return [Source(path=p.resolve(), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
+
+
+@register_layout("folder")
+def folder_layout(root: Path, dataset: str) -> list[Source]:
+    """`real/` and `fake/` folders at any depth; a `train|val|test` folder above them sets the split."""
+    if root.is_file():
+        raise LayoutError("layout 'folder' needs a directory holding real/ and fake/ folders")
+    out: list[Source] = []
+    for path in _media_files(root):
+        parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
+        label_pos = [i for i, p in enumerate(parts) if p in ("real", "fake")]
+        if not label_pos:
+            continue
+        pos = label_pos[-1]
+        label = parts[pos]
+        split = next((SPLIT_NAMES[p] for p in parts[:pos] if p in SPLIT_NAMES), "")
+        orig_parts = path.relative_to(root).parts[:-1]
+        tag = orig_parts[pos + 1] if len(orig_parts) > pos + 1 else dataset
+        out.append(
+            Source(
+                path=path.resolve(),
+                rel=_rel(path, root),
+                label=label,
+                dataset=dataset,
+                source=tag,
+                method=tag if label == "fake" and tag != dataset else "",
+                video_id=_rel(path, root),
+                split=split,
+            )
+        )
+    if not out:
+        raise LayoutError(f"no media files under a real/ or fake/ folder in {root}")
+    return out
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+_PAIR = re.compile(r"^(\d+)_(\d+)$")
+
+
+def _read_ffpp_splits(root: Path) -> dict[str, str]:
+    """Map original video id -> split from FF++ `splits/{train,val,test}.json` pair lists."""
+    out: dict[str, str] = {}
+    for split in ("train", "val", "test"):
+        f = root / "splits" / f"{split}.json"
+        if not f.is_file():
+            continue
+        try:
+            pairs = json.loads(f.read_text())
+        except json.JSONDecodeError as exc:
+            raise LayoutError(f"cannot parse {f}: {exc}") from exc
+        for pair in pairs:
+            for vid in pair:
+                out[str(vid)] = split
+    return out
+
+
+@register_layout("ffpp")
+def ffpp_layout(root: Path, dataset: str) -> list[Source]:
+    """FaceForensics++: original_sequences/<src>/<comp>/videos and manipulated_sequences/<Method>/<comp>/videos."""
+    orig_dir, manip_dir = root / "original_sequences", root / "manipulated_sequences"
+    if not orig_dir.is_dir() and not manip_dir.is_dir():
+        raise LayoutError(f"{root} has neither original_sequences/ nor manipulated_sequences/")
+    official = _read_ffpp_splits(root)
+    uf = _UnionFind()
+    for vid in official:
+        uf.find(vid)
+    for split in ("train", "val", "test"):
+        f = root / "splits" / f"{split}.json"
+        if f.is_file():
+            for pair in json.loads(f.read_text()):
+                if len(pair) == 2:
+                    uf.union(str(pair[0]), str(pair[1]))
+    raw: list[tuple[Path, str, str, str, str]] = []  # path, label, method, compression, video id
+    for label, base in (("real", orig_dir), ("fake", manip_dir)):
+        if not base.is_dir():
+            continue
+        for path in _media_files(base):
+            rel = path.relative_to(base).parts
+            if len(rel) < 3:
+                continue
+            method, comp = rel[0], rel[1]
+            raw.append((path, label, method if label == "fake" else "", comp, path.stem))
+            m = _PAIR.match(path.stem)
+            if label == "fake" and m:
+                uf.union(m.group(1), m.group(2))
+    out: list[Source] = []
+    for path, label, method, comp, vid in raw:
+        m = _PAIR.match(vid)
+        target = m.group(1) if (label == "fake" and m) else vid
+        split = official.get(target, "")
+        if m and label == "fake" and official.get(m.group(2), split) != split:
+            log.warning("FF++ pair %s spans splits in the official lists", vid)
+        group = f"{dataset}:{uf.find(target)}"
+        source_tag = path.relative_to(root).parts[1]  # youtube/actors or the method
+        out.append(
+            Source(
+                path=path.resolve(),
+                rel=_rel(path, root),
+                label=label,
+                dataset=dataset,
+                source=source_tag,
+                method=method,
+                compression=comp,
+                video_id=vid,
+                split=split,
+                group=group,
+            )
+        )
+    return out
+
+
+_CELEB_FAKE = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
+_CELEB_REAL = re.compile(r"^(id\d+)_(\d+)$")
+
+
+@register_layout("celebdf")
+def celebdf_layout(root: Path, dataset: str) -> list[Source]:
+    """Celeb-DF v2: Celeb-real, YouTube-real, Celeb-synthesis; `List_of_testing_videos.txt` marks the test set."""
+    folders = {"Celeb-real": "real", "YouTube-real": "real", "Celeb-synthesis": "fake"}
+    if not any((root / f).is_dir() for f in folders):
+        raise LayoutError(f"{root} has none of {sorted(folders)}")
+    test: set[str] = set()
+    listing = root / "List_of_testing_videos.txt"
+    if listing.is_file():
+        for line in listing.read_text().splitlines():
+            bits = line.split()
+            if bits:
+                test.add(bits[-1].strip())
+    out: list[Source] = []
+    for folder, label in folders.items():
+        if not (root / folder).is_dir():
+            continue
+        for path in _media_files(root / folder):
+            stem, rel = path.stem, _rel(path, root)
+            fake_m, real_m = _CELEB_FAKE.match(stem), _CELEB_REAL.match(stem)
+            if fake_m:
+                identity, original = fake_m.group(1), f"{fake_m.group(1)}_{fake_m.group(3)}"
+            elif real_m:
+                identity, original = real_m.group(1), stem
+            else:
+                identity, original = f"{folder}/{stem}", stem
+            out.append(
+                Source(
+                    path=path.resolve(),
+                    rel=rel,
+                    label=label,
+                    dataset=dataset,
+                    source=folder,
+                    method="celeb-synthesis" if label == "fake" else "",
+                    video_id=stem if label == "fake" else original,
+                    split="test" if rel in test else "",
+                    group=f"{dataset}:{identity}",
+                )
+            )
+    return out
+
+
+@register_layout("dfdc")
+def dfdc_layout(root: Path, dataset: str) -> list[Source]:
+    """DFDC: folders with `metadata.json` {file: {label: REAL|FAKE, original, split}}; fakes group with originals."""
+    metas = sorted(root.rglob("metadata.json"))
+    if not metas:
+        raise LayoutError(f"no metadata.json under {root}")
+    out: list[Source] = []
+    for meta_path in metas:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise LayoutError(f"cannot parse {meta_path}: {exc}") from exc
+        folder = meta_path.parent
+        for name, info in sorted(meta.items()):
+            path = folder / name
+            if not path.is_file():
+                log.debug("DFDC metadata lists missing file %s", path)
+                continue
+            label = str(info.get("label", "")).lower()
+            if label not in ("real", "fake"):
+                label = "unknown"
+            original = Path(str(info.get("original") or name)).stem
+            group_id = original if label == "fake" else path.stem
+            split = SPLIT_NAMES.get(str(info.get("split", "")).lower(), "")
+            out.append(
+                Source(
+                    path=path.resolve(),
+                    rel=_rel(path, root),
+                    label=label,
+                    dataset=dataset,
+                    source=folder.name,
+                    method="dfdc" if label == "fake" else "",
+                    video_id=path.stem,
+                    split=split,
+                    group=f"{dataset}:{group_id}",
+                )
+            )
+    # The public training parts all say split "train": a split with no alternative carries no information.
+    if len({s.split for s in out}) == 1:
+        out = [replace(s, split="") for s in out]
+    return out
+
+
+def count_by(sources: Iterable[Source], key: str) -> dict[str, int]:
+    """Count sources by a field (for logging)."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        value = str(getattr(s, key))
+        counts[value] = counts.get(value, 0) + 1
+    return counts

@@ -1,0 +1,81 @@
+"""Per-epoch sampling: k frames per video, class- or source-balanced draws, sharded across DDP ranks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import Sampler
+
+BALANCE_MODES = ("none", "class", "source")
+
+
+def balance_weights(frame: pd.DataFrame, balance: str) -> np.ndarray:
+    """Sampling weight per row: equal total weight per label (`class`) or per (source, label) group (`source`)."""
+    if balance not in BALANCE_MODES:
+        raise ValueError(f"unknown data.balance {balance!r}; expected one of {BALANCE_MODES}")
+    if balance == "none" or len(frame) == 0:
+        return np.ones(len(frame), dtype=np.float64)
+    keys = frame["label"].astype(str) if balance == "class" else frame["source"].astype(str) + "|" + frame["label"]
+    counts = keys.map(keys.value_counts())
+    return (1.0 / counts.to_numpy(dtype=np.float64)) / keys.nunique()
+
+
+class EpochSampler(Sampler[int]):
+    """Deterministic per-epoch index stream over a manifest frame.
+
+    Each epoch (seeded by `seed` and the epoch number, so a resumed run draws the same) it picks up to
+    `frames_per_video` frames of every video (None = all), then orders them: a shuffle (`none`) or a weighted draw
+    with replacement (`class` / `source`). Under DDP each rank takes every `world_size`-th index of the same stream.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        frames_per_video: int | None = None,
+        balance: str = "none",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if balance not in BALANCE_MODES:
+            raise ValueError(f"unknown data.balance {balance!r}; expected one of {BALANCE_MODES}")
+        self.frames_per_video = int(frames_per_video) if frames_per_video else None
+        self.balance = balance
+        self.seed = int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.epoch = 0
+        self.videos = [np.asarray(ix, dtype=np.int64) for ix in frame.groupby("video_id", sort=True).indices.values()]
+        self.weights = balance_weights(frame.reset_index(drop=True), balance)
+        per_epoch = sum(
+            len(v) if self.frames_per_video is None else min(len(v), self.frames_per_video) for v in self.videos
+        )
+        self.total = int(np.ceil(per_epoch / self.world_size)) * self.world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draw `__iter__` yields."""
+        self.epoch = int(epoch)
+
+    def epoch_indices(self) -> np.ndarray:
+        """The full (all-rank) index stream of the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        chosen = []
+        for ix in self.videos:
+            k = len(ix) if self.frames_per_video is None else min(len(ix), self.frames_per_video)
+            chosen.append(ix if k == len(ix) else rng.choice(ix, size=k, replace=False))
+        pool = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+        if self.balance == "none":
+            order = rng.permutation(pool)
+        else:
+            p = self.weights[pool] / self.weights[pool].sum()
+            order = rng.choice(pool, size=len(pool), replace=True, p=p)
+        if len(order) < self.total and len(order) > 0:  # pad so every rank gets the same count
+            order = np.concatenate([order, order[: self.total - len(order)]])
+        return order.astype(np.int64)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from (int(i) for i in self.epoch_indices()[self.rank :: self.world_size])
+
+    def __len__(self) -> int:
+        return self.total // self.world_size

@@ -1,0 +1,89 @@
+"""Post-hoc calibration: temperature scaling of logits and the choice of an operating threshold."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.metrics import roc_curve
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_RULES = ("fpr", "eer")
+_T_MIN, _T_MAX = 1e-2, 1e2
+
+
+def _check_binary(values: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten and validate a (scores, 0/1 labels) pair."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"{what} and labels differ in length: {x.shape[0]} vs {y.shape[0]}")
+    if x.size == 0:
+        raise ValueError(f"no {what} given")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} contain NaN or infinite values")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    return x, y.astype(np.int64)
+
+
+def _nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean binary cross-entropy of sigmoid(logits / T), computed stably."""
+    z = logits / temperature
+    # log(1 + exp(-z)) for positives, log(1 + exp(z)) for negatives.
+    signed = np.where(labels == 1, -z, z)
+    return float(np.mean(np.logaddexp(0.0, signed)))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature T > 0 minimising the NLL of sigmoid(logit / T) on (validation) data."""
+    x, y = _check_binary(logits, labels, "logits")
+    if y.min() == y.max():
+        log.warning("temperature fitted on one class only: the result is degenerate (T at a bound)")
+    res = minimize_scalar(
+        lambda log_t: _nll(x, y, float(np.exp(log_t))),
+        bounds=(np.log(_T_MIN), np.log(_T_MAX)),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    temperature = float(np.exp(res.x))
+    if not (_T_MIN * 1.01 < temperature < _T_MAX * 0.99):
+        log.warning("fitted temperature %.4g sits at its search bound [%g, %g]", temperature, _T_MIN, _T_MAX)
+    return temperature
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Calibrated probabilities sigmoid(logits / T)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+
+
+def choose_threshold(probs: np.ndarray, labels: np.ndarray, rule: str = "fpr", target_fpr: float = 0.05) -> float:
+    """Operating threshold on calibrated P(fake); a sample is called fake when prob >= threshold.
+
+    rule="fpr": the smallest threshold whose false-positive rate on the reals is <= `target_fpr`.
+    rule="eer": the threshold at the equal-error point (FPR closest to FNR on the ROC curve).
+    """
+    p, y = _check_binary(probs, labels, "probs")
+    if rule == "fpr":
+        if not 0.0 <= target_fpr <= 1.0:
+            raise ValueError(f"target_fpr must be in [0, 1], got {target_fpr}")
+        reals = np.sort(p[y == 0])[::-1]
+        if reals.size == 0:
+            raise ValueError("choosing a threshold at a target FPR needs real (label 0) samples")
+        allowed = int(np.floor(target_fpr * reals.size + 1e-9))
+        if allowed >= reals.size:
+            return 0.0
+        # Any threshold above the (allowed+1)-th highest real score keeps at most `allowed` false positives.
+        return float(np.nextafter(reals[allowed], np.inf))
+    if rule == "eer":
+        if y.min() == y.max():
+            raise ValueError("the EER threshold needs both real and fake samples")
+        fpr, tpr, thresholds = roc_curve(y, p)
+        idx = int(np.argmin(np.abs((1.0 - tpr) - fpr)))
+        return float(min(thresholds[idx], 1.0))
+    raise ValueError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")

@@ -1,0 +1,392 @@
+"""`evaluate(cfg)`: score manifests with trained detectors; write metrics.json, scores.csv and report.html."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from tqdm import tqdm
+
+from deepdetect.data.manifest import ManifestError, atomic_write_text, binary_labels, read_manifest, select_split
+from deepdetect.evaluation import metrics as M
+from deepdetect.evaluation.aggregate import aggregate_videos
+from deepdetect.evaluation.calibration import apply_temperature
+from deepdetect.evaluation.perturb import Perturbation, get_perturbation
+from deepdetect.evaluation.sources import group_table, source_warnings
+from deepdetect.inference.preprocess import prepare_batch
+from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
+from deepdetect.models.detector import Detector, Preprocess
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+BREAKDOWN_COLUMNS = ("source", "dataset", "method", "compression")
+CI_METRICS: dict[str, M.MetricFn] = {
+    "auc": M.roc_auc,
+    "ap": M.average_precision,
+    "eer": M.eer,
+}
+
+
+@dataclass
+class LoadedRun:
+    """A detector with its calibration and where it came from."""
+
+    name: str
+    path: str
+    model: Detector
+    meta: dict[str, Any]
+    preprocess: Preprocess
+    temperature: float
+    threshold: float
+    threshold_rule: str
+    reference_fpr: float
+    reference_fpr_from: str
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> cuda when available, else the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) -> LoadedRun:
+    """Load a detector and its stored calibration (T=1, threshold 0.5 with a warning when absent)."""
+    weights = resolve_model_path(checkpoint)
+    model, meta = load_detector(weights, device=device)
+    cal = dict(meta.get("calibration") or {})
+    if "temperature" not in cal or "threshold" not in cal:
+        log.warning("%s has no stored calibration; using temperature 1 and threshold 0.5", checkpoint)
+    val = dict(meta.get("val_metrics") or {})
+    ref_from = "target_fpr"
+    reference = target_fpr
+    for source, key in (("val_metrics", "fpr_at_threshold"), ("val_metrics", "fpr"), ("calibration", "val_fpr")):
+        value = (val if source == "val_metrics" else cal).get(key)
+        if value is not None and math.isfinite(float(value)):
+            reference, ref_from = float(value), f"{source}.{key}"
+            break
+    run_dir = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+    return LoadedRun(
+        name=run_dir.name,
+        path=str(checkpoint),
+        model=model,
+        meta=meta,
+        preprocess=meta_preprocess(meta),
+        temperature=float(cal.get("temperature", 1.0)),
+        threshold=float(cal.get("threshold", 0.5)),
+        threshold_rule=str(cal.get("threshold_rule", "default")),
+        reference_fpr=reference,
+        reference_fpr_from=ref_from,
+    )
+
+
+def load_crop(path: str) -> np.ndarray | None:
+    """An HxWx3 uint8 RGB crop, or None when the file is missing or unreadable."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError):
+        return None
+
+
+@torch.no_grad()
+def score_crops(
+    model: Detector,
+    paths: list[str],
+    preprocess: Preprocess,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    perturb: Perturbation | None = None,
+    desc: str = "scoring",
+) -> np.ndarray:
+    """Logits for each crop path (NaN where the file cannot be read)."""
+    device = device or torch.device("cpu")
+    out = np.full(len(paths), np.nan, dtype=np.float64)
+    for start in tqdm(range(0, len(paths), batch_size), desc=desc, leave=False, disable=len(paths) <= batch_size):
+        idx, crops = [], []
+        for i in range(start, min(start + batch_size, len(paths))):
+            crop = load_crop(paths[i])
+            if crop is None:
+                continue
+            idx.append(i)
+            crops.append(perturb(crop) if perturb is not None else crop)
+        if not crops:
+            continue
+        batch = torch.from_numpy(prepare_batch(crops, preprocess)).to(device)
+        out[idx] = model(batch).float().cpu().numpy()
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def level_metrics(df: pd.DataFrame, threshold: float, boot_n: int, seed: int, group_col: str) -> dict[str, Any]:
+    """compute_metrics on (y, prob) plus bootstrap CIs resampling `group_col`."""
+    result: dict[str, Any] = dict(M.compute_metrics(df["y"].to_numpy(), df["prob"].to_numpy(), threshold))
+    ci_fns: dict[str, M.MetricFn] = {
+        **CI_METRICS,
+        "accuracy": lambda y, s: M.accuracy(y, s, threshold),
+        "balanced_accuracy": lambda y, s: M.balanced_accuracy(y, s, threshold),
+    }
+    cis = M.bootstrap_cis(df, ci_fns, group_col=group_col, n=boot_n, seed=seed) if boot_n > 0 else {}
+    result["ci95"] = {k: list(v) for k, v in cis.items()}
+    return result
+
+
+def _breakdowns(frames: pd.DataFrame, videos: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """Per-group tables at frame and video level for every breakdown column with >1 value or the source column."""
+    out: dict[str, Any] = {}
+    for col in BREAKDOWN_COLUMNS:
+        if col not in frames.columns:
+            continue
+        vid = videos.rename(columns={"score": "prob"})
+        out[col] = {
+            "frame": group_table(frames, col, threshold).to_dict(orient="records"),
+            "video": group_table(vid, col, threshold).to_dict(orient="records"),
+        }
+    return out
+
+
+def evaluate_frames(
+    frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, robustness_logits: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """All metrics for scored frames (columns y, logit, prob, video_id, ...); returns (result, video table)."""
+    agg = cfg.aggregate
+    boot = cfg.bootstrap
+    videos = aggregate_videos(frames, "prob", method=str(agg.method), k=int(agg.k), label_col="label")
+    videos["y"] = (videos["label"] == "fake").astype("int64")
+    vprob = videos.rename(columns={"score": "prob"})
+    result: dict[str, Any] = {
+        "n_frames": len(frames),
+        "n_videos": len(videos),
+        "frame": level_metrics(frames, run.threshold, int(boot.n), int(boot.seed), "video_id"),
+        "video": level_metrics(vprob, run.threshold, int(boot.n), int(boot.seed), "video_id"),
+        "breakdown": _breakdowns(frames, videos, run.threshold),
+    }
+    src = group_table(frames, "source", run.threshold) if "source" in frames.columns else pd.DataFrame()
+    result["source_warnings"] = source_warnings(src, run.reference_fpr) if len(src) else []
+    for w in result["source_warnings"]:
+        log.warning(w)
+    if robustness_logits:
+        rob: dict[str, Any] = {}
+        for name, logits in robustness_logits.items():
+            probs = apply_temperature(logits, run.temperature)
+            ok = np.isfinite(probs)
+            y = frames["y"].to_numpy()[ok]
+            p = probs[ok]
+            both = len(set(y.tolist())) == 2
+            rob[name] = {
+                "auc": M.roc_auc(y, p) if both else float("nan"),
+                "fpr_at_threshold": M.rates_at_threshold(y, p, run.threshold)["fpr"],
+                "tpr_at_threshold": M.rates_at_threshold(y, p, run.threshold)["tpr"],
+            }
+        result["robustness"] = rob
+    return result, videos
+
+
+def holdout_report(frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, source: str) -> dict[str, Any]:
+    """Leave-one-source-out: metrics on the held-out source separately from the in-domain rows."""
+    mask = frames["source"].astype(str) == str(source)
+    if not mask.any():
+        log.warning("holdout_source %r is not among the evaluated rows' sources; no held-out figures", source)
+    out: dict[str, Any] = {"source": str(source)}
+    for name, part in (("heldout", frames[mask]), ("in_domain", frames[~mask])):
+        if len(part) == 0:
+            out[name] = None
+            continue
+        res, _ = evaluate_frames(part.reset_index(drop=True), run, cfg)
+        out[name] = {
+            "n_frames": res["n_frames"],
+            "n_videos": res["n_videos"],
+            "frame": res["frame"],
+            "video": res["video"],
+        }
+    return out
+
+
+def _load_frames(manifest: str, split: str) -> pd.DataFrame:
+    """Labelled rows of the requested split (`all` = every row)."""
+    df = read_manifest(manifest)
+    if split != "all":
+        df = select_split(df, split)
+    df = df[df["label"] != "unknown"].reset_index(drop=True)
+    if len(df) == 0:
+        raise ManifestError(f"{manifest}: no labelled rows in split {split!r}")
+    df["y"] = binary_labels(df)
+    return df
+
+
+def _manifest_list(cfg: DictConfig) -> list[str]:
+    """data.manifest plus any `manifests: [...]` (cross-dataset)."""
+    items = [str(m) for m in (cfg.get("manifests") or [])]
+    single = cfg.data.get("manifest")
+    if single and str(single) not in items:
+        items.insert(0, str(single))
+    if not items:
+        raise ManifestError("no manifest given: pass data.manifest=PATH (or manifests=[A,B])")
+    return items
+
+
+def _checkpoint_list(cfg: DictConfig) -> list[str]:
+    """checkpoint plus any `checkpoints: [...]` (comparison)."""
+    items = [str(c) for c in (cfg.get("checkpoints") or [])]
+    if cfg.get("checkpoint") and str(cfg.checkpoint) not in items:
+        items.insert(0, str(cfg.checkpoint))
+    if not items:
+        raise ValueError("no model given: pass checkpoint=RUN_DIR_OR_SAFETENSORS (or checkpoints=[A,B])")
+    return items
+
+
+def summary_row(result: dict[str, Any]) -> dict[str, Any]:
+    """One line of the cross-dataset / comparison table."""
+    row: dict[str, Any] = {"run": result["run"], "manifest": result["manifest_name"]}
+    for level in ("frame", "video"):
+        m = result[level]
+        for key in ("auc", "ap", "eer", "balanced_accuracy", "fpr_at_threshold", "tpr_at_threshold"):
+            row[f"{level}_{key}"] = m.get(key)
+        row[f"{level}_auc_ci95"] = m.get("ci95", {}).get("auc")
+    src = result["breakdown"].get("source", {}).get("frame", [])
+    fprs = [r["fpr"] for r in src if r["n_real"] > 0]
+    row["worst_source_fpr"] = max(fprs) if fprs else None
+    row["n_source_warnings"] = len(result["source_warnings"])
+    return row
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate every (checkpoint, manifest) pair; write metrics.json, scores.csv and report.html under output_dir."""
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(str(cfg.get("device", "cpu")))
+    split = str(cfg.data.get("split", "test"))
+    robustness = [str(r) for r in (cfg.get("robustness") or [])]
+    perturbs = {name: get_perturbation(name) for name in robustness}  # fail fast on bad names
+    manifests = _manifest_list(cfg)
+    results: list[dict[str, Any]] = []
+    score_tables: list[pd.DataFrame] = []
+    explain_inputs: list[tuple[LoadedRun, pd.DataFrame]] = []
+    for ckpt in _checkpoint_list(cfg):
+        run = load_run(ckpt, device, float(cfg.target_fpr))
+        for manifest in manifests:
+            frames = _load_frames(manifest, split)
+            logits = score_crops(
+                run.model, frames["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device
+            )
+            frames["logit"] = logits
+            missing = ~np.isfinite(logits)
+            if missing.any():
+                log.warning("%d of %d crops could not be read and are left out", int(missing.sum()), len(frames))
+            frames["status"] = np.where(missing, "unreadable", "ok")
+            scored = frames[~missing].reset_index(drop=True)
+            if len(scored) == 0:
+                raise ManifestError(f"{manifest}: none of the crops could be read")
+            scored["prob"] = apply_temperature(scored["logit"].to_numpy(), run.temperature)
+            rob_logits = {
+                name: score_crops(
+                    run.model, scored["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device, fn, name
+                )
+                for name, fn in perturbs.items()
+            }
+            result, videos = evaluate_frames(scored, run, cfg, rob_logits)
+            if cfg.get("holdout_source"):
+                result["holdout"] = holdout_report(scored, run, cfg, str(cfg.holdout_source))
+            result = {
+                "run": run.name,
+                "checkpoint": run.path,
+                "manifest": str(manifest),
+                "manifest_name": Path(manifest).parent.name or Path(manifest).stem,
+                "split": split,
+                "model": run.meta.get("model"),
+                "calibration": {
+                    "temperature": run.temperature,
+                    "threshold": run.threshold,
+                    "threshold_rule": run.threshold_rule,
+                    "reference_fpr": run.reference_fpr,
+                    "reference_fpr_from": run.reference_fpr_from,
+                },
+                "n_unreadable": int(missing.sum()),
+                **result,
+            }
+            results.append(result)
+            score_tables.append(_score_rows(frames, scored, videos, run, result))
+            explain_inputs.append((run, scored))
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "aggregation": {"method": str(cfg.aggregate.method), "k": int(cfg.aggregate.k)},
+        "bootstrap": {"n": int(cfg.bootstrap.n), "seed": int(cfg.bootstrap.seed), "resample": "video_id"},
+        "warning_rule": "source FPR > max(2 x reference FPR, reference FPR + 0.05)",
+        "results": results,
+        "summary": [summary_row(r) for r in results],
+        "config": OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg),
+    }
+    metrics = _clean(metrics)
+    metrics["config"] = {k: v for k, v in metrics["config"].items() if k != "hydra"}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
+    scores = pd.concat(score_tables, ignore_index=True)
+    atomic_write_text(out_dir / "scores.csv", scores.to_csv(index=False))
+    if bool(cfg.report.get("enabled", True)):
+        from deepdetect.evaluation.report import build_explanations, write_report
+
+        run0, scored0 = explain_inputs[0]
+        explanations = build_explanations(run0, scored0, int(cfg.report.get("gradcam", 4)), device)
+        write_report(out_dir / "report.html", metrics, scores, explanations)
+    log.info("wrote %s", out_dir / "metrics.json")
+    return metrics
+
+
+SCORE_COLUMNS = (
+    "run",
+    "manifest",
+    "level",
+    "video_id",
+    "crop_path",
+    "label",
+    "y",
+    "logit",
+    "prob",
+    "pred",
+    "n_frames",
+    "dataset",
+    "source",
+    "method",
+    "compression",
+    "split",
+    "status",
+)
+
+
+def _score_rows(
+    frames: pd.DataFrame, scored: pd.DataFrame, videos: pd.DataFrame, run: LoadedRun, result: dict[str, Any]
+) -> pd.DataFrame:
+    """Per-crop (level=frame, including unreadable rows) and per-video (level=video) scores in one table."""
+    f = frames.copy()
+    f["prob"] = apply_temperature(f["logit"].to_numpy(), run.temperature)
+    f["level"] = "frame"
+    f["n_frames"] = 1
+    v = videos.rename(columns={"score": "prob"}).copy()
+    v["level"], v["crop_path"], v["logit"], v["status"] = "video", "", np.nan, "ok"
+    both = pd.concat([f, v], ignore_index=True)
+    both["pred"] = np.where(both["prob"].isna(), "", np.where(both["prob"] >= run.threshold, "fake", "real"))
+    both["run"], both["manifest"] = result["run"], result["manifest_name"]
+    return both.reindex(columns=list(SCORE_COLUMNS))

@@ -1,0 +1,153 @@
+"""`export(cfg)`: checkpoint -> EX/model.onnx with its contract, a parity check, optional INT8/fp16, EX/export.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from omegaconf import DictConfig, OmegaConf
+
+from deepdetect.utils.io import atomic_write_text
+from deepdetect.export.metadata import build_contract, validate_signature, write_contract
+from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx, ort_session, run_session
+from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, torch_logits
+from deepdetect.export.quantize import convert_fp16, quantize_int8, time_session
+from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(RuntimeError):
+    """Raised when an export cannot be made or fails its parity check."""
+
+
+class ExportUsageError(ExportError):
+    """Raised for a missing or wrong argument (exit status 2 on the command line)."""
+
+
+def default_version(weights: Path) -> str:
+    """A model version derived from the weights: the first 12 hex digits of their sha256."""
+    digest = hashlib.sha256()
+    with weights.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def training_manifest(meta: dict[str, Any]) -> str | None:
+    """The manifest a checkpoint was trained on, as recorded in its sidecar, if any."""
+    data = meta.get("training_data") or {}
+    config = meta.get("config") or {}
+    candidates = [data.get("manifest"), data.get("manifest_path"), (config.get("data") or {}).get("manifest")]
+    for cand in candidates:
+        if cand and Path(str(cand)).is_file():
+            return str(cand)
+    return None
+
+
+def _save_atomic(model: onnx.ModelProto, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+
+
+def _variant(
+    kind: str, path: Path, fp32_path: Path, batch: np.ndarray, crops: CheckCrops, temperature: float
+) -> dict[str, Any]:
+    """Parity, AUC change and CPU speed-up of a converted model against the fp32 export."""
+    fp32 = ort_session(fp32_path)
+    other = ort_session(path)
+    ref, logits = run_session(fp32, batch), run_session(other, batch)
+    auc_ref, auc_new = auc_or_none(crops.labels, ref), auc_or_none(crops.labels, logits)
+    t_ref, t_new = time_session(fp32, batch), time_session(other, batch)
+    diff = compare(ref, logits, temperature, atol=float("inf"))
+    return {
+        "path": str(path),
+        "size_mb": round(path.stat().st_size / 1e6, 3),
+        "max_abs_diff_prob_vs_fp32": diff["max_abs_diff_prob"],
+        "auc_fp32": auc_ref,
+        "auc": auc_new,
+        "auc_change": None if auc_ref is None or auc_new is None else auc_new - auc_ref,
+        "auc_note": None if auc_ref is not None else f"no AUC: the {crops.source} inputs lack both labels",
+        "seconds_fp32": t_ref,
+        "seconds": t_new,
+        "speedup": t_ref / t_new if t_new > 0 else None,
+        "n_inputs": len(batch),
+        "kind": kind,
+    }
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    """Export the checkpoint in `cfg.checkpoint` to `cfg.output_dir`; returns (and writes) the export report."""
+    if not cfg.get("checkpoint"):
+        raise ExportUsageError(
+            "checkpoint is required: deepdetect-export checkpoint=RUN_DIR|FILE.safetensors output_dir=EX"
+        )
+    out = Path(str(cfg.output_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    weights = resolve_model_path(str(cfg.checkpoint))
+    model, meta = load_detector(weights)
+    preprocess = meta_preprocess(meta)
+    opset = int(cfg.get("opset") or DEFAULT_OPSET)
+    version = str(cfg.get("model_version") or default_version(weights))
+    contract = build_contract(meta, version, opset)
+
+    onnx_path = out / "model.onnx"
+    tmp_path = out / ".export.onnx.tmp"
+    proto = export_onnx(model, tmp_path, preprocess.input_size, opset, bool(cfg.get("dynamic_batch", True)))
+    tmp_path.unlink(missing_ok=True)
+    write_contract(proto, contract)
+    validate_signature(proto)
+    _save_atomic(proto, onnx_path)
+    log.info("wrote %s (opset %d)", onnx_path, opset)
+
+    parity_cfg = cfg.get("parity") or {}
+    manifest = parity_cfg.get("manifest") or training_manifest(meta)
+    crops = load_check_crops(manifest, int(parity_cfg.get("n", 16)), preprocess.input_size)
+    batch = prepared(crops, preprocess)
+    temperature = float(contract["calibration"]["temperature"])
+    ref = torch_logits(model, batch)
+    logits = run_session(ort_session(onnx_path), batch)
+    atol = float(parity_cfg.get("atol", 1e-4))
+    parity = {**compare(ref, logits, temperature, atol), "n_inputs": len(batch), "inputs": crops.source, "atol": atol}
+
+    report: dict[str, Any] = {
+        "onnx": str(onnx_path),
+        "checkpoint": str(weights),
+        "opset": opset,
+        "dynamic_batch": bool(cfg.get("dynamic_batch", True)),
+        "model": contract["model"],
+        "parity": parity,
+        "variants": {},
+        "contract": contract,
+    }
+    qcfg = cfg.get("quantize") or {}
+    if parity["passed"] and qcfg.get("int8"):
+        calib = load_check_crops(manifest, int(qcfg.get("calibration_n", 64)), preprocess.input_size, seed=1)
+        int8_path = quantize_int8(onnx_path, out / "model.int8.onnx", prepared(calib, preprocess))
+        report["variants"]["int8"] = {
+            **_variant("int8", int8_path, onnx_path, batch, crops, temperature),
+            "calibration": {"inputs": calib.source, "n": len(calib.crops)},
+        }
+    if parity["passed"] and qcfg.get("fp16"):
+        try:
+            fp16_path = convert_fp16(onnx_path, out / "model.fp16.onnx")
+            report["variants"]["fp16"] = _variant("fp16", fp16_path, onnx_path, batch, crops, temperature)
+        except ImportError as exc:
+            report["variants"]["fp16"] = {"skipped": f"onnxruntime.transformers.float16 unavailable: {exc}"}
+    if isinstance(cfg, DictConfig):
+        plain = OmegaConf.to_container(cfg, resolve=False)
+        report["config"] = {k: v for k, v in plain.items() if k != "hydra"} if isinstance(plain, dict) else None
+    atomic_write_text(out / "export.json", json.dumps(report, indent=2, default=str))
+    if not parity["passed"]:
+        raise ExportError(
+            f"parity failed: max |prob diff| {parity['max_abs_diff_prob']} > {atol} on {parity['inputs']} "
+            f"(see {out / 'export.json'})"
+        )
+    log.info("parity ok: max |prob diff| %.2e on %d %s inputs", parity["max_abs_diff_prob"], len(batch), crops.source)
+    return report

@@ -1,0 +1,372 @@
+"""Face extraction: dataset layout → decode → detect → track → crop → `manifest.csv` + `failures.csv`.
+
+Each finished source leaves a part file `DIR/parts/<id>.json` (written atomically after its crops), so a second run
+skips finished sources and a killed run resumes, losing at most the sources in progress. The manifest is merged
+from the part files at the end and written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, fields
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from deepdetect.data.layouts import Source, load_sources
+from deepdetect.data.manifest import (
+    CropRecord,
+    FailureRecord,
+    atomic_write_text,
+    records_to_frame,
+    write_failures,
+    write_manifest,
+)
+from deepdetect.data.splits import SplitLeakError, assign_splits, check_no_leak
+from deepdetect.faces.crop import crop_face
+from deepdetect.faces.detect import FaceDetector
+from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames
+from deepdetect.faces.track import link_tracks, select_faces
+
+log = logging.getLogger(__name__)
+
+IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """What extraction does to each source (plain values, so worker processes can receive them)."""
+
+    frames_per_video: int | None = 32
+    every_k: int | None = None
+    device: str = "cpu"
+    batch: bool | str = "auto"
+    downscale: float | None = None
+    detector_min_face_size: int = 20
+    margin: float = 0.3
+    size: int = 224
+    keep: str = "largest"
+    min_face_size: float = 40.0
+    min_score: float = 0.9
+    image_format: str = "png"
+    track_iou: float = 0.3
+    track_max_gap: int = 2
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
+        """Pick the known keys from a config mapping (missing keys keep their defaults)."""
+        values = {f.name: cfg[f.name] for f in fields(cls) if f.name in cfg and cfg[f.name] is not None}
+        values.setdefault("frames_per_video", cfg.get("frames_per_video"))
+        values.setdefault("every_k", cfg.get("every_k"))
+        values.setdefault("downscale", cfg.get("downscale"))
+        settings = cls(**values)
+        if settings.image_format.lower() not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
+        return settings
+
+    def detector(self) -> FaceDetector:
+        """A face detector configured by these settings."""
+        return FaceDetector(
+            device=self.device,
+            min_face_size=self.detector_min_face_size,
+            downscale=self.downscale,
+            batch=self.batch if isinstance(self.batch, bool) else "auto",
+        )
+
+
+@dataclass
+class ExtractResult:
+    """Counts of one extraction run and where its outputs are."""
+
+    output_dir: Path
+    manifest_path: Path | None
+    failures_path: Path | None
+    n_sources: int
+    n_skipped: int
+    n_processed: int
+    n_crops: int
+    n_failures: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary."""
+        out = asdict(self)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
+
+
+def stable_id(source: Source) -> str:
+    """Short deterministic id of a source: a hash of its dataset and relative path."""
+    return hashlib.sha1(f"{source.dataset}/{source.rel}".encode()).hexdigest()[:16]
+
+
+def _part_path(out_dir: Path, source: Source) -> Path:
+    return out_dir / "parts" / f"{stable_id(source)}.json"
+
+
+def _safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return keep or "unnamed"
+
+
+def decode_source(source: Source, settings: ExtractSettings) -> list[tuple[int, np.ndarray]]:
+    """Frames of a source as (frame_index, RGB uint8): the image itself, or the sampled video frames."""
+    if media_kind(source.path) == "image":
+        return [(0, load_image(source.path))]
+    return read_video_frames(source.path, settings.frames_per_video, settings.every_k)
+
+
+def _save_image(array: np.ndarray, path: Path, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(array).save(tmp, format=IMAGE_FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
+    tmp.replace(path)
+
+
+def extract_source(
+    source: Source, detector: FaceDetector, settings: ExtractSettings, out_dir: Path
+) -> tuple[list[CropRecord], FailureRecord | None]:
+    """Decode, detect, track and crop one source; writes its crops and returns their records, or a failure."""
+
+    def fail(status: str, reason: str) -> tuple[list[CropRecord], FailureRecord]:
+        return [], FailureRecord(str(source.path), status, reason, source.label, source.dataset, source.split)
+
+    try:
+        frames = decode_source(source, settings)
+    except MediaError as exc:
+        return fail(exc.status, str(exc))
+    dets = detector.detect([f for _, f in frames])
+    kept = [d.subset(select_faces(d, "all", settings.min_face_size, settings.min_score)) for d in dets]
+    track_ids = link_tracks(kept, settings.track_iou, settings.track_max_gap)
+    fmt = settings.image_format.lower()
+    ext = "jpg" if fmt == "jpeg" else fmt
+    sid = stable_id(source)
+    rel_dir = Path("crops") / _safe_name(source.dataset) / source.label
+    records: list[CropRecord] = []
+    for (frame_index, frame), det, tids in zip(frames, kept, track_ids, strict=True):
+        for i in select_faces(det, settings.keep):
+            crop, pts = crop_face(frame, det.boxes[i], det.landmarks[i], settings.margin, settings.size)
+            rel = rel_dir / f"{sid}_f{frame_index:06d}_t{int(tids[i]):02d}.{ext}"
+            _save_image(crop, out_dir / rel, fmt)
+            x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
+            records.append(
+                CropRecord(
+                    crop_path=rel.as_posix(),
+                    source_path=str(source.path),
+                    label=source.label,
+                    dataset=source.dataset,
+                    source=source.source,
+                    method=source.method,
+                    compression=source.compression,
+                    video_id=source.video_id,
+                    frame_index=int(frame_index),
+                    track_id=int(tids[i]),
+                    x1=x1,
+                    y1=y1,
+                    x2=x2,
+                    y2=y2,
+                    det_score=float(det.scores[i]),
+                    landmarks=[float(v) for v in pts.reshape(-1)],
+                    split=source.split,
+                    group=source.group,
+                )
+            )
+    if not records:
+        n_raw = sum(len(d) for d in dets)
+        return fail(
+            "no_face",
+            f"no face >= {settings.min_face_size}px with score >= {settings.min_score} "
+            f"in {len(frames)} frame(s) ({n_raw} weaker detections)",
+        )
+    return records, None
+
+
+def process_source(source: Source, detector: FaceDetector, settings: ExtractSettings, out_dir: Path) -> tuple[int, int]:
+    """Extract one source and record it in its part file; returns (crops, failures). Never raises for bad input."""
+    try:
+        records, failure = extract_source(source, detector, settings, out_dir)
+    except Exception as exc:  # one bad file never stops the batch
+        log.exception("unexpected error on %s", source.path)
+        records, failure = (
+            [],
+            FailureRecord(
+                str(source.path), "error", f"{type(exc).__name__}: {exc}", source.label, source.dataset, source.split
+            ),
+        )
+    part = {
+        "rel": source.rel,
+        "records": [asdict(r) for r in records],
+        "failure": asdict(failure) if failure else None,
+    }
+    atomic_write_text(_part_path(out_dir, source), json.dumps(part))
+    return len(records), int(failure is not None)
+
+
+# ------------------------------------------------------------------------------------------------- worker processes
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(settings: ExtractSettings, out_dir: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["settings"] = settings
+    _WORKER["out_dir"] = Path(out_dir)
+    _WORKER["detector"] = settings.detector()
+
+
+def _worker_run(source: Source) -> tuple[int, int]:
+    return process_source(source, _WORKER["detector"], _WORKER["settings"], _WORKER["out_dir"])
+
+
+# ------------------------------------------------------------------------------------------------------- the driver
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) outside torchrun."""
+    return int(os.environ.get("RANK", "0")), max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def run_sources(
+    sources: Sequence[Source], settings: ExtractSettings, out_dir: Path, num_workers: int = 0, desc: str = "extract"
+) -> tuple[int, int]:
+    """Process sources (in-process or with `num_workers` processes) with a progress bar; returns (crops, failures)."""
+    crops = failures = 0
+    if not sources:
+        return 0, 0
+    bar = tqdm(total=len(sources), desc=desc, unit="src", dynamic_ncols=True)
+
+    def tick(result: tuple[int, int]) -> None:
+        nonlocal crops, failures
+        crops += result[0]
+        failures += result[1]
+        bar.update(1)
+        bar.set_postfix(faces=crops, failures=failures)
+
+    try:
+        if num_workers <= 0:
+            detector = settings.detector()
+            for src in sources:
+                tick(process_source(src, detector, settings, out_dir))
+        else:
+            ctx = get_context("spawn")
+            with ProcessPoolExecutor(
+                num_workers, mp_context=ctx, initializer=_worker_init, initargs=(settings, str(out_dir))
+            ) as pool:
+                pending: set[Future[tuple[int, int]]] = set()
+                queue = list(sources)
+                while queue or pending:
+                    while queue and len(pending) < 2 * num_workers:
+                        pending.add(pool.submit(_worker_run, queue.pop(0)))
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        tick(fut.result())
+    finally:
+        bar.close()
+    return crops, failures
+
+
+def merge_parts(sources: Sequence[Source], out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Manifest and failures frames from the part files of `sources`; split and group come from the sources."""
+    records: list[CropRecord] = []
+    failures: list[FailureRecord] = []
+    for src in sources:
+        path = _part_path(out_dir, src)
+        if not path.is_file():
+            continue
+        part = json.loads(path.read_text())
+        for row in part["records"]:
+            rec = CropRecord(**row)
+            rec.split, rec.group = src.split, src.group
+            records.append(rec)
+        if part["failure"]:
+            fail = FailureRecord(**part["failure"])
+            fail.split = src.split
+            failures.append(fail)
+    manifest = records_to_frame(records)
+    fail_frame = pd.DataFrame([asdict(f) for f in failures])
+    return manifest, fail_frame
+
+
+def _wait_for_parts(sources: Sequence[Source], out_dir: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = [s for s in sources if not _part_path(out_dir, s).is_file()]
+        if not missing or time.monotonic() > deadline:
+            if missing:
+                log.warning("merging without %d sources other ranks did not finish", len(missing))
+            return
+        time.sleep(2.0)
+
+
+def extract(cfg: Mapping[str, Any]) -> ExtractResult:
+    """Run extraction as configured (keys of `configs/extract.yaml`); writes DIR/manifest.csv and DIR/failures.csv."""
+    start = time.perf_counter()
+    try:
+        given = cfg.get("input")
+    except Exception:  # OmegaConf's MissingMandatoryValue for `input: ???`
+        given = None
+    if given in (None, "", "???"):
+        raise ValueError("input is required: deepdetect-extract input=PATH output_dir=DIR")
+    out_dir = Path(str(cfg["output_dir"])).expanduser().resolve()
+    settings = ExtractSettings.from_config(cfg)
+    sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"))
+    sources = assign_splits(
+        sources,
+        float(cfg.get("val_fraction", 0.1)),
+        float(cfg.get("test_fraction", 0.1)),
+        int(cfg.get("seed", 0)),
+    )
+    rank, world = dist_info()
+    if world > 1 and settings.device.startswith("cuda") and ":" not in settings.device:
+        settings = ExtractSettings(**{**asdict(settings), "device": f"cuda:{os.environ.get('LOCAL_RANK', rank)}"})
+    mine = list(sources[rank::world])
+    todo = [s for s in mine if not _part_path(out_dir, s).is_file()]
+    log.info(
+        "%d sources (%d for rank %d/%d), %d already done; output in %s",
+        len(sources),
+        len(mine),
+        rank,
+        world,
+        len(mine) - len(todo),
+        out_dir,
+    )
+    (out_dir / "parts").mkdir(parents=True, exist_ok=True)
+    crops, fails = run_sources(todo, settings, out_dir, int(cfg.get("num_workers", 0) or 0), desc=f"extract[{rank}]")
+    manifest_path = failures_path = None
+    n_crops, n_failures = crops, fails
+    if rank == 0:
+        if world > 1:
+            _wait_for_parts(sources, out_dir, float(cfg.get("merge_timeout_s", 3600)))
+        manifest, failures = merge_parts(sources, out_dir)
+        try:
+            check_no_leak(manifest)
+        except SplitLeakError as exc:
+            log.warning("%s", exc)
+        manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
+        write_manifest(manifest, manifest_path)
+        write_failures(failures, failures_path)
+        n_crops, n_failures = len(manifest), len(failures)
+        log.info("%d crops from %d sources; %d failures -> %s", n_crops, len(sources), n_failures, manifest_path)
+    return ExtractResult(
+        output_dir=out_dir,
+        manifest_path=manifest_path,
+        failures_path=failures_path,
+        n_sources=len(sources),
+        n_skipped=len(mine) - len(todo),
+        n_processed=len(todo),
+        n_crops=n_crops,
+        n_failures=n_failures,
+        seconds=time.perf_counter() - start,
+    )

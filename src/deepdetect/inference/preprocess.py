@@ -1,0 +1,43 @@
+"""Turn RGB face crops into the model's input tensor, with numpy and Pillow only (shared by ONNX and torch paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from deepdetect.models.detector import Preprocess
+
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def resize_crop(crop: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """Resize an HxWx3 uint8 RGB crop to the model's input size."""
+    h, w = preprocess.input_size
+    if crop.shape[:2] == (h, w):
+        return crop
+    resample = _RESAMPLE.get(preprocess.interpolation, Image.Resampling.BILINEAR)
+    return np.asarray(Image.fromarray(crop).resize((w, h), resample))
+
+
+def prepare_batch(crops: Sequence[np.ndarray], preprocess: Preprocess) -> np.ndarray:
+    """Stack uint8 RGB crops into a float32 NCHW batch: resize, /255, (x - mean) / std."""
+    if len(crops) == 0:
+        h, w = preprocess.input_size
+        return np.zeros((0, 3, h, w), dtype=np.float32)
+    batch = np.stack([resize_crop(c, preprocess) for c in crops]).astype(np.float32) / 255.0
+    mean = np.asarray(preprocess.mean, dtype=np.float32)
+    std = np.asarray(preprocess.std, dtype=np.float32)
+    batch = (batch - mean) / std
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))

@@ -1,0 +1,87 @@
+"""Datasets, transforms and sampling: eval preprocessing equals inference, sampling is video-aware and balanced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from deepdetect.data.dataset import CropDataset, read_crop
+from deepdetect.data.manifest import read_manifest, select_split
+from deepdetect.data.sampling import EpochSampler, balance_weights
+from deepdetect.data.transforms import build_transforms
+from deepdetect.inference.preprocess import prepare_batch
+from deepdetect.models.detector import Preprocess
+from tiny_data import make_tiny_manifest
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "augment"
+PRE = Preprocess(input_size=(48, 48), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), interpolation="bicubic")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_manifest(tmp_path_factory.mktemp("tiny"), n_videos=16, frames_per_video=3)
+
+
+def test_eval_transform_matches_prepare_batch(manifest: Path) -> None:
+    frame = read_manifest(manifest)
+    _, eval_tf = build_transforms(None, PRE)
+    crops = [read_crop(p) for p in frame["abs_crop_path"][:4]]
+    ours = np.stack([eval_tf(c).numpy() for c in crops])
+    np.testing.assert_array_equal(ours, prepare_batch(crops, PRE))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.yaml")))
+def test_augment_configs_are_seeded(name: str) -> None:
+    train_tf, _ = build_transforms(OmegaConf.load(CONFIGS / f"{name}.yaml"), PRE)
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    a, b = train_tf(img, seed=7), train_tf(img, seed=7)
+    assert a.shape == (3, 48, 48)
+    assert a.dtype.is_floating_point
+    assert bool((a == b).all())
+
+
+def test_frames_per_video_and_determinism(manifest: Path) -> None:
+    train = select_split(read_manifest(manifest), "train")
+    sampler = EpochSampler(train, frames_per_video=1, balance="none", seed=3)
+    sampler.set_epoch(0)
+    first = list(sampler)
+    assert len(first) == len(sampler) == train["video_id"].nunique()
+    assert train.iloc[first]["video_id"].is_unique
+    again = EpochSampler(train, frames_per_video=1, balance="none", seed=3)
+    again.set_epoch(0)
+    assert list(again) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first or len(first) < 2
+
+
+def test_balance_weights_equalise_groups(manifest: Path) -> None:
+    train = select_split(read_manifest(manifest), "train").iloc[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12]]
+    w = balance_weights(train, "class")
+    sums = {lab: w[(train["label"] == lab).to_numpy()].sum() for lab in ("real", "fake")}
+    assert sums["real"] == pytest.approx(sums["fake"])
+    w = balance_weights(train, "source")
+    keys = train["source"] + train["label"]
+    assert np.allclose([w[(keys == k).to_numpy()].sum() for k in keys.unique()], 1 / keys.nunique())
+    with pytest.raises(ValueError, match="balance"):
+        balance_weights(train, "bogus")
+
+
+def test_ddp_shards_cover_the_epoch(manifest: Path) -> None:
+    train = select_split(read_manifest(manifest), "train")
+    shards = [list(EpochSampler(train, None, "none", seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1])
+    assert sorted(shards[0] + shards[1]) == list(range(len(train)))
+
+
+def test_sbi_only_dataset_labels(manifest: Path) -> None:
+    frame = read_manifest(manifest)
+    reals = select_split(frame, "train")
+    reals = reals[reals["label"] == "real"]
+    train_tf, _ = build_transforms(None, PRE)
+    ds = CropDataset(reals, train_tf, sbi_mode="only", sbi_prob=0.5, seed=0)
+    labels = [float(ds[i][1]) for i in range(len(ds))]
+    assert set(labels) <= {0.0, 1.0} and 0 < sum(labels) < len(labels)
+    assert float(CropDataset(reals, train_tf, sbi_mode="off")[0][1]) == 0.0

@@ -1,0 +1,53 @@
+"""The notebooks execute offline end to end (quickstart builds an evaluation, results_analysis reads it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _kernel_name() -> str:
+    """A kernel running this very interpreter (registered for the user when missing)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().get_all_specs()
+    spec = specs.get("python3")
+    if spec and Path(spec["spec"]["argv"][0]).resolve() == Path(sys.executable).resolve():
+        return "python3"
+    name = "deepdetect-test"
+    if name not in specs:
+        from ipykernel.kernelspec import install
+
+        install(user=True, kernel_name=name, display_name="deepdetect (tests)")
+    return name
+
+
+def _run(name: str, cwd: Path, env: dict[str, str]) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(
+            nb, timeout=120, kernel_name=_kernel_name(), resources={"metadata": {"path": str(cwd)}}
+        ).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.mark.slow
+def test_notebooks_execute(tmp_path: Path) -> None:
+    out = tmp_path / "quick"
+    _run("quickstart.ipynb", tmp_path, {"DEEPDETECT_QUICKSTART_OUT": str(out)})
+    assert (out / "EV" / "metrics.json").is_file() and (out / "EV" / "report.html").is_file()
+    _run("results_analysis.ipynb", tmp_path, {"DEEPDETECT_EV_DIR": str(out / "EV")})

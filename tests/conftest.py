@@ -13,6 +13,8 @@ from omegaconf import DictConfig, open_dict
 from deepdetect.cli._hydra import config_dir
 from deepdetect.utils.devdata import dev_data_dir
 
+pytest_plugins = ["netguard"]  # no outbound network in any test (tests/netguard.py)
+
 
 @pytest.fixture(scope="session")
 def dev_data() -> Path:

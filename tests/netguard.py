@@ -86,7 +86,7 @@ class NetGuard:
         self._originals = {"connect": orig_connect, "connect_ex": orig_connect_ex, "create_connection": orig_create}
         socket.socket.connect = connect  # type: ignore[method-assign,assignment]
         socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-        socket.create_connection = create_connection  # type: ignore[assignment]
+        socket.create_connection = create_connection
 
     def uninstall(self) -> None:
         """Restore the original socket functions."""
@@ -94,7 +94,7 @@ class NetGuard:
             return
         socket.socket.connect = self._originals["connect"]  # type: ignore[method-assign]
         socket.socket.connect_ex = self._originals["connect_ex"]  # type: ignore[method-assign]
-        socket.create_connection = self._originals["create_connection"]  # type: ignore[assignment]
+        socket.create_connection = self._originals["create_connection"]
         self._originals = {}
 
     @contextmanager

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deepdetect.cli._hydra import config_dir
-
 from conftest import compose_config
+from deepdetect.cli._hydra import config_dir
 
 APPS = ("extract", "train", "evaluate", "export", "demo")
 CONFIGS = Path(config_dir())

@@ -30,7 +30,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def run(cfg_factory, root: Path, out: Path, *extra: str):
-    cfg = cfg_factory("extract", [f"input={root}", f"output_dir={out}", *extra])
+    cfg = cfg_factory("extract", [f"input={root}", f"output_dir={out}", "torch_threads=1", *extra])
     return extract(cfg)
 
 
@@ -115,3 +115,45 @@ def test_bad_input_is_a_clear_error(cfg_factory, tmp_path: Path) -> None:
         run(cfg_factory, tmp_path / "nope", tmp_path / "out")
     with pytest.raises(LayoutError, match="unknown layout"):
         run(cfg_factory, tmp_path, tmp_path / "out", "layout=bogus")
+
+
+def test_torchrun_shards_merge_on_rank_zero(cfg_factory, tree: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    r1 = run(cfg_factory, tree, out)
+    assert r1.manifest_path is None and r1.n_processed == 6 and not (out / "manifest.csv").exists()
+    monkeypatch.setenv("RANK", "0")
+    r0 = run(cfg_factory, tree, out, "merge_timeout_s=5")
+    assert r0.n_processed == 6 and r0.manifest_path is not None
+    m = read_manifest(r0.manifest_path)
+    assert m["source_path"].nunique() == 10 and r0.n_failures == 2  # all 12 sources, merged
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tree: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    for i in range(12):
+        save(lfw_face(40 + i), tree / "real" / "more" / f"m{i}.png")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "extract.py"
+    cmd = [sys.executable, str(script), f"input={tree}", f"output_dir={out}", "size=64", "torch_threads=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "parts").glob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(list((out / "parts").glob("*.json")))
+    assert 3 <= n_done < 24 and not (out / "manifest.csv").exists()
+    for part in (out / "parts").glob("*.json"):
+        json.loads(part.read_text())  # every part file that exists is complete
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    m = read_manifest(out / "manifest.csv")
+    assert m["source_path"].nunique() == 22  # 24 sources, 2 failures
+    assert m["abs_crop_path"].map(lambda p: Path(p).is_file()).all()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from deepdetect.data.manifest import read_manifest
 from deepdetect.faces.extract import extract
 
@@ -17,7 +15,9 @@ N_PHOTOS_WITH_FACE = 68
 def test_every_photo_gives_a_face(cfg_factory, dev_data: Path, tmp_path: Path) -> None:
     photos = dev_data / "photos"
     out = tmp_path / "photos"
-    cfg = cfg_factory("extract", [f"input={photos}", f"output_dir={out}", "layout=single", "downscale=640"])
+    cfg = cfg_factory(
+        "extract", [f"input={photos}", f"output_dir={out}", "layout=single", "downscale=640", "torch_threads=1"]
+    )
     res = extract(cfg)
     m = read_manifest(out / "manifest.csv")
     assert res.n_sources == 68 and res.n_failures == 0
@@ -31,7 +31,9 @@ def test_every_photo_gives_a_face(cfg_factory, dev_data: Path, tmp_path: Path) -
 def test_video_frames_are_tracked(cfg_factory, dev_data: Path, tmp_path: Path) -> None:
     video = dev_data / "videos" / "lp_d0.mp4"
     out = tmp_path / "video"
-    cfg = cfg_factory("extract", [f"input={video}", f"output_dir={out}", "layout=single", "downscale=480"])
+    cfg = cfg_factory(
+        "extract", [f"input={video}", f"output_dir={out}", "layout=single", "downscale=480", "torch_threads=1"]
+    )
     res = extract(cfg)
     m = read_manifest(out / "manifest.csv")
     assert res.n_failures == 0 and len(m) == 4  # debug=fast: 4 frames, one talking head

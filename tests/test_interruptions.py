@@ -42,7 +42,9 @@ TRAIN = PRELUDE + "from deepdetect.cli.train import main\nsys.argv = ['deepdetec
 
 
 def _start(code: str, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # One thread each: identical numerics in every run, and no OpenMP oversubscription on a busy machine (which
+    # made these runs 10x slower on a loaded 2-core box).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -87,15 +89,15 @@ def _assert_no_trusted_partial_files(out: Path) -> None:
 @pytest.mark.timeout(600)
 def test_extraction_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     root = tmp_path / "faces"
-    for i in range(36):
+    for i in range(24):
         save(lfw_face(i), root / ("real" if i % 2 else "fake") / f"img{i:02d}.png")
-    for v in range(4):
+    for v in range(2):
         make_video(root / "fake" / f"clip{v}.mp4", face_video_frames(50 + v, n=12), fps=10)
     (root / "real" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
 
     killed = tmp_path / "killed"
     proc = _start(EXTRACT, str(root), str(killed), cwd=tmp_path)
-    _kill_when(proc, lambda: len(list((killed / "parts").glob("*.json"))) >= 6)
+    _kill_when(proc, lambda: len(list((killed / "parts").glob("*.json"))) >= 4)
     done_before = {p.name for p in (killed / "parts").glob("*.json")}
     assert not (killed / "manifest.csv").exists()  # killed before the merge: nothing half-written was published
     for part in (killed / "parts").glob("*.json"):
@@ -110,7 +112,7 @@ def test_extraction_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> 
     _finish(_start(EXTRACT, str(root), str(straight), cwd=tmp_path))
     a, b = read_manifest(killed / "manifest.csv"), read_manifest(straight / "manifest.csv")
     a, b = a.drop(columns=["abs_crop_path"]), b.drop(columns=["abs_crop_path"])
-    assert len(a) >= 30 and _sorted_rows(a) == _sorted_rows(b)
+    assert len(a) >= 20 and _sorted_rows(a) == _sorted_rows(b)
     fa = pd.read_csv(killed / "failures.csv", dtype=str, keep_default_na=False)
     fb = pd.read_csv(straight / "failures.csv", dtype=str, keep_default_na=False)
     assert _sorted_rows(fa) == _sorted_rows(fb) and len(fa) >= 1
@@ -118,7 +120,7 @@ def test_extraction_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> 
 
 @pytest.mark.timeout(600)
 def test_training_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
-    manifest = make_tiny_manifest(tmp_path / "data", n_videos=160, frames_per_video=8, size=64)
+    manifest = make_tiny_manifest(tmp_path / "data", n_videos=96, frames_per_video=4, size=64)
     common = ["debug=fast", "model=test", f"data.manifest={manifest}", "trainer.max_epochs=3", "augment=strong"]
 
     killed = tmp_path / "killed"

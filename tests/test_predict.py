@@ -110,6 +110,11 @@ def test_cli_writes_jsonl_and_csv_and_exit_codes(tmp_path: Path, models: dict[st
     junk.write_bytes(b"junk")
     assert main([str(bad), "--model", str(junk), "--output", str(tmp_path / "z.jsonl")]) == 2
     assert main([str(bad), "--model", str(models["onnx"]), "--explain", str(tmp_path / "c")]) == 2
+    # An output that cannot be written is a usage error found before any work, not a traceback.
+    assert main([str(bad), "--model", str(models["onnx"]), "--output", str(tmp_path)]) == 2
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main([str(bad), "--model", str(models["onnx"]), "--output", str(blocker / "out.jsonl")]) == 2
     with pytest.raises(SystemExit) as exc:
         main(["--model", str(models["onnx"])])
     assert exc.value.code == 2

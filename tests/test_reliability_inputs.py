@@ -74,7 +74,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.timeout(180)
 def test_predict_gives_every_bad_file_a_status_and_goes_on(corpus_tree, tiny_model: Path, tmp_path: Path) -> None:
-    root, corpus = corpus_tree
+    _, corpus = corpus_tree
     face = tmp_path / "face.jpg"
     Image.fromarray(lfw_face(5)).save(face)
     paths = [face, *(p for p, _ in corpus.values())]

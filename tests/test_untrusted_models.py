@@ -40,7 +40,7 @@ def evil(tmp_path: Path) -> dict[str, Path]:
     torch_file = tmp_path / "evil.pt"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": Payload(marker)}, torch_file)
     raw = tmp_path / "evil.pth"
-    raw.write_bytes(pickle.dumps({"w": Payload(marker)}))
+    raw.write_bytes(pickle.dumps({"w": Payload(marker)}, protocol=2))
     assert not marker.exists()
     return {"marker": marker, "pt": torch_file, "pth": raw}
 

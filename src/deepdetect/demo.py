@@ -118,6 +118,6 @@ def run_demo(cfg: DictConfig) -> DemoResult:
 def _video_auc(metrics: dict[str, Any]) -> float | None:
     """The headline video-level AUC from evaluate()'s result, when present."""
     try:
-        return float(metrics["video"]["auc"])
+        return float(metrics["results"][0]["video"]["auc"])
     except (KeyError, TypeError, ValueError):
         return None

@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
     from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor
+    from deepdetect.inference.writers import ensure_writable
 
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
@@ -95,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not expand_inputs(args.paths):
         print("deepdetect-predict: error: no image or video files found in the given paths", file=sys.stderr)
+        return 2
+    try:
+        ensure_writable(args.output)
+    except OSError as exc:
+        print(f"deepdetect-predict: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
         return 2
     statuses, labels = run_predict(
         args.paths,

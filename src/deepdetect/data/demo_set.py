@@ -76,21 +76,22 @@ def _ellipse_mask(h: int, w: int, feather: float) -> np.ndarray:
 def swap_face(target: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blend the donor's face into the target face (same size crops): low-res synthesis, colour match, soft mask."""
     h, w = target.shape[:2]
-    low = int(rng.integers(28, 48))
+    low = int(rng.integers(12, 20))
     synth = (
         Image.fromarray(donor).resize((low, low), Image.Resampling.BILINEAR).resize((w, h), Image.Resampling.BILINEAR)
     )
     src = np.asarray(synth).astype(np.float32)
     tgt = target.astype(np.float32)
-    mask = _ellipse_mask(h, w, feather=float(rng.uniform(0.15, 0.4)))[..., None]
-    # Match the donor's colour statistics to the target inside the mask (a standard swap step).
+    mask = _ellipse_mask(h, w, feather=float(rng.uniform(0.05, 0.2)))[..., None]
+    # Move the donor's colour statistics towards the target's inside the mask (a standard swap step).
     wsum = mask.sum()
     for c in range(3):
         s_mean = (src[..., c] * mask[..., 0]).sum() / wsum
         t_mean = (tgt[..., c] * mask[..., 0]).sum() / wsum
         s_std = np.sqrt(((src[..., c] - s_mean) ** 2 * mask[..., 0]).sum() / wsum) + 1e-3
         t_std = np.sqrt(((tgt[..., c] - t_mean) ** 2 * mask[..., 0]).sum() / wsum) + 1e-3
-        src[..., c] = (src[..., c] - s_mean) * (t_std / s_std) + t_mean
+        matched = (src[..., c] - s_mean) * (t_std / s_std) + t_mean
+        src[..., c] = 0.5 * matched + 0.5 * src[..., c]  # partial match: a faint tone seam remains
     out = mask * src + (1.0 - mask) * tgt
     return np.clip(out, 0, 255).astype(np.uint8)
 

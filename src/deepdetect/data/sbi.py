@@ -7,10 +7,15 @@ are blending boundaries and colour/frequency mismatches, the artefacts face-swap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import cv2
 import numpy as np
+
+from deepdetect.utils.offline import import_albumentations
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 
@@ -21,6 +26,7 @@ def _seed(rng: np.random.Generator) -> int:
 
 def _source_perturbation() -> A.Compose:
     """Colour (RGB/HSV shift, brightness/contrast) and frequency (sharpen, blur or down-up-scale) changes."""
+    A = import_albumentations()
     return A.Compose(
         [
             A.RGBShift(r_shift_limit=(-20, 20), g_shift_limit=(-20, 20), b_shift_limit=(-20, 20), p=0.3),

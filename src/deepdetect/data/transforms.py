@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import albumentations as A
 import numpy as np
 import torch
 
 from deepdetect.inference.preprocess import prepare_batch
 from deepdetect.models.detector import Preprocess
+from deepdetect.utils.offline import import_albumentations
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 AUGMENT_KEYS = (
     "hflip",
@@ -41,6 +44,7 @@ def build_augmentation(aug_cfg: Mapping[str, Any] | None) -> A.Compose | None:
     The degradations (downscale, JPEG, blur, noise) form one chain; with `random_order` they run in a random
     order per sample, as real-world re-encoding chains do.
     """
+    A = import_albumentations()
     cfg = dict(aug_cfg or {})
     unknown = sorted(set(cfg) - {*AUGMENT_KEYS, "name"})
     if unknown:

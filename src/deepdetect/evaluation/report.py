@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepdetect.utils.io import atomic_write_text
 from deepdetect.evaluation.metrics import reliability_bins
+from deepdetect.utils.io import atomic_write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,12 +12,12 @@ import numpy as np
 import onnx
 from omegaconf import DictConfig, OmegaConf
 
-from deepdetect.utils.io import atomic_write_text
 from deepdetect.export.metadata import build_contract, validate_signature, write_contract
 from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx, ort_session, run_session
 from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, torch_logits
 from deepdetect.export.quantize import convert_fp16, quantize_int8, time_session
 from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
+from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

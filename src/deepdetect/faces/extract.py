@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -343,7 +344,16 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         out_dir,
     )
     (out_dir / "parts").mkdir(parents=True, exist_ok=True)
-    crops, fails = run_sources(todo, settings, out_dir, int(cfg.get("num_workers", 0) or 0), desc=f"extract[{rank}]")
+    threads = cfg.get("torch_threads")
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        crops, fails = run_sources(
+            todo, settings, out_dir, int(cfg.get("num_workers", 0) or 0), desc=f"extract[{rank}]"
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
     manifest_path = failures_path = None
     n_crops, n_failures = crops, fails
     if rank == 0:

@@ -64,3 +64,16 @@ class RecordWriter:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+
+def ensure_writable(path: str | os.PathLike[str]) -> None:
+    """Raise OSError now, before any work, if `path` cannot be created or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output path is a folder: {path}")
+    existed = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8"):
+        pass
+    if not existed:
+        path.unlink()

@@ -63,6 +63,20 @@ def test_extract_folder_tree(cfg_factory, tree: Path, tmp_path: Path) -> None:
     assert vid["crop_path"].str.contains("_t00").all()
 
 
+def test_single_layout_with_label_and_extract_json(cfg_factory, tmp_path: Path) -> None:
+    flat = tmp_path / "photos"
+    for i in range(3):
+        save(lfw_face(30 + i), flat / f"p{i}.png")
+    out = tmp_path / "out"
+    run(cfg_factory, flat, out, "layout=single", "label=real", "margin=0.25")
+    m = read_manifest(out / "manifest.csv")
+    assert len(m) == 3 and set(m["label"]) == {"real"} and set(m["source"]) == {"photos"}
+    info = json.loads((out / "extract.json").read_text())
+    assert info["face_crop"] == {"detector": "mtcnn", "margin": 0.25, "size": 64, "keep": "largest"}
+    with pytest.raises(ValueError, match="real or fake"):
+        run(cfg_factory, flat, tmp_path / "bad", "layout=single", "label=maybe")
+
+
 def _failures(out: Path) -> tuple[list[str], list[str]]:
     import pandas as pd
 

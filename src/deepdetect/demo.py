@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
@@ -29,16 +26,6 @@ class DemoResult:
     prediction_status: dict[str, int] = field(default_factory=dict)
 
 
-def compose_stage(name: str, overrides: Sequence[str]) -> DictConfig:
-    """Compose `configs/<name>.yaml` with overrides, inside or outside a running Hydra app."""
-    from deepdetect.cli._hydra import config_dir
-
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name=name, overrides=list(overrides))
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
-
-
 def run_demo(cfg: DictConfig) -> DemoResult:
     """Run every stage at small size under `cfg.output_dir`; each stage is the library function its CLI calls."""
     from deepdetect.data.demo_set import build_demo_set
@@ -47,6 +34,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     from deepdetect.faces.extract import extract
     from deepdetect.inference.predict import run_predict
     from deepdetect.training.train import train
+    from deepdetect.utils.config import compose_stage
 
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

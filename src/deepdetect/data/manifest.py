@@ -197,3 +197,29 @@ def binary_labels(frame: pd.DataFrame) -> pd.Series:
     if (frame["label"] == "unknown").any():
         raise ManifestError("rows labelled 'unknown' cannot be used for training or evaluation")
     return (frame["label"] == "fake").astype("int64")
+
+
+def manifest_paths(value: object) -> list[Path]:
+    """One manifest path, or a list of them (a Hydra ListConfig too), as a list of Paths."""
+    if isinstance(value, str | os.PathLike):
+        return [Path(value)]
+    if isinstance(value, Iterable):
+        return [Path(str(v)) for v in value]
+    raise ManifestError(f"expected a manifest path or a list of paths, got {value!r}")
+
+
+def read_manifests(value: object) -> pd.DataFrame:
+    """Read one manifest or several, concatenated; each row's crop path is resolved against its own manifest."""
+    paths = manifest_paths(value)
+    if not paths:
+        raise ManifestError("no manifest given")
+    frames = [read_manifest(p) for p in paths]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def drop_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Every row except those of `source` (leave-one-source-out training); refuses a source that is not there."""
+    mask = frame["source"] == source
+    if not mask.any():
+        raise ManifestError(f"source {source!r} not in the manifest; sources: {sorted(set(frame['source']))}")
+    return frame[~mask].reset_index(drop=True)

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
-from deepdetect.data.manifest import ManifestError, atomic_write_text, binary_labels, read_manifest, select_split
+from deepdetect.data.manifest import ManifestError, atomic_write_text, binary_labels, read_manifests
 from deepdetect.evaluation import metrics as M
 from deepdetect.evaluation.aggregate import aggregate_videos
 from deepdetect.evaluation.calibration import apply_temperature
@@ -225,11 +225,17 @@ def holdout_report(frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, source
     return out
 
 
-def _load_frames(manifest: str, split: str) -> pd.DataFrame:
-    """Labelled rows of the requested split (`all` = every row)."""
-    df = read_manifest(manifest)
+def _load_frames(manifest: str | list[str], split: str, holdout_source: str | None = None) -> pd.DataFrame:
+    """Labelled rows of the requested split (`all` = every row) of one manifest or several combined.
+
+    With a held-out source, every row of that source is kept whatever its split: training never saw it.
+    """
+    df = read_manifests(manifest)
     if split != "all":
-        df = select_split(df, split)
+        keep = df["split"] == split
+        if holdout_source:
+            keep |= df["source"] == holdout_source
+        df = df[keep].reset_index(drop=True)
     df = df[df["label"] != "unknown"].reset_index(drop=True)
     if len(df) == 0:
         raise ManifestError(f"{manifest}: no labelled rows in split {split!r}")
@@ -237,15 +243,23 @@ def _load_frames(manifest: str, split: str) -> pd.DataFrame:
     return df
 
 
-def _manifest_list(cfg: DictConfig) -> list[str]:
+def _manifest_list(cfg: DictConfig) -> list[str | list[str]]:
     """data.manifest plus any `manifests: [...]` (cross-dataset)."""
-    items = [str(m) for m in (cfg.get("manifests") or [])]
+    items: list[str | list[str]] = [str(m) for m in (cfg.get("manifests") or [])]
     single = cfg.data.get("manifest")
-    if single and str(single) not in items:
+    if isinstance(single, ListConfig | list):  # several manifests evaluated as one combined set
+        items.insert(0, [str(m) for m in single])
+    elif single and str(single) not in items:
         items.insert(0, str(single))
     if not items:
         raise ManifestError("no manifest given: pass data.manifest=PATH (or manifests=[A,B])")
     return items
+
+
+def _manifest_name(manifest: str | list[str]) -> str:
+    """A short name for tables: the manifest's folder name (joined with + for a combined set)."""
+    paths = manifest if isinstance(manifest, list) else [manifest]
+    return "+".join(Path(p).parent.name or Path(p).stem for p in paths)
 
 
 def _checkpoint_list(cfg: DictConfig) -> list[str]:
@@ -288,7 +302,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for ckpt in _checkpoint_list(cfg):
         run = load_run(ckpt, device, float(cfg.target_fpr))
         for manifest in manifests:
-            frames = _load_frames(manifest, split)
+            frames = _load_frames(manifest, split, cfg.get("holdout_source"))
             logits = score_crops(
                 run.model, frames["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device
             )
@@ -313,8 +327,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             result = {
                 "run": run.name,
                 "checkpoint": run.path,
-                "manifest": str(manifest),
-                "manifest_name": Path(manifest).parent.name or Path(manifest).stem,
+                "manifest": manifest if isinstance(manifest, list) else str(manifest),
+                "manifest_name": _manifest_name(manifest),
                 "split": split,
                 "model": run.meta.get("model"),
                 "calibration": {

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,13 @@ class ExtractSettings:
         if settings.image_format.lower() not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
         return settings
+
+    def record(self) -> dict[str, Any]:
+        """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""
+        return {
+            "face_crop": {"detector": "mtcnn", "margin": self.margin, "size": self.size, "keep": self.keep},
+            "settings": asdict(self),
+        }
 
     def detector(self) -> FaceDetector:
         """A face detector configured by these settings."""
@@ -311,6 +318,15 @@ def _wait_for_parts(sources: Sequence[Source], out_dir: Path, timeout_s: float) 
         time.sleep(2.0)
 
 
+def label_unknown(sources: Sequence[Source], label: str | None) -> list[Source]:
+    """Give `label` to sources whose layout could not tell (e.g. `layout=single` on a folder of real photos)."""
+    if label is None:
+        return list(sources)
+    if label not in ("real", "fake"):
+        raise ValueError(f"label must be real or fake, got {label!r}")
+    return [replace(s, label=label) if s.label == "unknown" else s for s in sources]
+
+
 def extract(cfg: Mapping[str, Any]) -> ExtractResult:
     """Run extraction as configured (keys of `configs/extract.yaml`); writes DIR/manifest.csv and DIR/failures.csv."""
     start = time.perf_counter()
@@ -323,6 +339,7 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
     out_dir = Path(str(cfg["output_dir"])).expanduser().resolve()
     settings = ExtractSettings.from_config(cfg)
     sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"))
+    sources = label_unknown(sources, cfg.get("label"))
     sources = assign_splits(
         sources,
         float(cfg.get("val_fraction", 0.1)),
@@ -367,6 +384,7 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
         write_manifest(manifest, manifest_path)
         write_failures(failures, failures_path)
+        atomic_write_text(out_dir / "extract.json", json.dumps(settings.record(), indent=2))
         n_crops, n_failures = len(manifest), len(failures)
         log.info("%d crops from %d sources; %d failures -> %s", n_crops, len(sources), n_failures, manifest_path)
     return ExtractResult(

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import deepdetect
 from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode
-from deepdetect.data.manifest import atomic_write_text, read_manifest, select_split
+from deepdetect.data.manifest import atomic_write_text, drop_source, manifest_paths, read_manifests, select_split
 from deepdetect.data.sampling import EpochSampler
 from deepdetect.data.transforms import build_transforms
 from deepdetect.evaluation.calibration import choose_threshold, fit_temperature
@@ -133,8 +133,12 @@ def load_frames(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Train and val rows of `data.manifest`; every other row (the test split) is dropped before anything opens it."""
     if cfg.data.get("manifest") in (None, "", "???"):
         raise TrainConfigError("set data.manifest=PATH/manifest.csv (written by deepdetect-extract)")
-    manifest = Path(str(cfg.data.manifest))
-    frame = read_manifest(manifest)
+    manifest = manifest_paths(cfg.data.manifest)[0]
+    frame = read_manifests(cfg.data.manifest)
+    holdout = cfg.data.get("holdout_source")
+    if holdout:
+        frame = drop_source(frame, str(holdout))
+        log.info("leave-one-source-out: every row of source %r is held out of training and validation", holdout)
     train_split, val_split = str(cfg.data.train_split), str(cfg.data.val_split)
     train = select_split(frame, train_split)
     val = select_split(frame, val_split)
@@ -197,9 +201,36 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = cfg.trainer
     info = init_distributed(str(trainer.get("strategy", "single")), str(trainer.accelerator))
     try:
-        return _train(cfg, info)
+        metrics = _train(cfg, info)
     finally:
         cleanup_distributed(info)
+    if cfg.data.get("holdout_source") and cfg.get("holdout_eval") and info.rank == 0:
+        metrics["holdout_eval"] = evaluate_holdout(cfg)
+    return metrics
+
+
+def evaluate_holdout(cfg: DictConfig) -> str:
+    """Leave-one-source-out, second half: evaluate the trained model on the held-out source (and in-domain test).
+
+    Writes `output_dir/holdout_eval/` (metrics.json, scores.csv, report.html); returns that folder.
+    """
+    from deepdetect.evaluation.evaluate import evaluate
+    from deepdetect.utils.config import compose_stage
+
+    out = Path(str(cfg.output_dir)) / "holdout_eval"
+    manifests = [str(p) for p in manifest_paths(cfg.data.manifest)]
+    ev = compose_stage(
+        "evaluate",
+        [
+            f"checkpoint={cfg.output_dir}",
+            f"data.manifest=[{','.join(manifests)}]",
+            f"holdout_source={cfg.data.holdout_source}",
+            f"output_dir={out}",
+            *[str(o) for o in (cfg.get("holdout_eval_overrides") or [])],
+        ],
+    )
+    evaluate(ev)
+    return str(out)
 
 
 def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:

@@ -515,7 +515,16 @@ def _finish(
         log.warning("no threshold chosen on val (%s); using 0.5", exc)
         threshold = 0.5
     best_metrics = progress["history"][progress["best_epoch"]] if progress["best_epoch"] >= 0 else {}
-    calibration = {"temperature": temperature, "threshold": threshold, "threshold_rule": rule, "target_fpr": target_fpr}
+    flagged = probs >= threshold
+    calibration = {
+        "temperature": temperature,
+        "threshold": threshold,
+        "threshold_rule": rule,
+        "target_fpr": target_fpr,
+        # Rates at the threshold on val: the reference an evaluation compares unseen sources against.
+        "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
+        "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
+    }
     result = {
         **best_metrics,
         "best_epoch": progress["best_epoch"],

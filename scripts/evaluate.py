@@ -1,3 +1,6 @@
+"""Run `deepdetect-evaluate` from a checkout: python scripts/evaluate.py key=value ... (see --help)."""
+
 from deepdetect.cli.evaluate import main
 
-main()
+if __name__ == "__main__":
+    main()

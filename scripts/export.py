@@ -1,3 +1,6 @@
+"""Run `deepdetect-export` from a checkout: python scripts/export.py key=value ... (see --help)."""
+
 from deepdetect.cli.export import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,3 +1,6 @@
+"""Run `deepdetect-extract` from a checkout: python scripts/extract.py key=value ... (see --help)."""
+
 from deepdetect.cli.extract import main
 
-main()
+if __name__ == "__main__":
+    main()

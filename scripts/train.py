@@ -1,5 +1,6 @@
-"""Run `deepdetect-train` from a checkout: python scripts/train.py data.manifest=... output_dir=..."""
+"""Run `deepdetect-train` from a checkout: python scripts/train.py key=value ... (see --help)."""
 
 from deepdetect.cli.train import main
 
-main()
+if __name__ == "__main__":
+    main()

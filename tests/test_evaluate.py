@@ -128,3 +128,33 @@ def test_bad_manifest_is_clear_error(tiny: tuple[Path, Path], cfg_factory, tmp_p
     cfg = cfg_factory("evaluate", [f"checkpoint={run}", f"data.manifest={tmp_path / 'nope.csv'}"])
     with pytest.raises(ManifestError, match="manifest not found"):
         evaluate(cfg)
+
+
+def test_per_source_rates_have_video_bootstrap_intervals() -> None:
+    from deepdetect.evaluation.sources import group_table
+
+    # Source "a": 4 real videos of 5 frames; 2 videos entirely flagged (prob 0.9), 2 not (0.1) -> FPR 0.5.
+    rows = [
+        {"source": "a", "video_id": f"v{v}", "y": 0, "prob": 0.9 if v < 2 else 0.1} for v in range(4) for _ in range(5)
+    ]
+    rows += [{"source": "b", "video_id": f"f{v}", "y": 1, "prob": 0.8} for v in range(3)]
+    table = group_table(pd.DataFrame(rows), "source", threshold=0.5, boot_n=200, seed=0).set_index("source")
+    a = table.loc["a"]
+    assert a["fpr"] == 0.5
+    lo, hi = a["fpr_ci95"]
+    assert lo < 0.5 < hi and lo >= 0.0 and hi <= 1.0, "resampling 4 videos, not 20 frames, gives a wide interval"
+    assert table.loc["b", "detection_rate"] == 1.0 and table.loc["b", "detection_rate_ci95"] == [1.0, 1.0]
+    assert all(v != v for v in a["detection_rate_ci95"]), "no fakes in the source: no detection-rate interval"
+
+
+def test_sbi_fakes_of_the_reals_are_their_own_source(tiny: tuple[Path, Path], cfg_factory, tmp_path: Path) -> None:
+    manifest, run = tiny
+    out = tmp_path / "ev"
+    ov = [f"checkpoint={run}", f"data.manifest={manifest}", "sbi_fakes=true", "robustness=[]", "report.enabled=false"]
+    res = evaluate(cfg_factory("evaluate", [*ov, f"output_dir={out}"]))["results"][0]
+    test_reals = read_manifest(manifest).query("split == 'test' and label == 'real'")
+    sources = {r["source"]: r for r in res["breakdown"]["source"]["frame"]}
+    sbi = {k: v for k, v in sources.items() if k.startswith("sbi-")}
+    assert sum(v["n_fake"] for v in sbi.values()) == len(test_reals), "one self-blend per real test crop"
+    assert all(v["n_real"] == 0 for v in sbi.values())
+    assert len(list((out / "sbi").rglob("*.png"))) == len(test_reals)

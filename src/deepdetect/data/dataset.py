@@ -43,6 +43,23 @@ def read_crop(path: str) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def with_sbi_fakes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The real rows with landmarks plus, for each, a self-blended fake of it (marked `sbi`; its own video id).
+
+    Validation for SBI-only training: the fakes it selects and calibrates on are the kind training makes,
+    not a real fake type that training is meant to never see.
+    """
+    reals = frame[(frame["label"] == "real") & (frame["landmarks"].astype(str).str.split().str.len() == 10)]
+    if len(reals) == 0:
+        raise ManifestError("self-blended validation fakes need real rows with landmarks; none found")
+    fakes = reals.copy()
+    fakes["label"] = "fake"
+    fakes["method"] = "sbi"
+    fakes["video_id"] = "sbi:" + fakes["video_id"].astype(str)
+    out = pd.concat([reals.assign(sbi=False), fakes.assign(sbi=True)], ignore_index=True)
+    return out
+
+
 class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
     """Manifest rows -> (image tensor, float label with fake=1, row index).
 
@@ -68,6 +85,10 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
         self.seed = int(seed)
         self.epoch = 0
         self.landmarks: list[list[float]] = []
+        # Rows marked `sbi` (see with_sbi_fakes) are always shown self-blended, the same way every epoch.
+        self.fixed_sbi = self.frame["sbi"].to_numpy(dtype=bool) if "sbi" in self.frame.columns else None
+        if self.fixed_sbi is not None:
+            self.landmarks = [parse_landmarks(t) for t in self.frame["landmarks"]]
         if self.sbi_mode != "off":
             self.landmarks = [parse_landmarks(t) for t in self.frame["landmarks"]]
             usable = [i for i, lm in enumerate(self.landmarks) if len(lm) == 10 and self.labels[i] == 0]
@@ -85,7 +106,9 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         crop = read_crop(self.paths[index])
         label = float(self.labels[index])
-        if (
+        if self.fixed_sbi is not None and self.fixed_sbi[index]:
+            crop, _ = self_blend(crop, self.landmarks[index], np.random.default_rng([self.seed, int(index)]))
+        elif (
             self.sbi_mode != "off"
             and label == 0.0
             and len(self.landmarks[index]) == 10

@@ -7,10 +7,12 @@ are blending boundaries and colour/frequency mismatches, the artefacts face-swap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from deepdetect.utils.offline import import_albumentations
 
@@ -126,3 +128,43 @@ def self_blend(
     out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     out[alpha[..., 0] == 0] = target[alpha[..., 0] == 0]
     return out, alpha[..., 0]
+
+
+def write_sbi_manifest(frame: pd.DataFrame, out_dir: str | Path, seed: int = 0) -> Path:
+    """Write a self-blended fake of every real row with landmarks: crops + `manifest.csv` under `out_dir`.
+
+    The fakes get label `fake`, method `sbi`, source `sbi-<source>` and video/group ids prefixed `sbi:`, so an
+    evaluation reports them as their own source ("detection rate on SBI fakes of unseen photos"). `frame` is a
+    manifest as `read_manifest` returns it (with `abs_crop_path`). Deterministic for a seed.
+    """
+    from PIL import Image
+
+    from deepdetect.data.manifest import parse_landmarks, write_manifest
+
+    out = Path(out_dir)
+    (out / "crops").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        landmarks = parse_landmarks(row.landmarks)
+        if row.label != "real" or len(landmarks) != 10:
+            continue
+        with Image.open(str(row.abs_crop_path)) as img:
+            crop = np.asarray(img.convert("RGB"))
+        blended, _ = self_blend(crop, landmarks, np.random.default_rng([seed, i]))
+        name = f"crops/sbi_{i:06d}.png"
+        Image.fromarray(blended).save(out / name)
+        rec = row._asdict()
+        rec.update(
+            crop_path=name,
+            label="fake",
+            method="sbi",
+            source=f"sbi-{row.source}",
+            video_id=f"sbi:{row.video_id}",
+            group=f"sbi:{row.group}",
+        )
+        rows.append(rec)
+    if not rows:
+        raise ValueError("no real rows with landmarks to self-blend")
+    path = out / "manifest.csv"
+    write_manifest(pd.DataFrame(rows), path)
+    return path

@@ -154,16 +154,19 @@ def level_metrics(df: pd.DataFrame, threshold: float, boot_n: int, seed: int, gr
     return result
 
 
-def _breakdowns(frames: pd.DataFrame, videos: pd.DataFrame, threshold: float) -> dict[str, Any]:
-    """Per-group tables at frame and video level for every breakdown column with >1 value or the source column."""
+def _breakdowns(
+    frames: pd.DataFrame, videos: pd.DataFrame, threshold: float, boot_n: int = 0, seed: int = 0
+) -> dict[str, Any]:
+    """Per-group tables at frame and video level for every breakdown column; source rates get bootstrap CIs."""
     out: dict[str, Any] = {}
     for col in BREAKDOWN_COLUMNS:
         if col not in frames.columns:
             continue
         vid = videos.rename(columns={"score": "prob"})
+        n = boot_n if col == "source" else 0
         out[col] = {
-            "frame": group_table(frames, col, threshold).to_dict(orient="records"),
-            "video": group_table(vid, col, threshold).to_dict(orient="records"),
+            "frame": group_table(frames, col, threshold, boot_n=n, seed=seed).to_dict(orient="records"),
+            "video": group_table(vid, col, threshold, boot_n=n, seed=seed).to_dict(orient="records"),
         }
     return out
 
@@ -182,7 +185,7 @@ def evaluate_frames(
         "n_videos": len(videos),
         "frame": level_metrics(frames, run.threshold, int(boot.n), int(boot.seed), "video_id"),
         "video": level_metrics(vprob, run.threshold, int(boot.n), int(boot.seed), "video_id"),
-        "breakdown": _breakdowns(frames, videos, run.threshold),
+        "breakdown": _breakdowns(frames, videos, run.threshold, int(cfg.bootstrap.n), int(cfg.bootstrap.seed)),
     }
     src = group_table(frames, "source", run.threshold) if "source" in frames.columns else pd.DataFrame()
     result["source_warnings"] = source_warnings(src, run.reference_fpr) if len(src) else []
@@ -256,6 +259,16 @@ def _manifest_list(cfg: DictConfig) -> list[str | list[str]]:
     return items
 
 
+def with_sbi_rows(frames: pd.DataFrame, out_dir: Path, seed: int) -> pd.DataFrame:
+    """The rows plus a self-blended fake of each real row (written under `out_dir`; source `sbi-<source>`)."""
+    from deepdetect.data.sbi import write_sbi_manifest
+
+    sbi = read_manifests(write_sbi_manifest(frames, out_dir, seed))
+    sbi["y"] = binary_labels(sbi)
+    log.info("added %d self-blended fakes of the real rows (sources sbi-*)", len(sbi))
+    return pd.concat([frames, sbi], ignore_index=True)
+
+
 def _manifest_name(manifest: str | list[str]) -> str:
     """A short name for tables: the manifest's folder name (joined with + for a combined set)."""
     paths = manifest if isinstance(manifest, list) else [manifest]
@@ -303,6 +316,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         run = load_run(ckpt, device, float(cfg.target_fpr))
         for manifest in manifests:
             frames = _load_frames(manifest, split, cfg.get("holdout_source"))
+            if cfg.get("sbi_fakes"):
+                frames = with_sbi_rows(frames, out_dir / "sbi" / _manifest_name(manifest), int(cfg.get("seed", 0)))
             logits = score_crops(
                 run.model, frames["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device
             )

@@ -170,6 +170,17 @@ def build_explanations(run: LoadedRun, scored: pd.DataFrame, n: int, device: tor
     return out
 
 
+def _with_intervals(row: dict[str, Any]) -> dict[str, Any]:
+    """Fold `<rate>_ci95` columns into their rate as `value [lo, hi]` for display."""
+    out = dict(row)
+    for key in ("fpr", "detection_rate"):
+        ci = out.pop(f"{key}_ci95", None)
+        value = out.get(key)
+        if ci is not None and isinstance(value, float) and value == value:
+            out[key] = f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return out
+
+
 def _source_section(results: list[dict[str, Any]]) -> str:
     """Per-source table (issue 8) with warnings, first thing in the report."""
     parts = ["<h2>Per-source results at the stored threshold</h2>"]
@@ -188,7 +199,7 @@ def _source_section(results: list[dict[str, Any]]) -> str:
             parts.append(f'<div class="warn">&#9888; {html.escape(w)}</div>')
         if not r.get("source_warnings"):
             parts.append('<div class="ok">No source exceeds the FPR warning limit.</div>')
-        rows = r["breakdown"].get("source", {}).get("frame", [])
+        rows = [_with_intervals(row) for row in r["breakdown"].get("source", {}).get("frame", [])]
         parts.append(table(rows))
         hold = r.get("holdout")
         if hold:

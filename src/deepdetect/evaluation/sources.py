@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 
@@ -18,15 +21,36 @@ def holdout_split(df: pd.DataFrame, source: str, column: str = "source") -> pd.D
     return out
 
 
-def _group_row(sub: pd.DataFrame, threshold: float, label_col: str, score_col: str) -> dict[str, object]:
-    """Counts, AUC (both classes only), real-side FPR and fake-side detection rate for one group."""
-    from deepdetect.evaluation.metrics import rates_at_threshold, roc_auc
+def _rate_fns(threshold: float) -> dict[str, Any]:
+    """FPR on reals and detection rate on fakes at `threshold`, as bootstrap metric functions."""
+
+    def fpr(y: np.ndarray, s: np.ndarray) -> float:
+        if not (y == 0).any():
+            raise ValueError("no reals")
+        return float((s[y == 0] >= threshold).mean())
+
+    def detection_rate(y: np.ndarray, s: np.ndarray) -> float:
+        if not (y == 1).any():
+            raise ValueError("no fakes")
+        return float((s[y == 1] >= threshold).mean())
+
+    return {"fpr": fpr, "detection_rate": detection_rate}
+
+
+def _group_row(
+    sub: pd.DataFrame, threshold: float, label_col: str, score_col: str, boot_n: int = 0, seed: int = 0
+) -> dict[str, object]:
+    """Counts, AUC (both classes only), real-side FPR and fake-side detection rate for one group.
+
+    With `boot_n` > 0 the two rates get 95% intervals from resampling whole videos (`video_id`) of the group.
+    """
+    from deepdetect.evaluation.metrics import bootstrap_cis, rates_at_threshold, roc_auc
 
     y = sub[label_col].to_numpy()
     s = sub[score_col].to_numpy(dtype="float64")
     rates = rates_at_threshold(y, s, threshold)
     both = rates["n_real"] > 0 and rates["n_fake"] > 0
-    return {
+    row: dict[str, object] = {
         "n": len(sub),
         "n_real": rates["n_real"],
         "n_fake": rates["n_fake"],
@@ -36,17 +60,32 @@ def _group_row(sub: pd.DataFrame, threshold: float, label_col: str, score_col: s
         "detection_rate": rates["tpr"],
         "true_positives": rates["true_positives"],
     }
+    if boot_n > 0 and "video_id" in sub.columns:
+        cis = bootstrap_cis(sub, _rate_fns(threshold), "video_id", boot_n, seed, label_col, score_col)
+        row["fpr_ci95"] = list(cis["fpr"])
+        row["detection_rate_ci95"] = list(cis["detection_rate"])
+    return row
 
 
 def group_table(
-    df: pd.DataFrame, by: str, threshold: float, label_col: str = "y", score_col: str = "prob"
+    df: pd.DataFrame,
+    by: str,
+    threshold: float,
+    label_col: str = "y",
+    score_col: str = "prob",
+    boot_n: int = 0,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per value of `by`: n, n_real, n_fake, AUC (NaN unless both classes), FPR on reals, detection rate."""
+    """One row per value of `by`: n, n_real, n_fake, AUC (NaN unless both classes), FPR on reals, detection rate.
+
+    With `boot_n` > 0, `fpr_ci95` and `detection_rate_ci95` hold 95% intervals resampling videos within the group.
+    """
     if by not in df.columns:
         raise ValueError(f"no {by!r} column to break down by")
     rows = []
     for value, sub in df.groupby(df[by].astype(str), sort=True):
-        rows.append({by: value if value != "" else "(none)", **_group_row(sub, threshold, label_col, score_col)})
+        row = _group_row(sub, threshold, label_col, score_col, boot_n, seed)
+        rows.append({by: value if value != "" else "(none)", **row})
     return pd.DataFrame(rows)
 
 

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import deepdetect
-from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode
+from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode, with_sbi_fakes
 from deepdetect.data.manifest import atomic_write_text, drop_source, manifest_paths, read_manifests, select_split
 from deepdetect.data.sampling import EpochSampler
 from deepdetect.data.transforms import build_transforms
@@ -129,6 +129,14 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
     return container  # type: ignore[return-value]
 
 
+def sbi_validation(sbi_cfg: Any) -> bool:
+    """Whether val fakes are self-blends of the val reals: `data.sbi.val` sbi, or auto with SBI-only training."""
+    choice = str(sbi_cfg.get("val", "auto"))
+    if choice not in ("auto", "sbi", "manifest"):
+        raise TrainConfigError(f"data.sbi.val must be auto, sbi or manifest, got {choice!r}")
+    return choice == "sbi" or (choice == "auto" and normalize_sbi_mode(sbi_cfg.mode) == "only")
+
+
 def load_frames(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Train and val rows of `data.manifest`; every other row (the test split) is dropped before anything opens it."""
     if cfg.data.get("manifest") in (None, "", "???"):
@@ -147,6 +155,9 @@ def load_frames(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     if normalize_sbi_mode(cfg.data.sbi.mode) == "only":
         train = train[train["label"] == "real"].reset_index(drop=True)
         log.info("SBI-only training: %d real train crops, fakes are self-blended on the fly", len(train))
+    if sbi_validation(cfg.data.sbi):
+        val = with_sbi_fakes(val)
+        log.info("validating on %d val reals and a self-blended fake of each (data.sbi.val)", len(val) // 2)
     check_crops_exist(train, "train")
     check_crops_exist(val, "val")
     return train, val, manifest

@@ -51,6 +51,7 @@ def build_contract(meta: dict[str, Any], model_version: str, opset: int | None =
             "layout": pre.get("layout", "NCHW"),
             "color": pre.get("color", "RGB"),
             "scale": pre.get("scale", "divide by 255, then (x - mean) / std"),
+            "resolution": pre.get("resolution"),
         },
         "face_crop": face_crop,
         "output": {

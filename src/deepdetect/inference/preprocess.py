@@ -18,12 +18,16 @@ _RESAMPLE = {
 
 
 def resize_crop(crop: np.ndarray, preprocess: Preprocess) -> np.ndarray:
-    """Resize an HxWx3 uint8 RGB crop to the model's input size."""
+    """Resize an HxWx3 uint8 RGB crop to the model's input size (through `preprocess.resolution` when set)."""
     h, w = preprocess.input_size
-    if crop.shape[:2] == (h, w):
-        return crop
     resample = _RESAMPLE.get(preprocess.interpolation, Image.Resampling.BILINEAR)
-    return np.asarray(Image.fromarray(crop).resize((w, h), resample))
+    image = Image.fromarray(crop)
+    if preprocess.resolution and crop.shape[:2] != (preprocess.resolution, preprocess.resolution):
+        side = preprocess.resolution
+        image = image.resize((side, side), Image.Resampling.BOX if side < min(crop.shape[:2]) else resample)
+    if image.size == (w, h):
+        return np.asarray(image)
+    return np.asarray(image.resize((w, h), resample))
 
 
 def prepare_batch(crops: Sequence[np.ndarray], preprocess: Preprocess) -> np.ndarray:

@@ -32,6 +32,9 @@ class Preprocess:
     layout: str = "NCHW"
     color: str = "RGB"
     scale: str = "divide by 255, then (x - mean) / std"
+    # Crop-level resolution normalisation: every crop is first resampled to resolution x resolution (area
+    # averaging when shrinking), then to input_size, so all sources reach the model at one effective resolution.
+    resolution: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON sidecars and ONNX metadata."""
@@ -51,6 +54,7 @@ class Preprocess:
             interpolation=str(data.get("interpolation", "bilinear")),
             layout=str(data.get("layout", "NCHW")),
             color=str(data.get("color", "RGB")),
+            resolution=int(data["resolution"]) if data.get("resolution") else None,
         )
 
 
@@ -158,7 +162,7 @@ def _accepts_img_size(name: str) -> bool:
     return cfg is not None and any(k in arch for k in ("vit", "deit", "swin", "beit", "eva"))
 
 
-def resolve_preprocess(model: nn.Module, input_size: int | None = None) -> Preprocess:
+def resolve_preprocess(model: nn.Module, input_size: int | None = None, resolution: int | None = None) -> Preprocess:
     """Mean, std, input size and interpolation from the backbone's pretrained config (timm.data)."""
     backbone = model.backbone if isinstance(model, Detector) else model
     data_cfg = timm.data.resolve_data_config({}, model=backbone)
@@ -170,6 +174,7 @@ def resolve_preprocess(model: nn.Module, input_size: int | None = None) -> Prepr
         mean=tuple(float(v) for v in data_cfg["mean"]),  # type: ignore[arg-type]
         std=tuple(float(v) for v in data_cfg["std"]),  # type: ignore[arg-type]
         interpolation=str(data_cfg.get("interpolation", "bilinear")),
+        resolution=int(resolution) if resolution else None,
     )
 
 
@@ -194,4 +199,4 @@ def build_from_config(model_cfg: Any) -> tuple[Detector, dict[str, Any], Preproc
         spec["name"], pretrained=bool(model_cfg.get("pretrained", False)), weights=model_cfg.get("weights"), **kwargs
     )
     input_size = model_cfg.get("input_size")
-    return model, spec, resolve_preprocess(model, int(input_size) if input_size else None)
+    return model, spec, resolve_preprocess(model, int(input_size) if input_size else None, model_cfg.get("resolution"))

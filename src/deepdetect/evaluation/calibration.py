@@ -8,6 +8,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_curve
 
+from deepdetect.inference.preprocess import sigmoid
+
 log = logging.getLogger(__name__)
 
 THRESHOLD_RULES = ("fpr", "eer")
@@ -58,8 +60,7 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Calibrated probabilities sigmoid(logits / T)."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+    return sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
 
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, rule: str = "fpr", target_fpr: float = 0.05) -> float:

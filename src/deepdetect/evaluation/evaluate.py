@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from PIL import Image
 from tqdm import tqdm
 
-from deepdetect.data.manifest import ManifestError, atomic_write_text, binary_labels, read_manifests
+from deepdetect.data.dataset import read_crop
+from deepdetect.data.manifest import ManifestError, binary_labels, read_manifests
 from deepdetect.evaluation import metrics as M
 from deepdetect.evaluation.aggregate import aggregate_videos
 from deepdetect.evaluation.calibration import apply_temperature
@@ -26,6 +26,7 @@ from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.inference.preprocess import prepare_batch
 from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
 from deepdetect.models.detector import Detector, Preprocess
+from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,7 @@ def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) ->
 def load_crop(path: str) -> np.ndarray | None:
     """An HxWx3 uint8 RGB crop, or None when the file is missing or unreadable."""
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
+        return read_crop(path)
     except (OSError, ValueError):
         return None
 

@@ -29,7 +29,6 @@ from deepdetect.data.layouts import Source, load_sources
 from deepdetect.data.manifest import (
     CropRecord,
     FailureRecord,
-    atomic_write_text,
     records_to_frame,
     write_failures,
     write_manifest,
@@ -39,6 +38,7 @@ from deepdetect.faces.crop import crop_face
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames
 from deepdetect.faces.track import link_tracks, select_faces
+from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

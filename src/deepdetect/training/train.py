@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 import deepdetect
 from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode, with_sbi_fakes
-from deepdetect.data.manifest import atomic_write_text, drop_source, manifest_paths, read_manifests, select_split
+from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests, select_split
 from deepdetect.data.sampling import EpochSampler
 from deepdetect.data.transforms import build_transforms
-from deepdetect.evaluation.calibration import choose_threshold, fit_temperature
+from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
 from deepdetect.models.detector import build_from_config
 from deepdetect.training.distributed import DistInfo, broadcast_object, cleanup_distributed, init_distributed
@@ -39,6 +39,7 @@ from deepdetect.training.state import (
     set_rng_state,
 )
 from deepdetect.training.validate import is_better, predict_logits, validation_metrics
+from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +520,7 @@ def _finish(
     rule = str(calib_cfg.get("threshold_rule", "fpr"))
     target_fpr = float(calib_cfg.get("target_fpr", 0.05))
     temperature = fit_temperature(logits, labels)
-    probs = 1.0 / (1.0 + np.exp(-logits / temperature))
+    probs = apply_temperature(logits, temperature)
     try:
         threshold = choose_threshold(probs, labels, rule=rule, target_fpr=target_fpr)
     except ValueError as exc:

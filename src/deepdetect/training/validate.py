@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
+from deepdetect.inference.preprocess import sigmoid
 from deepdetect.training.distributed import DistInfo, gather_objects
 
 
@@ -58,7 +59,7 @@ def validation_metrics(
     frame: pd.DataFrame, labels: np.ndarray, logits: np.ndarray, prefix: str = "val"
 ) -> dict[str, float]:
     """Frame AUC, video AUC (mean frame probability per `video_id`), loss and accuracy at 0.5."""
-    probs = 1.0 / (1.0 + np.exp(-logits))
+    probs = sigmoid(np.asarray(logits, dtype=np.float64))
     labels = np.asarray(labels, dtype=np.float64)
     loss = float(np.mean(np.logaddexp(0.0, np.where(labels == 1, -logits, logits)))) if len(labels) else float("nan")
     per_video = pd.DataFrame({"video": frame["video_id"].to_numpy(), "y": labels, "p": probs}).groupby("video").mean()

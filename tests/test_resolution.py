@@ -47,5 +47,5 @@ def test_resolution_round_trips_and_reaches_the_batch() -> None:
 def test_model_config_sets_it() -> None:
     cfg = OmegaConf.load(Path(config_dir()) / "model" / "test.yaml")
     cfg.resolution = 32
-    _, _, pre = build_from_config(cfg)
+    _, _, pre, _ = build_from_config(cfg)
     assert pre.resolution == 32 and pre.input_size == (64, 64)

@@ -261,7 +261,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     seed_everything(seed + info.rank)
 
     train_df, val_df, manifest = load_frames(cfg)
-    model, spec, preprocess = build_from_config(cfg.model)
+    model, spec, preprocess, init_report = build_from_config(cfg.model)
     train_tf, eval_tf = build_transforms(cfg.get("augment"), preprocess)
     sbi = cfg.data.sbi
     train_ds = CropDataset(train_df, train_tf, sbi_mode=sbi.mode, sbi_prob=float(sbi.prob), seed=seed)
@@ -328,6 +328,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
         "preprocess": preprocess.to_dict(),
         "face_crop": face_crop_meta(manifest, cfg.data.get("face_crop")),
         "output": {"type": "logit", "positive_class": "fake"},
+        "init_weights": init_report.to_dict() if init_report else {"source": "random"},
         "training_data": {
             "manifest": str(manifest),
             "sbi": normalize_sbi_mode(sbi.mode),

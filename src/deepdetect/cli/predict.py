@@ -57,10 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="predictions.jsonl", help="results file, .jsonl or .csv (default: %(default)s)"
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for detection and the model")
-    parser.add_argument("--frames", type=int, default=32, help="frames sampled per video (default: %(default)s)")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="frames sampled per video (default: the model's, as in training)"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="face crops per model batch (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None, help="override the model's stored threshold")
-    parser.add_argument("--min-face-score", type=float, default=0.9, help="minimum face detection score")
+    parser.add_argument(
+        "--min-face-score",
+        type=float,
+        default=None,
+        help="minimum face detection score (default: the model's, as in training; faces smaller than training's "
+        "smallest are never scored)",
+    )
     parser.add_argument(
         "--explain", metavar="DIR", default=None, help="Grad-CAM overlay per flagged file (checkpoints)"
     )
@@ -73,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if args.frames < 1 or args.batch_size < 1:
+    if (args.frames is not None and args.frames < 1) or args.batch_size < 1:
         parser.error("--frames and --batch-size must be positive")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be a probability in [0, 1]")

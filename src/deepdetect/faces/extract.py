@@ -68,9 +68,9 @@ class ExtractSettings:
     def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
         """Pick the known keys from a config mapping (missing keys keep their defaults)."""
         values = {f.name: cfg[f.name] for f in fields(cls) if f.name in cfg and cfg[f.name] is not None}
-        values.setdefault("frames_per_video", cfg.get("frames_per_video"))
-        values.setdefault("every_k", cfg.get("every_k"))
-        values.setdefault("downscale", cfg.get("downscale"))
+        for key in ("frames_per_video", "every_k", "downscale"):  # an explicit null means "off" (all frames, ...)
+            if key in cfg and cfg[key] is None:
+                values[key] = None
         settings = cls(**values)
         if settings.image_format.lower() not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
@@ -79,7 +79,18 @@ class ExtractSettings:
     def record(self) -> dict[str, Any]:
         """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""
         return {
-            "face_crop": {"detector": "mtcnn", "margin": self.margin, "size": self.size, "keep": self.keep},
+            "face_crop": {
+                "detector": "mtcnn",
+                "margin": self.margin,
+                "size": self.size,
+                # face selection: what a scorer must reproduce so it never feeds the model faces training never saw
+                "keep": self.keep,
+                "min_face": self.min_face_size,
+                "min_score": self.min_score,
+                "detector_min_face_size": self.detector_min_face_size,
+                "frames_per_video": self.frames_per_video,
+                "every_k": self.every_k,
+            },
             "settings": asdict(self),
         }
 
@@ -338,7 +349,10 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         raise ValueError("input is required: deepdetect-extract input=PATH output_dir=DIR")
     out_dir = Path(str(cfg["output_dir"])).expanduser().resolve()
     settings = ExtractSettings.from_config(cfg)
-    sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"))
+    pattern = cfg.get("group_pattern")
+    if pattern is not None and not isinstance(pattern, str):
+        pattern = [str(p) for p in pattern]
+    sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"), pattern)
     sources = label_unknown(sources, cfg.get("label"))
     sources = assign_splits(
         sources,

@@ -1,9 +1,11 @@
 """Score media files end to end: decode, detect faces, crop, classify, aggregate; one record per input file.
 
-Aggregation (documented for analysts): every detected face (score >= the minimum detection score) is scored with
-the calibrated P(fake). An image scores the max over its faces; a video scores the mean, over the sampled frames
-that hold a face, of each frame's max face score. A file with no usable face gets status `no_face` and score null,
-never a default 0.5.
+Face selection follows the model's contract: faces smaller than the smallest face training saw
+(`face_crop.min_face`) or below its detection score (`face_crop.min_score`) are never scored, and videos are sampled
+at the contract's `frames_per_video` unless the caller says otherwise. Aggregation (documented for analysts): every
+remaining face is scored with the calibrated P(fake). An image scores the max over its faces; a video scores the
+mean, over the sampled frames that hold a face, of each frame's max face score. A file with no usable face gets
+status `no_face` and score null, never a default 0.5.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ STATUSES = (
     "error",
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded
-DEFAULT_MIN_FACE_SCORE = 0.9
 
 
 def sha256_of(path: Path) -> str | None:
@@ -86,13 +87,20 @@ def score_file(
     path: Path,
     predictor: Predictor,
     detector: Any,
-    frames: int = 32,
+    frames: int | None = None,
     threshold: float | None = None,
-    min_face_score: float = DEFAULT_MIN_FACE_SCORE,
+    min_face_score: float | None = None,
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """One file's record, plus the crops of its faces (for explanations); never raises for a bad file."""
-    from deepdetect.faces.crop import crop_face
+    """One file's record, plus the crops of its faces (for explanations); never raises for a bad file.
 
+    `frames` and `min_face_score` default to the model contract's; faces under its `min_face` are never scored.
+    """
+    from deepdetect.faces.crop import crop_face
+    from deepdetect.faces.track import select_faces
+
+    contract = predictor.contract
+    frames = contract.frames_per_video if frames is None else int(frames)
+    min_face_score = contract.min_score if min_face_score is None else float(min_face_score)
     start = time.perf_counter()
     thr = predictor.contract.threshold if threshold is None else float(threshold)
     rec = _base_record(path, predictor, thr)
@@ -110,9 +118,8 @@ def score_file(
         owners: list[tuple[int, list[float], float]] = []
         size, margin = predictor.contract.crop_size, predictor.contract.margin
         for (index, frame), det in zip(decoded, detections, strict=True):
-            for box, score, lm in zip(det.boxes, det.scores, det.landmarks, strict=True):
-                if float(score) < min_face_score:
-                    continue
+            keep = select_faces(det, "all", contract.min_face, min_face_score)
+            for box, score, lm in zip(det.boxes[keep], det.scores[keep], det.landmarks[keep], strict=True):
                 try:
                     crop, _ = crop_face(frame, box, lm, margin, size)
                 except ValueError:  # degenerate box
@@ -126,7 +133,8 @@ def score_file(
             for (i, b, s), p in zip(owners, probs, strict=True)
         ]
         if not crops:
-            rec["status"], rec["error"] = "no_face", f"no face with detection score >= {min_face_score}"
+            rec["status"] = "no_face"
+            rec["error"] = f"no face >= {contract.min_face:g} px with detection score >= {min_face_score:g}"
         else:
             per_frame: dict[int, float] = {}
             for (i, _, _), p in zip(owners, probs, strict=True):
@@ -148,10 +156,10 @@ def predict_files(
     paths: Iterable[str | os.PathLike[str]],
     predictor: Predictor,
     detector: Any,
-    frames: int = 32,
+    frames: int | None = None,
     batch_size: int | None = None,
     threshold: float | None = None,
-    min_face_score: float = DEFAULT_MIN_FACE_SCORE,
+    min_face_score: float | None = None,
     explain_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> Iterator[dict[str, Any]]:
@@ -196,10 +204,10 @@ def run_predict(
     model: str | os.PathLike[str] | Predictor,
     output: str | os.PathLike[str],
     device: str = "cpu",
-    frames: int = 32,
+    frames: int | None = None,
     batch_size: int = 32,
     threshold: float | None = None,
-    min_face_score: float = DEFAULT_MIN_FACE_SCORE,
+    min_face_score: float | None = None,
     explain_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> tuple[Counter[str], Counter[str]]:

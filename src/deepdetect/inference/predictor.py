@@ -54,6 +54,22 @@ class Contract:
         """Face-crop margin (fraction of the box's longer side)."""
         return float(self.face_crop.get("margin", 0.3))
 
+    @property
+    def min_face(self) -> float:
+        """Smallest face (box side, px) training saw; smaller faces are never scored (0 when not recorded)."""
+        return float(self.face_crop.get("min_face") or 0.0)
+
+    @property
+    def min_score(self) -> float:
+        """Detection score a face needed to be kept at extraction (0.9 when not recorded)."""
+        value = self.face_crop.get("min_score")
+        return 0.9 if value is None else float(value)
+
+    @property
+    def frames_per_video(self) -> int:
+        """Frames per video the training crops were sampled with (32 when not recorded or 'all')."""
+        return int(self.face_crop.get("frames_per_video") or 32)
+
 
 class Predictor:
     """Base: `score_crops(crops) -> logits` in batches; subclasses supply `_logits(batch)` for one NCHW batch."""

@@ -86,6 +86,19 @@ def data_summary(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+FACE_CROP_KEYS = (
+    "detector",
+    "margin",
+    "size",
+    "keep",
+    "min_face",
+    "min_score",
+    "detector_min_face_size",
+    "frames_per_video",
+    "every_k",
+)
+
+
 def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
     """Face-crop settings from the extraction's `extract.json` beside the manifest, else `data.face_crop`."""
     meta = dict(OmegaConf.to_container(fallback, resolve=True)) if fallback is not None else {}  # type: ignore[arg-type]
@@ -94,7 +107,7 @@ def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
         try:
             info = json.loads(side.read_text(encoding="utf-8"))
             src = info.get("face_crop", info)
-            for key in ("detector", "margin", "size"):
+            for key in FACE_CROP_KEYS:
                 if key in src:
                     meta[key] = src[key]
         except (json.JSONDecodeError, AttributeError) as exc:

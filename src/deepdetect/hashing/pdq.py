@@ -14,7 +14,7 @@ HASH_BYTES = 32
 HASH_HEX_LEN = 64
 MATCH_DISTANCE = 31  # ThreatExchange's standard PDQ match threshold (of 256 bits)
 MIN_QUALITY = 50  # below this PDQ quality a hash is too featureless to match on (ThreatExchange's default)
-MIN_SIDE = 5  # smaller images cannot be hashed meaningfully
+MIN_SIDE = 5  # smaller pictures are upscaled to this before hashing
 # pdqhash.compute_dihedral order
 DIHEDRAL = ("original", "rot90", "rot180", "rot270", "flip_v", "flip_h", "transpose", "anti_transpose")
 
@@ -37,8 +37,9 @@ def _prepare(rgb: np.ndarray) -> np.ndarray:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] < 3:
         raise ValueError(f"expected an HxWx3 RGB array, got shape {arr.shape}")
-    if min(arr.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"image too small to hash: {arr.shape[1]}x{arr.shape[0]} (min side {MIN_SIDE})")
+    if min(arr.shape[:2]) < MIN_SIDE:  # tiny pictures: repeat pixels; the hash comes out featureless (quality ~0)
+        reps = (-(-MIN_SIDE // arr.shape[0]), -(-MIN_SIDE // arr.shape[1]))
+        arr = np.repeat(np.repeat(arr, reps[0], axis=0), reps[1], axis=1)
     return np.ascontiguousarray(arr[:, :, :3], dtype=np.uint8)
 
 

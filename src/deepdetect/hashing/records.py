@@ -106,8 +106,6 @@ def hash_file(
         faces: list[dict[str, Any]] = []
         if kind == "image":
             rgb = load_image(path)
-            if min(rgb.shape[:2]) < 5:
-                raise MediaError("unreadable", f"image too small to hash ({rgb.shape[1]}x{rgb.shape[0]}): {path}")
             if dihedral:
                 hashes, quality = hash_rgb_dihedral(rgb)
                 rec.update(pdq=hashes[0].hex(), quality=quality)

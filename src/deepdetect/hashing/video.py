@@ -60,6 +60,8 @@ def iter_sampled_frames(
         info = media._stream_info(container, stream)
         if info.width * info.height > max_pixels:
             raise MediaError("too_large", f"video frames are {info.width}x{info.height}, over the limit {max_pixels}")
+        if info.frame_count <= 0 and media._count_packets(container, stream) <= 0:
+            raise MediaError("no_frames", f"video stream has no frames: {p}")
         dec = media._Decoder(container, stream, info, p)
         step, next_t, yielded = 1.0 / fps, 0.0, 0
         for seen, frame in enumerate(dec.frames(None)):
@@ -112,8 +114,6 @@ def hash_video(
     info = media.video_info(path)
     sampled: list[FrameHash] = []
     for index, t, rgb in iter_sampled_frames(path, fps, max_pixels):
-        if min(rgb.shape[:2]) < 5:
-            continue
         if dihedral:
             hashes, quality = hash_rgb_dihedral(rgb)
             sampled.append(FrameHash(index, t, hashes[0], quality, tuple(hashes[1:])))
@@ -122,7 +122,5 @@ def hash_video(
             sampled.append(FrameHash(index, t, h.bits, h.quality))
         if on_frame is not None:
             on_frame(index, t, rgb)
-    if not sampled:
-        raise MediaError("no_frames", f"no frame large enough to hash in {path}")
     duration = info.duration_s or (sampled[-1].timestamp + 1.0 / fps)
     return VideoHash(dedup(sampled, dedup_distance), info.fps, duration, info.width, info.height, len(sampled))

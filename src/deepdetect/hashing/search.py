@@ -18,7 +18,7 @@ import numpy as np
 from deepdetect.hashing.pdq import HASH_BYTES, MATCH_DISTANCE
 
 ENGINES = ("brute", "flat", "mih", "hnsw")
-DEFAULT_ENGINE_CUTOFF = 20_000  # `auto` uses brute force below this many hashes, `mih` above
+DEFAULT_ENGINE_CUTOFF = 20_000  # `auto`: brute force below this many hashes, FAISS `flat` above (bench_hash.py)
 
 Hits = list[tuple[np.ndarray, np.ndarray]]  # per query: (row ids int64, distances int32), sorted by distance
 
@@ -134,7 +134,7 @@ class FaissSearcher:
 def make_searcher(name: str, codes: np.ndarray) -> Searcher:
     """A searcher by engine name (`brute`, `flat`, `mih`, `hnsw`, or `auto` by size); refuses unknown names."""
     if name == "auto":
-        name = "brute" if len(codes) < DEFAULT_ENGINE_CUTOFF else "mih"
+        name = "brute" if len(codes) < DEFAULT_ENGINE_CUTOFF else "flat"
     if name == "brute":
         return BruteForce(codes)
     if name in ("flat", "mih", "hnsw"):

@@ -129,30 +129,29 @@ def images(root: Path, n: int, n_disjoint: int, faces: bool) -> dict[str, Any]:
     disjoint += sorted((root / "gan-faces" / "test" / "real").glob("*.jpg"))[: n_disjoint - len(disjoint)]
     pics = {p.name: Image.open(p).convert("RGB") for p in originals}
     out: dict[str, Any] = {"originals": len(pics), "disjoint": len(disjoint), "transforms": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        with HashIndex(Path(tmp) / "img.db", create=True) as index:
-            items = []
-            for name, img in pics.items():
-                items.append(Item.from_record({**_image_record(img, detector, False), "path": name}, "known", ref=name))
-            index.add(items)
-            frame_only = Matcher(index)
-            for tname, fn in IMAGE_TRANSFORMS.items():
-                recs = [(name, _image_record(fn(img), detector)) for name, img in pics.items()]
-                recall, dist = _recall(frame_only, [(r, {**rec, "faces": []}) for r, rec in recs])
-                row: dict[str, Any] = {
-                    "recall": round(recall, 3),
-                    "median_distance": float(np.median(dist)) if dist else None,
-                }
-                if faces:
-                    row["recall_with_faces"] = round(_recall(frame_only, recs)[0], 3)
-                    row["faces_found"] = round(float(np.mean([bool(rec["faces"]) for _, rec in recs])), 3)
-                out["transforms"][tname] = row
-                print("image", tname, row, flush=True)
-            false = 0
-            for p in disjoint:
-                rec = _image_record(Image.open(p).convert("RGB"), detector)
-                false += any(m.is_match for m in frame_only.match(rec))
-            out["false_matches"] = false
+    with tempfile.TemporaryDirectory() as tmp, HashIndex(Path(tmp) / "img.db", create=True) as index:
+        items = []
+        for name, img in pics.items():
+            items.append(Item.from_record({**_image_record(img, detector, False), "path": name}, "known", ref=name))
+        index.add(items)
+        frame_only = Matcher(index)
+        for tname, fn in IMAGE_TRANSFORMS.items():
+            recs = [(name, _image_record(fn(img), detector)) for name, img in pics.items()]
+            recall, dist = _recall(frame_only, [(r, {**rec, "faces": []}) for r, rec in recs])
+            row: dict[str, Any] = {
+                "recall": round(recall, 3),
+                "median_distance": float(np.median(dist)) if dist else None,
+            }
+            if faces:
+                row["recall_with_faces"] = round(_recall(frame_only, recs)[0], 3)
+                row["faces_found"] = round(float(np.mean([bool(rec["faces"]) for _, rec in recs])), 3)
+            out["transforms"][tname] = row
+            print("image", tname, row, flush=True)
+        false = 0
+        for p in disjoint:
+            rec = _image_record(Image.open(p).convert("RGB"), detector)
+            false += any(m.is_match for m in frame_only.match(rec))
+        out["false_matches"] = false
     return out
 
 
@@ -221,37 +220,36 @@ def videos(root: Path, n: int) -> dict[str, Any]:
     )
     disjoint += sorted((root / "videos").glob("lp_d*.mp4"))
     out: dict[str, Any] = {"originals": len(originals), "disjoint": len(disjoint), "transforms": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        with HashIndex(Path(tmp) / "vid.db", create=True) as index:
-            index.add([Item.from_record(hash_file(p), "known", ref=p.name) for p in originals])
-            matcher = Matcher(index)
-            for tname in VIDEO_TRANSFORMS:
-                queries, shares = [], []
-                for p in originals:
-                    copy = video_transforms(p, Path(tmp) / f"{tname}_{p.name}", tname)
-                    rec = hash_file(copy, dihedral=True)
-                    queries.append((p.name, rec))
-                    own = [m for m in matcher.match(rec) if m.ref == p.name]
-                    shares.append((own[0].query_share, own[0].indexed_share) if own else (0.0, 0.0))
-                    copy.unlink()
-                recall, dist = _recall(matcher, queries)
-                row = {
-                    "recall": round(recall, 3),
-                    "median_distance": float(np.median(dist)) if dist else None,
-                    "mean_query_share": round(float(np.mean([s[0] for s in shares])), 3),
-                    "mean_indexed_share": round(float(np.mean([s[1] for s in shares])), 3),
-                }
-                out["transforms"][tname] = row
-                print("video", tname, row, flush=True)
-            out["false_matches"] = sum(any(m.is_match for m in matcher.match(hash_file(p))) for p in disjoint)
-            fakes = sorted((root / "faceswap-dfl" / "fake").glob("*.mp4"))
-            swapped = [p for p in fakes if any(o.name == p.name for o in originals)]
-            out["face_swapped_copies"] = {
-                "n": len(swapped),
-                "matched_their_real_source": sum(
-                    any(m.is_match and m.ref == p.name for m in matcher.match(hash_file(p))) for p in swapped
-                ),
+    with tempfile.TemporaryDirectory() as tmp, HashIndex(Path(tmp) / "vid.db", create=True) as index:
+        index.add([Item.from_record(hash_file(p), "known", ref=p.name) for p in originals])
+        matcher = Matcher(index)
+        for tname in VIDEO_TRANSFORMS:
+            queries, shares = [], []
+            for p in originals:
+                copy = video_transforms(p, Path(tmp) / f"{tname}_{p.name}", tname)
+                rec = hash_file(copy, dihedral=True)
+                queries.append((p.name, rec))
+                own = [m for m in matcher.match(rec) if m.ref == p.name]
+                shares.append((own[0].query_share, own[0].indexed_share) if own else (0.0, 0.0))
+                copy.unlink()
+            recall, dist = _recall(matcher, queries)
+            row = {
+                "recall": round(recall, 3),
+                "median_distance": float(np.median(dist)) if dist else None,
+                "mean_query_share": round(float(np.mean([s[0] for s in shares])), 3),
+                "mean_indexed_share": round(float(np.mean([s[1] for s in shares])), 3),
             }
+            out["transforms"][tname] = row
+            print("video", tname, row, flush=True)
+        out["false_matches"] = sum(any(m.is_match for m in matcher.match(hash_file(p))) for p in disjoint)
+        fakes = sorted((root / "faceswap-dfl" / "fake").glob("*.mp4"))
+        swapped = [p for p in fakes if any(o.name == p.name for o in originals)]
+        out["face_swapped_copies"] = {
+            "n": len(swapped),
+            "matched_their_real_source": sum(
+                any(m.is_match and m.ref == p.name for m in matcher.match(hash_file(p))) for p in swapped
+            ),
+        }
     return out
 
 

@@ -190,16 +190,14 @@ with HashIndex(db, create=True) as index:
 def test_two_writer_processes_lose_no_entries(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     env = {"PYTHONPATH": SRC}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(db), tag, "150"], env=env) for tag in ("a", "b")
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(db), tag, "150"], env=env) for tag in ("a", "b")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     with HashIndex(db) as index:
         assert len(index) == 300 and index.n_hashes() == 300
 
 
 def test_cli_hash_and_index_round_trip(tmp_path: Path) -> None:
-    img = _save(data.astronaut(), tmp_path / "a.jpg")
+    _save(data.astronaut(), tmp_path / "a.jpg")
     (tmp_path / "bad.jpg").write_bytes(b"")
     out = tmp_path / "h.jsonl"
     run = [sys.executable, "-m", "deepdetect.cli.hash", str(tmp_path), "--output", str(out)]
@@ -219,3 +217,25 @@ def test_cli_hash_and_index_round_trip(tmp_path: Path) -> None:
     assert res_rec["known_match"]["label"] == "ncii" and res_rec["known_match"]["distance"] <= 31
     assert main(["remove", db, "--label", "ncii"]) == 0
     assert main(["info", db, "--verify"]) == 0
+
+
+def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
+    from deepdetect.cli.index import main as index_main
+    from deepdetect.cli.predict import main as predict_main
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    known = _save(data.astronaut(), tmp_path / "in" / "known.jpg")
+    other = _save(data.camera(), tmp_path / "in" / "other.png")
+    db = tmp_path / "k.db"
+    assert index_main(["add", str(db), str(known), "--label", "ncii"]) == 0
+    out = tmp_path / "p.jsonl"
+    args = [str(tmp_path / "in"), "--model", str(model), "--output", str(out), "--quiet", "--index", str(db)]
+    assert predict_main(args) == 0
+    recs = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert recs["known.jpg"]["known_match"]["label"] == "ncii" and len(recs["known.jpg"]["pdq"]) == 64
+    assert recs[other.name]["known_match"] is None and recs[other.name]["pdq"]
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 50)
+    assert predict_main([*args[:-1], str(bad)]) == 2

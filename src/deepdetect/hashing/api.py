@@ -74,3 +74,25 @@ def match_records(
         out["known_match"] = best.to_dict() if best else None
         out["matches"] = [m.to_dict() for m in matches]
         yield out
+
+
+def annotate_prediction(rec: dict[str, Any], matcher: Matcher, frames_fps: float = DEFAULT_FPS) -> dict[str, Any]:
+    """Add `pdq` (image: hex; video: [{frame_index, timestamp, pdq, quality}]) and `known_match` to a predict record.
+
+    `known_match` is the best matching indexed item ({ref, label, distance, via, query_share, ...}) or null.
+    """
+    rec.setdefault("pdq", None)
+    rec.setdefault("known_match", None)
+    if rec.get("status") not in ("ok", "no_face"):
+        return rec
+    hashed = hash_paths([rec["path"]], frames_fps, dihedral=True)
+    hrec = next(iter(hashed), None)
+    if hrec is None or hrec["status"] != "ok":
+        return rec
+    if hrec["kind"] == "image":
+        rec["pdq"] = hrec["pdq"]
+    else:
+        rec["pdq"] = [{k: f[k] for k in ("frame_index", "timestamp", "pdq", "quality")} for f in hrec["frames"]]
+    best = next((m for m in matcher.match(hrec) if m.is_match), None)
+    rec["known_match"] = best.to_dict() if best else None
+    return rec

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--explain", metavar="DIR", default=None, help="Grad-CAM overlay per flagged file (checkpoints)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
+    )
     return parser
 
 
@@ -110,6 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"deepdetect-predict: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
         return 2
+    if args.index is not None:
+        from deepdetect.hashing.index import HashIndex, IndexFileError
+
+        try:
+            HashIndex(args.index).close()
+        except IndexFileError as exc:
+            print(f"deepdetect-predict: error: --index: {exc}", file=sys.stderr)
+            return 2
     statuses, labels = run_predict(
         args.paths,
         predictor,
@@ -121,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_face_score=args.min_face_score,
         explain_dir=args.explain,
         progress=not args.quiet,
+        index=args.index,
     )
     total = sum(statuses.values())
     print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")

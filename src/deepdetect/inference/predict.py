@@ -210,8 +210,12 @@ def run_predict(
     min_face_score: float | None = None,
     explain_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    index: str | os.PathLike[str] | None = None,
 ) -> tuple[Counter[str], Counter[str]]:
-    """Score `paths`, writing one record per file to `output` (.jsonl/.csv) as it comes; returns the counts."""
+    """Score `paths`, writing one record per file to `output` (.jsonl/.csv) as it comes; returns the counts.
+
+    With a known-content `index` (deepdetect-index), records also get `pdq` and `known_match`.
+    """
     from deepdetect.faces.detect import FaceDetector
     from deepdetect.inference.writers import RecordWriter
 
@@ -219,6 +223,13 @@ def run_predict(
         model if isinstance(model, Predictor) else Predictor.from_path(model, device=device, batch_size=batch_size)
     )
     detector = FaceDetector(device=device)
+    matcher = None
+    if index is not None:
+        from deepdetect.hashing.api import annotate_prediction
+        from deepdetect.hashing.index import HashIndex
+        from deepdetect.hashing.match import Matcher
+
+        matcher = Matcher(HashIndex(index))
     statuses: Counter[str] = Counter()
     labels: Counter[str] = Counter()
     with RecordWriter(output) as writer:
@@ -233,6 +244,8 @@ def run_predict(
             explain_dir=explain_dir,
             progress=progress,
         ):
+            if matcher is not None:
+                annotate_prediction(rec, matcher)
             writer.write(rec)
             statuses[rec["status"]] += 1
             if rec["label"]:

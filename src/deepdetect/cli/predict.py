@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
     from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor
-    from deepdetect.inference.writers import ensure_writable
+    from deepdetect.inference.writers import OutputBusyError, ensure_writable
 
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
@@ -102,18 +102,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"deepdetect-predict: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
         return 2
-    statuses, labels = run_predict(
-        args.paths,
-        predictor,
-        args.output,
-        device=args.device,
-        frames=args.frames,
-        batch_size=args.batch_size,
-        threshold=args.threshold,
-        min_face_score=args.min_face_score,
-        explain_dir=args.explain,
-        progress=not args.quiet,
-    )
+    try:
+        statuses, labels = run_predict(
+            args.paths,
+            predictor,
+            args.output,
+            device=args.device,
+            frames=args.frames,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            min_face_score=args.min_face_score,
+            explain_dir=args.explain,
+            progress=not args.quiet,
+        )
+    except OutputBusyError as exc:  # raised when the output is opened, before any file is scored
+        print(f"deepdetect-predict: error: {exc}", file=sys.stderr)
+        return 2
     total = sum(statuses.values())
     print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
     print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -62,7 +63,7 @@ def load_sources(layout: str, root: str | Path, dataset: str | None = None) -> l
     root = Path(root).expanduser()
     if not root.exists():
         raise LayoutError(f"input not found: {root}")
-    name = dataset or (root.stem if root.is_file() else root.resolve().name)
+    name = dataset or (root.stem if root.is_file() else _resolved(root).name)
     sources = _LAYOUTS[layout](root, name)
     return sorted(sources, key=lambda s: s.rel)
 
@@ -70,6 +71,15 @@ def load_sources(layout: str, root: str | Path, dataset: str | None = None) -> l
 def _media_files(folder: Path) -> list[Path]:
     """Media files under `folder` (recursive, by extension, hidden files skipped), sorted."""
     return iter_media_files(folder, recursive=True)
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, or the plain absolute path when it cannot be resolved (a symlink loop): that file then
+    fails on its own (`unreadable`) instead of aborting the whole listing."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -80,9 +90,9 @@ def _rel(path: Path, root: Path) -> str:
 def single_layout(root: Path, dataset: str) -> list[Source]:
     """One file, or the media files directly inside one folder; label unknown."""
     if root.is_file():
-        return [Source(path=root.resolve(), rel=root.name, dataset=dataset, source=dataset)]
+        return [Source(path=_resolved(root), rel=root.name, dataset=dataset, source=dataset)]
     files = iter_media_files(root, recursive=False)
-    return [Source(path=p.resolve(), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
+    return [Source(path=_resolved(p), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
 
 
 @register_layout("folder")
@@ -103,7 +113,7 @@ def folder_layout(root: Path, dataset: str) -> list[Source]:
         tag = orig_parts[pos + 1] if len(orig_parts) > pos + 1 else dataset
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -195,7 +205,7 @@ def ffpp_layout(root: Path, dataset: str) -> list[Source]:
         source_tag = path.relative_to(root).parts[1]  # youtube/actors or the method
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -242,7 +252,7 @@ def celebdf_layout(root: Path, dataset: str) -> list[Source]:
                 identity, original = f"{folder}/{stem}", stem
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=rel,
                     label=label,
                     dataset=dataset,
@@ -282,7 +292,7 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
             split = SPLIT_NAMES.get(str(info.get("split", "")).lower(), "")
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=_rel(path, root),
                     label=label,
                     dataset=dataset,

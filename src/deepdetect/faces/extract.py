@@ -36,7 +36,7 @@ from deepdetect.data.manifest import (
 from deepdetect.data.splits import SplitLeakError, assign_splits, check_no_leak
 from deepdetect.faces.crop import crop_face
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames
+from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
 from deepdetect.faces.track import link_tracks, select_faces
 from deepdetect.utils.io import atomic_write_text
 
@@ -115,20 +115,24 @@ class ExtractResult:
 
 def stable_id(source: Source) -> str:
     """Short deterministic id of a source: a hash of its dataset and relative path."""
-    return hashlib.sha1(f"{source.dataset}/{source.rel}".encode()).hexdigest()[:16]
+    key = f"{source.dataset}/{source.rel}".encode("utf-8", "surrogateescape")  # names need not be UTF-8
+    return hashlib.sha1(key).hexdigest()[:16]
 
 
 def _part_path(out_dir: Path, source: Source) -> Path:
     return out_dir / "parts" / f"{stable_id(source)}.json"
 
 
-def _safe_name(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+def _safe_name(text: str, max_len: int = 64) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".")
+    if len(keep) > max_len:  # bounded, and still distinct: a cut name gets a hash of the whole one
+        keep = f"{keep[:max_len]}_{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
     return keep or "unnamed"
 
 
 def decode_source(source: Source, settings: ExtractSettings) -> list[tuple[int, np.ndarray]]:
     """Frames of a source as (frame_index, RGB uint8): the image itself, or the sampled video frames."""
+    reject_special_file(source.path)  # a FIFO or device (even without a media extension) is never opened
     if media_kind(source.path) == "image":
         return [(0, load_image(source.path))]
     return read_video_frames(source.path, settings.frames_per_video, settings.every_k)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from deepdetect.utils.io import file_type_name, read_text_bounded
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -34,6 +36,8 @@ DEFAULT_MAX_PIXELS = 64_000_000
 SEEK_MIN_GAP = 48
 # Corrupt packets tolerated in one video before giving up on the rest of it.
 MAX_DECODE_ERRORS = 50
+# Largest `.txt` path list read (a list is text; anything bigger is a mistake or an attack).
+MAX_LIST_BYTES = 64 * 1024 * 1024
 
 PathLike = str | os.PathLike[str]
 
@@ -73,6 +77,19 @@ def media_kind(path: PathLike) -> str:
     raise MediaError("unsupported", f"unsupported file type {suffix or '(no extension)'!r}: {path}")
 
 
+def reject_special_file(path: PathLike) -> None:
+    """Raise MediaError('unreadable') when `path` exists but is not a regular file (FIFO, device, socket, folder).
+
+    Call it before anything opens `path`: opening a FIFO blocks, reading a device never ends.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # missing, dangling or a symlink loop: the caller's own checks give the status
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError("unreadable", f"not a regular file ({file_type_name(st.st_mode)}): {path}")
+
+
 def _check_file(path: Path) -> None:
     """Raise MediaError unless `path` is an existing, non-empty regular file we may read."""
     try:
@@ -85,7 +102,7 @@ def _check_file(path: Path) -> None:
     except OSError as exc:
         raise MediaError("unreadable", f"cannot stat {path}: {exc}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise MediaError("unreadable", f"not a regular file: {path}")
+        raise MediaError("unreadable", f"not a regular file ({file_type_name(st.st_mode)}): {path}")
     if st.st_size == 0:
         raise MediaError("unreadable", f"empty file: {path}")
     if not os.access(path, os.R_OK):
@@ -432,7 +449,11 @@ def _walk_media(root: Path, recursive: bool) -> list[Path]:
 
 def _read_list_file(list_file: Path) -> list[Path]:
     entries: list[Path] = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_text_bounded(list_file, MAX_LIST_BYTES)
+    except OSError as exc:
+        raise MediaError("unreadable", f"cannot read path list {list_file}: {exc}") from None
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

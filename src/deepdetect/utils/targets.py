@@ -36,6 +36,10 @@ def _resolved_module(target: str) -> str | None:
     """Where the object `target` names is defined, or None when it cannot be located."""
     from hydra._internal.utils import _locate
 
+    if target.startswith("albumentations."):
+        from deepdetect.utils.offline import import_albumentations
+
+        import_albumentations()  # imported the offline way before `_locate` imports it
     try:
         obj = _locate(target)
     except Exception:

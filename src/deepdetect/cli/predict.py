@@ -15,27 +15,32 @@ inputs:
   recursively) and .txt files listing one path per line (# comments allowed).
 
 output (one record per input file, written and flushed as soon as it is computed):
-  path, sha256, kind (image|video), status, score (calibrated P(fake) or null), label (fake|real at
-  the threshold, null when not ok), threshold, n_frames, n_faces, faces [{frame_index, box,
-  det_score, score}], model_name, model_version, seconds, error.
+  path, path_bytes_b64 (base64 of a non-UTF-8 name's bytes, else null), sha256, kind (image|video),
+  status, score (calibrated P(fake) or null), label (fake|real at the threshold, null when not ok), threshold,
+  n_frames, n_faces, faces [{frame_index, box, det_score, score}], model_name, model_version, seconds, error.
   score: image = max over its faces; video = mean over sampled frames with a face of the frame's
   max face score. A file with no face is never given a score.
 
 statuses:
   ok               scored
   no_face          decoded, but no face found: score null
-  unreadable       empty, corrupt, truncated or permission denied
+  unreadable       empty, corrupt, truncated, permission denied, symlink loop, or not a
+                   regular file (FIFO, device, socket: never opened)
   unsupported      not an image or video extension
   no_video_stream  a media container without video (e.g. audio only)
   no_frames        a video with no decodable frame
-  too_large        over the pixel limit (decompression bombs)
+  too_large        over the pixel limit (decompression bombs, any oversized video frame)
   not_found        missing file or dangling symlink
   error            unexpected failure while scoring (message in `error`)
 
 exit status:
   0  inputs were processed (per-file failures are in the records)
   1  nothing could be read at all (every file failed to decode)
-  2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract
+  2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract,
+     a contract value of the wrong type or range, an output locked by another predict
+
+CSV output: text cells starting with = + - @ ' (or tab/CR) get a leading ' (spreadsheet-safe);
+JSON lines keep exact paths.
 
 example:
   deepdetect-predict suspect/ clip.mp4 --model EX/model.onnx --output results.jsonl
@@ -91,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
     from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor
-    from deepdetect.inference.writers import ensure_writable
+    from deepdetect.inference.writers import OutputBusyError, ensure_writable
 
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
@@ -121,19 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         except IndexFileError as exc:
             print(f"deepdetect-predict: error: --index: {exc}", file=sys.stderr)
             return 2
-    statuses, labels = run_predict(
-        args.paths,
-        predictor,
-        args.output,
-        device=args.device,
-        frames=args.frames,
-        batch_size=args.batch_size,
-        threshold=args.threshold,
-        min_face_score=args.min_face_score,
-        explain_dir=args.explain,
-        progress=not args.quiet,
-        index=args.index,
-    )
+    try:
+        statuses, labels = run_predict(
+            args.paths,
+            predictor,
+            args.output,
+            device=args.device,
+            frames=args.frames,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            min_face_score=args.min_face_score,
+            explain_dir=args.explain,
+            progress=not args.quiet,
+            index=args.index,
+        )
+    except OutputBusyError as exc:  # raised when the output is opened, before any file is scored
+        print(f"deepdetect-predict: error: {exc}", file=sys.stderr)
+        return 2
     total = sum(statuses.values())
     print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
     print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))

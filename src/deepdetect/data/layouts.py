@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -65,7 +66,7 @@ def load_sources(
     root = Path(root).expanduser()
     if not root.exists():
         raise LayoutError(f"input not found: {root}")
-    name = dataset or (root.stem if root.is_file() else root.resolve().name)
+    name = dataset or (root.stem if root.is_file() else _resolved(root).name)
     sources = regroup(_LAYOUTS[layout](root, name), group_pattern)
     return sorted(sources, key=lambda s: s.rel)
 
@@ -73,6 +74,15 @@ def load_sources(
 def _media_files(folder: Path) -> list[Path]:
     """Media files under `folder` (recursive, by extension, hidden files skipped), sorted."""
     return iter_media_files(folder, recursive=True)
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, or the plain absolute path when it cannot be resolved (a symlink loop): that file then
+    fails on its own (`unreadable`) instead of aborting the whole listing."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -83,9 +93,9 @@ def _rel(path: Path, root: Path) -> str:
 def single_layout(root: Path, dataset: str) -> list[Source]:
     """One file, or the media files directly inside one folder; label unknown."""
     if root.is_file():
-        return [Source(path=root.resolve(), rel=root.name, dataset=dataset, source=dataset)]
+        return [Source(path=_resolved(root), rel=root.name, dataset=dataset, source=dataset)]
     files = iter_media_files(root, recursive=False)
-    return [Source(path=p.resolve(), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
+    return [Source(path=_resolved(p), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
 
 
 _LABEL_DIR = re.compile(r"^(?:(?P<pre>[^/]+?)[-_])?(?P<label>real|fake)(?:[-_](?P<post>[^/]+))?$", re.IGNORECASE)
@@ -122,7 +132,7 @@ def folder_layout(root: Path, dataset: str) -> list[Source]:
         pair_key = "/".join((*orig_parts[:pos], *orig_parts[pos + 1 :], path.stem))
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -239,7 +249,7 @@ def ffpp_layout(root: Path, dataset: str) -> list[Source]:
         source_tag = path.relative_to(root).parts[1]  # youtube/actors or the method
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -286,7 +296,7 @@ def celebdf_layout(root: Path, dataset: str) -> list[Source]:
                 identity, original = f"{folder}/{stem}", stem
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=rel,
                     label=label,
                     dataset=dataset,
@@ -326,7 +336,7 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
             split = SPLIT_NAMES.get(str(info.get("split", "")).lower(), "")
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=_rel(path, root),
                     label=label,
                     dataset=dataset,

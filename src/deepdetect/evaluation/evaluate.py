@@ -26,6 +26,7 @@ from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.inference.preprocess import prepare_batch
 from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
 from deepdetect.models.detector import Detector, Preprocess
+from deepdetect.utils.csvcells import neutralise_frame
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -373,7 +374,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics["config"] = {k: v for k, v in metrics["config"].items() if k != "hydra"}
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
     scores = pd.concat(score_tables, ignore_index=True)
-    atomic_write_text(out_dir / "scores.csv", scores.to_csv(index=False))
+    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`
+    atomic_write_text(out_dir / "scores.csv", neutralise_frame(scores).to_csv(index=False))
     if bool(cfg.report.get("enabled", True)):
         from deepdetect.evaluation.report import build_explanations, write_report
 

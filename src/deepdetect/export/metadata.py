@@ -10,6 +10,8 @@ from typing import Any
 
 import onnx
 
+from deepdetect.models.contract_checks import ContractValueError, check_contract_values
+
 log = logging.getLogger(__name__)
 
 CONTRACT_FORMAT = "deepdetect-onnx/1"
@@ -154,9 +156,9 @@ def validate_contract(contract: dict[str, Any], input_hw: tuple[int, int] | None
     for key in ("input_size", "mean", "std"):
         if key not in pre:
             raise OnnxContractError(f"contract preprocess lacks {key!r}")
-    if len(pre["mean"]) != 3 or len(pre["std"]) != 3:
-        raise OnnxContractError("contract mean and std must hold 3 values each")
+    try:
+        check_contract_values(contract)  # types and ranges, shared with the checkpoint path
+    except ContractValueError as exc:
+        raise OnnxContractError(str(exc)) from None
     if input_hw is not None and tuple(int(v) for v in pre["input_size"]) != tuple(input_hw):
         raise OnnxContractError(f"contract input_size {pre['input_size']} disagrees with the graph's {list(input_hw)}")
-    if float(contract["calibration"].get("temperature", 1.0)) <= 0:
-        raise OnnxContractError("calibration temperature must be positive")

@@ -22,8 +22,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from deepdetect.faces.media import MediaError, iter_media_files, load_image, media_kind, read_video_frames
+from deepdetect.faces.media import (
+    MediaError,
+    iter_media_files,
+    load_image,
+    media_kind,
+    read_video_frames,
+    reject_special_file,
+)
 from deepdetect.inference.predictor import Predictor
+from deepdetect.utils.io import open_regular
+from deepdetect.utils.paths import bounded_name, path_bytes_b64
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +51,10 @@ READ_STATUSES = ("ok", "no_face")  # the file was decoded
 
 
 def sha256_of(path: Path) -> str | None:
-    """Hex sha256 of a file's bytes, or None when it cannot be read."""
+    """Hex sha256 of a regular file's bytes, or None when it cannot be read (FIFOs and devices are never read)."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError:
@@ -53,20 +62,22 @@ def sha256_of(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, str | None]]:
-    """Files, folders (recursive) and `.txt` path lists -> [(file, None)], with [(path, message)] for missing ones."""
-    out: list[tuple[Path, str | None]] = []
+def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, MediaError | None]]:
+    """Files, folders (recursive) and `.txt` path lists -> [(file, None)], with [(path, error)] for inputs that
+    cannot be expanded (missing, or an unreadable path list)."""
+    out: list[tuple[Path, MediaError | None]] = []
     for item in paths:
         try:
             out.extend((p, None) for p in iter_media_files([item]))
         except MediaError as exc:
-            out.append((Path(item), str(exc)))
+            out.append((Path(item), exc))
     return out
 
 
 def _base_record(path: Path, predictor: Predictor, threshold: float) -> dict[str, Any]:
     return {
-        "path": str(path),
+        "path": str(path),  # exact: a name that is not UTF-8 keeps its bytes as surrogate escapes
+        "path_bytes_b64": path_bytes_b64(path),  # the exact bytes of such a name (null for UTF-8 names)
         "sha256": None,
         "kind": None,
         "status": "error",
@@ -106,6 +117,7 @@ def score_file(
     rec = _base_record(path, predictor, thr)
     crops: list[np.ndarray] = []
     try:
+        reject_special_file(path)  # before any open: a FIFO or device would block or never end
         kind = media_kind(path)
         rec["kind"] = kind
         decoded = [(0, load_image(path))] if kind == "image" else read_video_frames(path, frames_per_video=frames)
@@ -170,7 +182,7 @@ def predict_files(
     for path, missing in tqdm(inputs, desc="predict", unit="file", disable=not progress):
         if missing is not None:
             rec = _base_record(path, predictor, predictor.contract.threshold if threshold is None else threshold)
-            rec["status"], rec["error"] = "not_found", missing
+            rec["status"], rec["error"] = missing.status, str(missing)
             yield rec
             continue
         rec, crops = score_file(path, predictor, detector, frames, threshold, min_face_score)
@@ -193,8 +205,8 @@ def write_explanation(
     best = int(np.argmax([f["score"] for f in rec["faces"]]))
     heat = predictor.heatmaps([crops[best]])[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    digest = (rec["sha256"] or hashlib.sha256(str(path).encode()).hexdigest())[:8]
-    target = out_dir / f"{path.stem}.{digest}.gradcam.png"
+    # bounded whatever the source name's length; the hash of the full path keeps sources apart
+    target = out_dir / bounded_name(path.stem, os.fsencode(path), ".gradcam.png")
     Image.fromarray(overlay(crops[best], heat)).save(target)
     return str(target)
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from deepdetect.inference.preprocess import prepare_batch, sigmoid
+from deepdetect.models.contract_checks import ContractValueError, check_contract_values
 from deepdetect.models.detector import Preprocess
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,10 @@ class TorchBackend(Predictor):
             self.model, meta = load_detector(weights, device=device)
         except Exception as exc:  # a bad or hostile file (e.g. SafetensorError, UnsafeCheckpointError): clear error
             raise ModelLoadError(f"cannot load checkpoint {path}: {exc}") from exc
+        try:
+            check_contract_values(meta)  # the same checks as the ONNX path's
+        except ContractValueError as exc:
+            raise ModelLoadError(f"{weights}: {exc}") from None
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
         cal = {"temperature": 1.0, "threshold": 0.5, "threshold_rule": "default 0.5 (uncalibrated)"}

@@ -262,6 +262,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     trainer = cfg.trainer
     out_dir = Path(str(cfg.output_dir))
     ckpt_dir = out_dir / "checkpoints"
+    check_run_dir(out_dir, _resume_path(trainer.get("resume"), ckpt_dir), bool(cfg.get("overwrite", False)), info)
     if info.is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
@@ -426,6 +427,35 @@ def gather_rng(info: DistInfo) -> list[dict[str, Any]]:
     from deepdetect.training.distributed import gather_objects
 
     return gather_objects(rng_state(), info)
+
+
+# What a training run writes in output_dir; another run into the same folder would overwrite or mix with them.
+RUN_OUTPUTS = (
+    "model.safetensors",
+    "model.json",
+    "metrics.json",
+    "log.csv",
+    "checkpoints/last.pt",
+    "checkpoints/best.safetensors",
+    "checkpoints/best.json",
+)
+
+
+def check_run_dir(out_dir: Path, resume: Path | None, overwrite: bool, info: DistInfo) -> None:
+    """Refuse to train into a folder holding another run unless resuming it or `overwrite=true` (which removes
+    that run's outputs, see `RUN_OUTPUTS`, so log.csv never mixes two runs)."""
+    found = [name for name in RUN_OUTPUTS if (out_dir / name).exists()]
+    if not found or resume is not None:
+        return
+    if not overwrite:
+        raise TrainConfigError(
+            f"{out_dir} already holds a training run ({', '.join(found)}); use another output_dir, "
+            "trainer.resume=auto to continue it, or overwrite=true to replace it"
+        )
+    if info.is_main:
+        log.warning("overwrite=true: removing the earlier run's %s in %s", ", ".join(found), out_dir)
+        for name in found:
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def _resume_path(resume: Any, ckpt_dir: Path) -> Path | None:

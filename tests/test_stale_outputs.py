@@ -38,6 +38,8 @@ def test_extract_resumes_only_the_same_run(cfg_factory, tmp_path: Path) -> None:
     assert "overwrite=true" in str(info.value)
     with pytest.raises(StaleOutputError, match="differs in size"):
         _extract(cfg_factory, a, out, "size=128")
+    with pytest.raises(StaleOutputError, match="differs in group_pattern"):  # it decides the splits
+        _extract(cfg_factory, a, out, "size=64", "group_pattern='^(r)'")
     result = _extract(cfg_factory, b, out, "size=128", "overwrite=true")
     manifest = read_manifest(out / "manifest.csv")
     assert result.n_skipped == 0 and len(manifest) == 3

@@ -149,6 +149,13 @@ NOT_FINGERPRINTED = ("device", "batch")
 OUTPUTS = ("parts", "crops", "manifest.csv", "failures.csv", "extract.json")
 
 
+def _plain(value: Any) -> Any:
+    """A config value as plain str / list of str (OmegaConf lists included)."""
+    if value is None or isinstance(value, str):
+        return value
+    return [str(v) for v in value]
+
+
 def run_fingerprint(cfg: Mapping[str, Any], settings: ExtractSettings, given: str) -> dict[str, Any]:
     """What an extraction's output depends on (input, layout, labels, splits, crop settings) and its hash."""
     root = Path(given).expanduser()
@@ -161,6 +168,7 @@ def run_fingerprint(cfg: Mapping[str, Any], settings: ExtractSettings, given: st
         "layout": str(cfg.get("layout", "folder")),
         "dataset": cfg.get("dataset"),
         "label": cfg.get("label"),
+        "group_pattern": _plain(cfg.get("group_pattern")),
         "val_fraction": float(cfg.get("val_fraction", 0.1)),
         "test_fraction": float(cfg.get("test_fraction", 0.1)),
         "seed": int(cfg.get("seed", 0)),
@@ -421,10 +429,9 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         raise ValueError("input is required: deepdetect-extract input=PATH output_dir=DIR")
     out_dir = Path(str(cfg["output_dir"])).expanduser().resolve()
     settings = ExtractSettings.from_config(cfg)
-    pattern = cfg.get("group_pattern")
-    if pattern is not None and not isinstance(pattern, str):
-        pattern = [str(p) for p in pattern]
-    sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"), pattern)
+    sources = load_sources(
+        str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"), _plain(cfg.get("group_pattern"))
+    )
     sources = label_unknown(sources, cfg.get("label"))
     sources = assign_splits(
         sources,

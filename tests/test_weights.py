@@ -106,3 +106,13 @@ def test_by_order_mapping_refuses_shape_disagreement() -> None:
     state = {f"t{i}": torch.zeros(1) for i, _ in enumerate(model.state_dict())}
     with pytest.raises(WeightsError, match="cannot map by order"):
         load_checked(model, state, "x", by_order=True)
+
+
+def test_one_logit_head_starts_near_zero() -> None:
+    """timm's EfficientNet init gives a 1-class head U(-1, 1) weights; fine-tuning starts from a small head."""
+    model, _ = build_detector("tf_efficientnet_lite0", pretrained=True, pretrained_source="bundled")
+    head = model.backbone.get_classifier()
+    assert float(head.weight.std()) < 0.02 and float(head.bias.abs().max()) == 0.0
+    with torch.inference_mode():
+        logits = model.eval()(torch.randn(2, 3, 64, 64))
+    assert float(logits.abs().max()) < 1.0

@@ -80,6 +80,19 @@ class PatchHead(nn.Module):
         return self.score(self.drop(features)).mean(dim=(2, 3))
 
 
+def _small_init(layer: object) -> None:
+    """Start a one-logit classifier near zero (N(0, 0.01), bias 0), as fine-tuning recipes do.
+
+    timm's EfficientNet init draws a classifier's weights from U(-1/sqrt(num_classes), ...), i.e. U(-1, 1) for one
+    logit: initial logits of several units on pretrained features, a large first loss whose gradients wreck the
+    pretrained backbone before the head has learnt anything.
+    """
+    if isinstance(layer, nn.Linear):
+        nn.init.normal_(layer.weight, std=0.01)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
 class Detector(nn.Module):
     """A timm backbone with a single-logit head; `forward` returns the logit of P(fake), shape (B,)."""
 
@@ -90,6 +103,7 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.head_type = head
         self.patch_head: nn.Module | None = None
+        _small_init(backbone.get_classifier() if hasattr(backbone, "get_classifier") else None)
         if head == "patch":
             self.patch_head = PatchHead(int(backbone.num_features), drop_rate)  # type: ignore[arg-type]
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from deepdetect.cli.predict import main as predict_main
+from deepdetect.contract.checks import ContractValueError, check_contract_values
 from deepdetect.inference.predictor import ModelLoadError, Predictor
-from deepdetect.models.contract_checks import ContractValueError, check_contract_values
 from test_export import make_tiny_checkpoint
 from test_untrusted_models import _onnx
 

@@ -130,16 +130,12 @@ def test_model_load_errors(tmp_path: Path) -> None:
 
 def test_faces_smaller_than_training_saw_are_never_scored(models: dict[str, Path], detector: FaceDetector) -> None:
     """The contract's min_face (from extraction) filters faces in predict; min_score and frames come from it too."""
-    import dataclasses
-
     predictor = Predictor.from_path(models["onnx"])
     image = models["media"] / "astronaut.jpg"
     base = next(iter(predict_files([image], predictor, detector, progress=False)))
     assert base["status"] == "ok"
     side = max(f["box"][2] - f["box"][0] for f in base["faces"])
-    predictor.contract = dataclasses.replace(
-        predictor.contract, face_crop={**predictor.contract.face_crop, "min_face": side + 50, "frames_per_video": 3}
-    )
+    predictor.contract = predictor.contract.with_face_crop(min_face=side + 50, frames_per_video=3)
     rec = next(iter(predict_files([image], predictor, detector, progress=False)))
     assert rec["status"] == "no_face" and rec["n_faces"] == 0 and "px" in rec["error"]
     clip = next(iter(predict_files([models["media"] / "sub" / "clip.mp4"], predictor, detector, progress=False)))

@@ -9,8 +9,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from deepdetect.cli._hydra import config_dir
+from deepdetect.contract import Preprocess
 from deepdetect.inference.preprocess import prepare_batch, resize_crop
-from deepdetect.models.detector import Preprocess, build_from_config
+from deepdetect.models.detector import build_from_config
 
 
 def _pre(resolution: int | None) -> Preprocess:

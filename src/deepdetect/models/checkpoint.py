@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from deepdetect.models.detector import Detector, ModelBuildError, Preprocess, create_detector
+from deepdetect.contract.card import SIDECAR_FORMAT
+from deepdetect.models.detector import Detector, ModelBuildError, create_detector
 from deepdetect.models.weights import UnsafeCheckpointError as UnsafeCheckpointError
 from deepdetect.models.weights import safe_torch_load as safe_torch_load
 from deepdetect.utils.io import atomic_path, atomic_write_text
 
-SIDECAR_FORMAT = "deepdetect-model/1"
 FINAL_NAME = "model.safetensors"
 
 
@@ -87,8 +87,3 @@ def load_detector(path: str | os.PathLike[str], device: str | torch.device = "cp
         raise ModelBuildError(f"{weights} does not match {name}: missing={missing[:5]} unexpected={unexpected[:5]}")
     model.to(device).eval()
     return model, meta
-
-
-def meta_preprocess(meta: dict[str, Any]) -> Preprocess:
-    """The Preprocess stored in a sidecar."""
-    return Preprocess.from_dict(meta["preprocess"])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import timm
 import torch
 from torch import nn
 
+from deepdetect.contract import Preprocess
 from deepdetect.models.weights import (
     LoadReport,
     UnsafeCheckpointError,
@@ -27,43 +27,6 @@ HEADS = ("linear", "patch")
 
 class ModelBuildError(RuntimeError):
     """Raised when a detector cannot be built (unknown name, weights unavailable, bad file)."""
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a consumer must do to an RGB face crop before the model sees it."""
-
-    input_size: tuple[int, int]  # (height, width)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bilinear"
-    layout: str = "NCHW"
-    color: str = "RGB"
-    scale: str = "divide by 255, then (x - mean) / std"
-    # Crop-level resolution normalisation: every crop is first resampled to resolution x resolution (area
-    # averaging when shrinking), then to input_size, so all sources reach the model at one effective resolution.
-    resolution: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form for JSON sidecars and ONNX metadata."""
-        out = asdict(self)
-        out["input_size"] = list(self.input_size)
-        out["mean"] = list(self.mean)
-        out["std"] = list(self.std)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            input_size=(int(data["input_size"][0]), int(data["input_size"][1])),
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
-            interpolation=str(data.get("interpolation", "bilinear")),
-            layout=str(data.get("layout", "NCHW")),
-            color=str(data.get("color", "RGB")),
-            resolution=int(data["resolution"]) if data.get("resolution") else None,
-        )
 
 
 class PatchHead(nn.Module):
@@ -103,7 +66,8 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.head_type = head
         self.patch_head: nn.Module | None = None
-        _small_init(backbone.get_classifier() if hasattr(backbone, "get_classifier") else None)
+        get_classifier = getattr(backbone, "get_classifier", None)
+        _small_init(get_classifier() if callable(get_classifier) else None)
         if head == "patch":
             self.patch_head = PatchHead(int(backbone.num_features), drop_rate)  # type: ignore[arg-type]
 

@@ -36,10 +36,11 @@ test-slow: $(STAMP)  ## slow tests only (kill/resume, full pipelines)
 test-all: $(STAMP)  ## every CPU test
 	$(BIN)/python -m pytest -q -m 'not gpu' $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy
+lint: $(STAMP)  ## ruff (lint + format check), mypy and the import layers (lint-imports)
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/ruff format --check src tests scripts bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts bench

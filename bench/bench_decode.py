@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdetect.faces import media
+from deepdetect import media
 from deepdetect.utils.devdata import dev_data_dir
 
 

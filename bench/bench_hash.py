@@ -67,9 +67,9 @@ def search_scaling(sizes: list[int], n_queries: int, engines: list[str], max_hns
 
 def hashing_speed(quick: bool) -> dict[str, Any]:
     """Images hashed per second (dev photos) and video seconds hashed per second at 1 fps (dev videos)."""
-    from deepdetect.faces.media import load_image, video_info
     from deepdetect.hashing.pdq import hash_rgb
     from deepdetect.hashing.video import hash_video
+    from deepdetect.media import load_image, video_info
 
     root = dev_data_dir()
     if root is None:

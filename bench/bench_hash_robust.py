@@ -159,8 +159,8 @@ def images(root: Path, n: int, n_disjoint: int, faces: bool) -> dict[str, Any]:
 
 
 def _frames(path: Path, fps: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    from deepdetect.faces.media import video_info
     from deepdetect.hashing.video import iter_sampled_frames
+    from deepdetect.media import video_info
 
     rate = fps or video_info(path).fps or 25.0
     for _, t, rgb in iter_sampled_frames(path, fps=rate):
@@ -182,7 +182,7 @@ def _pip(rgb: np.ndarray) -> np.ndarray:
 
 
 def video_transforms(src: Path, dst: Path, name: str) -> Path:
-    from deepdetect.faces.media import video_info, write_video
+    from deepdetect.media import video_info, write_video
 
     info = video_info(src)
     fps = round(info.fps) or 25

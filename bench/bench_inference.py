@@ -25,9 +25,10 @@ def _images_per_s(fn: Any, batch: np.ndarray, repeats: int) -> float:
 def _throughput(name: str, size: int, out_dir: Path, batch_size: int, threads: int, repeats: int) -> dict[str, Any]:
     import torch
 
-    from deepdetect.export.metadata import INPUT_NAME
-    from deepdetect.export.onnx_export import export_onnx, ort_session
+    from deepdetect.contract.onnx import INPUT_NAME
+    from deepdetect.export.onnx_export import export_onnx
     from deepdetect.export.quantize import quantize_int8
+    from deepdetect.inference.runtime import ort_session
     from deepdetect.models.detector import create_detector
 
     torch.set_num_threads(threads)
@@ -69,7 +70,7 @@ def _video_seconds(out_dir: Path, frames: int) -> dict[str, Any]:
     onnx_path = out_dir / "test_efficientnet.onnx"
     import onnx
 
-    from deepdetect.export.metadata import build_contract, write_contract
+    from deepdetect.contract.onnx import build_contract, write_contract
     from deepdetect.models.detector import create_detector, resolve_preprocess
 
     model = create_detector("test_efficientnet")

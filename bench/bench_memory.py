@@ -19,7 +19,7 @@ from typing import Any
 PROBE = """
 import json, resource, sys, time
 import deepdetect.faces.detect as detect_mod
-from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames
+from deepdetect.media import MediaError, load_image, media_kind, read_video_frames
 path, max_side = sys.argv[1], int(sys.argv[2])
 detect_mod.DETECT_MAX_SIDE = max_side
 detector = detect_mod.FaceDetector(device="cpu")
@@ -81,7 +81,7 @@ def _probe(path: Path, max_side: int) -> dict[str, Any]:
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Peak RSS (MB) and seconds per case."""
     from deepdetect.faces.detect import DETECT_MAX_SIDE
-    from deepdetect.faces.media import DEFAULT_MAX_PIXELS
+    from deepdetect.media import DEFAULT_MAX_PIXELS
 
     big_video, big_image = (9000, 4000) if quick else (12000, 7999)
     figures: dict[str, Any] = {"max_pixels": DEFAULT_MAX_PIXELS, "detect_max_side": DETECT_MAX_SIDE}

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.media import read_video_frames
+from deepdetect.media import read_video_frames
 from deepdetect.utils.devdata import dev_data_dir
 
 

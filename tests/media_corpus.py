@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from deepdetect.faces.media import write_video
+from deepdetect.media import write_video
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def make_unreadable(path: Path) -> str | None:
 def make_bad_corpus(directory: Path | str) -> dict[str, tuple[Path, str]]:
     """Write the bad-input corpus into `directory`; returns {name: (path, expected status or 'ok')}.
 
-    Expected statuses are those of `deepdetect.faces.media` (`media_kind` then `load_image` /
+    Expected statuses are those of `deepdetect.media` (`media_kind` then `load_image` /
     `read_video_frames`). The chmod-000 case is left out when it cannot be made unreadable (see `make_unreadable`).
     """
     d = Path(directory)

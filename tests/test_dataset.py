@@ -9,11 +9,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from deepdetect.contract import Preprocess
+from deepdetect.contract.preprocess import prepare_batch
 from deepdetect.data.dataset import CropDataset, read_crop
 from deepdetect.data.manifest import read_manifest, select_split
 from deepdetect.data.sampling import EpochSampler, balance_weights
 from deepdetect.data.transforms import build_transforms
-from deepdetect.inference.preprocess import prepare_batch
 from tiny_data import make_tiny_manifest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "augment"

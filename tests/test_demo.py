@@ -11,7 +11,7 @@ import pandas as pd
 from conftest import compose_config
 from deepdetect.data.demo_set import build_demo_set
 from deepdetect.demo import run_demo
-from deepdetect.faces.media import read_video_frames
+from deepdetect.media import read_video_frames
 
 
 def test_demo_set_has_real_images_and_encoded_videos(tmp_path: Path) -> None:

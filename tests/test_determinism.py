@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from deepdetect.faces.extract import extract
+from deepdetect.data.extract import extract
 from deepdetect.training.train import train
 from face_images import face_video_frames, lfw_face, save
 from media_corpus import make_video

@@ -11,10 +11,10 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+from deepdetect.contract.onnx import OnnxContractError, read_onnx_metadata, validate_signature
 from deepdetect.data.manifest import CropRecord, records_to_frame, write_manifest
-from deepdetect.export.metadata import OnnxContractError, read_onnx_metadata, validate_signature
-from deepdetect.export.onnx_export import ort_session
 from deepdetect.export.pipeline import ExportUsageError, export
+from deepdetect.inference.runtime import ort_session
 from deepdetect.models.checkpoint import save_detector
 from deepdetect.models.detector import create_detector, resolve_preprocess
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepdetect.data.extract import ExtractSettings, extract
 from deepdetect.data.manifest import read_manifest
 from deepdetect.data.splits import check_no_leak
-from deepdetect.faces.extract import ExtractSettings, extract
 from face_images import blank, face_video_frames, lfw_face, save
 from media_corpus import make_video
 

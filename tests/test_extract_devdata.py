@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deepdetect.data.extract import extract
 from deepdetect.data.manifest import read_manifest
-from deepdetect.faces.extract import extract
 
 # Checked by looking at all 68 photos in ../shared/data/photos: every one shows at least one real face
 # (full-resolution MTCNN finds a face >= 40 px with score >= 0.99 in each of them).

@@ -13,7 +13,7 @@ from PIL import Image
 
 import deepdetect.faces.detect as detect_mod
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.media import MediaError, read_video_frames
+from deepdetect.media import MediaError, read_video_frames
 from face_images import lfw_face
 
 

@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from deepdetect.faces.media import write_video
 from deepdetect.hashing.exchange import format_vpdq, parse_vpdq, read_hash_list
 from deepdetect.hashing.index import HashIndex, HashRow, IndexFileError, Item
 from deepdetect.hashing.match import Matcher
@@ -21,6 +20,7 @@ from deepdetect.hashing.pdq import from_hex, hamming, hash_rgb, hash_rgb_dihedra
 from deepdetect.hashing.records import hash_file
 from deepdetect.hashing.search import make_searcher
 from deepdetect.hashing.video import hash_video
+from deepdetect.media import write_video
 from media_corpus import make_bad_corpus
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

@@ -34,7 +34,7 @@ TESTS = Path(__file__).resolve().parent
 PRELUDE = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import netguard; netguard.install()\n"
 
 EXTRACT = PRELUDE + (
-    "from deepdetect.faces.extract import extract\n"
+    "from deepdetect.data.extract import extract\n"
     "extract({'input': sys.argv[1], 'output_dir': sys.argv[2], 'frames_per_video': 6, 'size': 64, 'seed': 0,\n"
     "         'val_fraction': 0.2, 'test_fraction': 0.2, 'device': 'cpu'})\n"
 )

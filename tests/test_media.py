@@ -1,4 +1,4 @@
-"""Tests for deepdetect.faces.media: the bad-input corpus, image conversion, video frame sampling, file listing."""
+"""Tests for deepdetect.media: the bad-input corpus, image conversion, video frame sampling, file listing."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deepdetect.faces import media
-from deepdetect.faces.media import (
+from deepdetect import media
+from deepdetect.media import (
     STATUSES,
     MediaError,
     iter_media_files,

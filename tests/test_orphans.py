@@ -36,7 +36,7 @@ POOL = textwrap.dedent(
 EXTRACT = textwrap.dedent(
     """
     import sys
-    from deepdetect.faces.extract import extract
+    from deepdetect.data.extract import extract
     extract({"input": sys.argv[1], "output_dir": sys.argv[2], "num_workers": 2, "size": 64,
              "frames_per_video": 2})
     """

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from deepdetect.cli.predict import main as predict_main
+from deepdetect.data.extract import extract
 from deepdetect.data.manifest import read_manifest
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.extract import extract
 from deepdetect.inference.predict import STATUSES as PREDICT_STATUSES
 from deepdetect.inference.predict import predict_files
 from deepdetect.inference.predictor import Predictor
@@ -113,7 +113,7 @@ def test_predict_exit_1_when_nothing_readable(corpus_tree, tiny_model: Path, tmp
 BOMB_PROBE = textwrap.dedent(
     """
     import json, resource, sys
-    from deepdetect.faces.media import MediaError, load_image
+    from deepdetect.media import MediaError, load_image
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         load_image(sys.argv[1])

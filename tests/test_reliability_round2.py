@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from deepdetect.cli.predict import main as predict_main
+from deepdetect.data.extract import extract
 from deepdetect.data.manifest import read_failures, read_manifest
-from deepdetect.faces.extract import extract
 from deepdetect.inference.writers import RecordWriter
 from deepdetect.utils.csvcells import neutralise_cell, restore_cell
 from face_images import blank, lfw_face

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepdetect.evaluation.gradcam import find_target_layer, gradcam, overlay
 from deepdetect.evaluation.perturb import get_perturbation
 from deepdetect.evaluation.report import array_to_data_uri, table
 from deepdetect.models.detector import create_detector
+from deepdetect.models.gradcam import find_target_layer, gradcam, overlay
 
 
 @pytest.mark.parametrize(("name", "has_conv"), [("test_efficientnet", True), ("test_vit", False)])

@@ -10,7 +10,7 @@ from PIL import Image
 
 from deepdetect.cli._hydra import config_dir
 from deepdetect.contract import Preprocess
-from deepdetect.inference.preprocess import prepare_batch, resize_crop
+from deepdetect.contract.preprocess import prepare_batch, resize_crop
 from deepdetect.models.detector import build_from_config
 
 

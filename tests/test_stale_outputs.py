@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deepdetect.data.extract import StaleOutputError, extract
 from deepdetect.data.manifest import read_manifest
-from deepdetect.faces.extract import StaleOutputError, extract
 from deepdetect.training.train import TrainConfigError, train
 from face_images import lfw_face, save
 from tiny_data import make_tiny_manifest

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from deepdetect.cli.predict import main as predict_main
-from deepdetect.export.metadata import build_contract, write_contract
+from deepdetect.contract.onnx import build_contract, write_contract
 from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor
 from deepdetect.models.checkpoint import UnsafeCheckpointError, load_detector, safe_torch_load
 from deepdetect.models.detector import ModelBuildError, create_detector

@@ -10,7 +10,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from deepdetect.inference.preprocess import prepare_batch
+from deepdetect.contract.preprocess import prepare_batch
 from deepdetect.models.detector import ModelBuildError, build_detector, resolve_preprocess
 from deepdetect.models.weights import (
     BUNDLED,

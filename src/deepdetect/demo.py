@@ -29,9 +29,9 @@ class DemoResult:
 def run_demo(cfg: DictConfig) -> DemoResult:
     """Run every stage at small size under `cfg.output_dir`; each stage is the library function its CLI calls."""
     from deepdetect.data.demo_set import build_demo_set
+    from deepdetect.data.extract import extract
     from deepdetect.evaluation.evaluate import evaluate
     from deepdetect.export.pipeline import export
-    from deepdetect.faces.extract import extract
     from deepdetect.inference.predict import run_predict
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage

@@ -58,9 +58,9 @@ def source_paths(cfg: DictConfig) -> dict[str, Path]:
 
 def run_reference(cfg: DictConfig) -> ReferenceResult:
     """Run the reference recipe under `cfg.output_dir`; every stage is the library function its CLI calls."""
+    from deepdetect.data.extract import extract
     from deepdetect.evaluation.evaluate import evaluate
     from deepdetect.export.pipeline import export
-    from deepdetect.faces.extract import extract
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from deepdetect.utils.config import config_dir
+
 log = logging.getLogger(__name__)
-
-
-def config_dir() -> str:
-    """Absolute path of the packaged `configs/` folder."""
-    return str((Path(__file__).resolve().parents[1] / "configs").resolve())
 
 
 def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:

@@ -1,4 +1,4 @@
-"""`deepdetect-extract`: Hydra entry point for deepdetect.faces.extract.extract."""
+"""`deepdetect-extract`: Hydra entry point for deepdetect.data.extract.extract."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 def extract_task(cfg: DictConfig) -> dict[str, Any]:
     """Run extraction; user mistakes exit 2 with a message, not a traceback."""
+    from deepdetect.data.extract import extract
     from deepdetect.data.layouts import LayoutError
-    from deepdetect.faces.extract import extract
 
     try:
         result = extract(cfg)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from deepdetect.faces.media import write_video
+from deepdetect.media import write_video
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from deepdetect.faces.media import iter_media_files
+from deepdetect.media import iter_media_files
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from deepdetect.contract import Preprocess
-from deepdetect.inference.preprocess import prepare_batch
+from deepdetect.contract.preprocess import prepare_batch
 from deepdetect.utils.offline import import_albumentations
 
 if TYPE_CHECKING:

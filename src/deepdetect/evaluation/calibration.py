@@ -8,7 +8,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_curve
 
-from deepdetect.inference.preprocess import sigmoid
+from deepdetect.contract.preprocess import sigmoid
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tqdm import tqdm
 
 from deepdetect.contract import ModelCard, Preprocess
+from deepdetect.contract.preprocess import prepare_batch
 from deepdetect.data.dataset import read_crop
 from deepdetect.data.manifest import ManifestError, binary_labels, read_manifests
 from deepdetect.evaluation import metrics as M
@@ -24,7 +25,6 @@ from deepdetect.evaluation.aggregate import aggregate_videos
 from deepdetect.evaluation.calibration import apply_temperature
 from deepdetect.evaluation.perturb import Perturbation, get_perturbation
 from deepdetect.evaluation.sources import group_table, source_warnings
-from deepdetect.inference.preprocess import prepare_batch
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.models.detector import Detector
 from deepdetect.utils.csvcells import neutralise_frame

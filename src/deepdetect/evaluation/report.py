@@ -138,9 +138,9 @@ def _hist_and_reliability(frames: pd.DataFrame, threshold: float) -> str:
 
 def build_explanations(run: LoadedRun, scored: pd.DataFrame, n: int, device: torch.device) -> list[dict[str, Any]]:
     """Grad-CAM overlays for the `n` most confident false positives and false negatives."""
+    from deepdetect.contract.preprocess import prepare_batch
     from deepdetect.evaluation.evaluate import load_crop
-    from deepdetect.evaluation.gradcam import gradcam, overlay
-    from deepdetect.inference.preprocess import prepare_batch
+    from deepdetect.models.gradcam import gradcam, overlay
 
     if n <= 0:
         return []

@@ -6,12 +6,10 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 
-from deepdetect.export.metadata import INPUT_NAME, OUTPUT_NAME
+from deepdetect.contract.onnx import INPUT_NAME, OUTPUT_NAME
 
 DEFAULT_OPSET = 18
 
@@ -45,26 +43,3 @@ def export_onnx(
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
     return proto
-
-
-def ort_session(path: str | os.PathLike[str], threads: int | None = None, device: str = "cpu") -> ort.InferenceSession:
-    """An onnxruntime session on CPU (or CUDA when asked and available), with a fixed thread count if given."""
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-
-
-def run_session(session: ort.InferenceSession, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Logits (N,) for a float32 NCHW batch, run in chunks."""
-    name = session.get_inputs()[0].name
-    outs = [
-        np.asarray(session.run(None, {name: batch[i : i + batch_size]})[0], dtype=np.float32).reshape(-1)
-        for i in range(0, len(batch), batch_size)
-    ]
-    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from deepdetect.contract import Preprocess
+from deepdetect.contract.preprocess import prepare_batch, sigmoid
 from deepdetect.data.manifest import read_manifest
-from deepdetect.inference.preprocess import prepare_batch, sigmoid
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -13,12 +12,13 @@ import onnx
 from omegaconf import DictConfig, OmegaConf
 
 from deepdetect.contract import Preprocess
-from deepdetect.export.metadata import build_contract, validate_signature, write_contract
-from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx, ort_session, run_session
+from deepdetect.contract.onnx import build_contract, validate_signature, write_contract
+from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx
 from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, torch_logits
 from deepdetect.export.quantize import convert_fp16, quantize_int8, time_session
+from deepdetect.inference.runtime import ort_session, run_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
-from deepdetect.utils.io import atomic_write_text
+from deepdetect.utils.io import atomic_write_text, weights_version
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,6 @@ class ExportError(RuntimeError):
 
 class ExportUsageError(ExportError):
     """Raised for a missing or wrong argument (exit status 2 on the command line)."""
-
-
-def default_version(weights: Path) -> str:
-    """A model version derived from the weights: the first 12 hex digits of their sha256."""
-    digest = hashlib.sha256()
-    with weights.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
 
 
 def training_manifest(meta: dict[str, Any]) -> str | None:
@@ -94,7 +85,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     weights = resolve_model_path(str(cfg.checkpoint))
     model, meta = load_detector(weights)
     opset = int(cfg.get("opset") or DEFAULT_OPSET)
-    version = str(cfg.get("model_version") or default_version(weights))
+    version = str(cfg.get("model_version") or weights_version(weights))
     contract = build_contract(meta, version, opset)
     preprocess = Preprocess.from_dict(contract["preprocess"])
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from deepdetect.export.metadata import INPUT_NAME
+from deepdetect.contract.onnx import INPUT_NAME
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from deepdetect.faces.media import MediaError, iter_media_files, load_image, media_kind
 from deepdetect.hashing.pdq import hash_rgb, hash_rgb_dihedral
 from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS, FrameHash, hash_video
+from deepdetect.media import MediaError, iter_media_files, load_image, media_kind
+from deepdetect.utils.io import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,6 @@ STATUSES = ("ok", "unreadable", "unsupported", "no_video_stream", "no_frames", "
 FACE_MARGIN = 0.3  # context around the detector box, as a fraction of its side
 FACE_MIN_SCORE = 0.9
 FACE_MIN_SIDE = 32  # smaller face crops give featureless hashes
-
-
-def sha256_of(path: Path) -> str | None:
-    """Hex sha256 of a file's bytes, or None when it cannot be read."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def face_crops(frame: np.ndarray, detector: Any, margin: float = FACE_MARGIN) -> list[tuple[list[float], np.ndarray]]:
@@ -132,12 +119,12 @@ def hash_file(
             )
         if detector is not None:
             rec["faces"] = faces
-        rec["sha256"] = sha256_of(path)
+        rec["sha256"] = sha256_file(path)
         rec["status"] = "ok"
     except MediaError as exc:
         rec["status"], rec["error"] = exc.status, str(exc)
         if exc.status != "not_found":
-            rec["sha256"] = sha256_of(path)
+            rec["sha256"] = sha256_file(path)
     except Exception as exc:  # a bug or an exotic file must not stop the batch
         log.debug("error hashing %s", path, exc_info=True)
         rec["status"], rec["error"] = "error", f"{type(exc).__name__}: {exc}"

@@ -1,6 +1,6 @@
 """vPDQ-style video hashes: PDQ of frames sampled at a fixed rate, near-identical consecutive frames dropped.
 
-Frames come from the toolkit's own decoder (`deepdetect.faces.media`), streamed one at a time so a long video
+Frames come from the toolkit's own decoder (`deepdetect.media`), streamed one at a time so a long video
 never sits in memory; failures are `MediaError`s with the same statuses as predict and extract.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepdetect.faces import media
-from deepdetect.faces.media import MediaError
+from deepdetect import media
 from deepdetect.hashing.pdq import hamming, hash_rgb, hash_rgb_dihedral
+from deepdetect.media import MediaError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ status `no_face` and score null, never a default 0.5.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -22,7 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from deepdetect.faces.media import (
+from deepdetect.inference.predictor import Predictor
+from deepdetect.media import (
     MediaError,
     iter_media_files,
     load_image,
@@ -30,8 +30,7 @@ from deepdetect.faces.media import (
     read_video_frames,
     reject_special_file,
 )
-from deepdetect.inference.predictor import Predictor
-from deepdetect.utils.io import open_regular
+from deepdetect.utils.io import sha256_file
 from deepdetect.utils.paths import bounded_name, path_bytes_b64
 
 log = logging.getLogger(__name__)
@@ -48,18 +47,6 @@ STATUSES = (
     "error",
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded
-
-
-def sha256_of(path: Path) -> str | None:
-    """Hex sha256 of a regular file's bytes, or None when it cannot be read (FIFOs and devices are never read)."""
-    digest = hashlib.sha256()
-    try:
-        with open_regular(path) as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, MediaError | None]]:
@@ -121,7 +108,7 @@ def score_file(
         kind = media_kind(path)
         rec["kind"] = kind
         decoded = [(0, load_image(path))] if kind == "image" else read_video_frames(path, frames_per_video=frames)
-        rec["sha256"] = sha256_of(path)
+        rec["sha256"] = sha256_file(path)
         rec["n_frames"] = len(decoded)
         # Frames smaller than the smallest detectable face hold no face (and MTCNN fails on them).
         min_side = int(getattr(detector, "min_face_size", 20))
@@ -156,7 +143,7 @@ def score_file(
     except MediaError as exc:
         rec["status"], rec["error"] = exc.status, str(exc)
         if exc.status != "not_found":
-            rec["sha256"] = sha256_of(path)
+            rec["sha256"] = sha256_file(path)
     except Exception as exc:  # a bug or an exotic file must not stop the batch
         log.debug("error scoring %s", path, exc_info=True)
         rec["status"], rec["error"] = "error", f"{type(exc).__name__}: {exc}"
@@ -197,8 +184,8 @@ def write_explanation(
     """Grad-CAM overlay PNG of the highest-scoring face of a flagged file; returns its path (None if impossible)."""
     from PIL import Image
 
-    from deepdetect.evaluation.gradcam import overlay
     from deepdetect.inference.predictor import TorchBackend
+    from deepdetect.models.gradcam import overlay
 
     if not isinstance(predictor, TorchBackend) or not crops:
         return None

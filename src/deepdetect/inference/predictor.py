@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from deepdetect.contract import ContractValueError, ModelCard
-from deepdetect.inference.preprocess import prepare_batch, sigmoid
+from deepdetect.contract.preprocess import prepare_batch, sigmoid
+from deepdetect.utils.io import weights_version
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ class OnnxBackend(Predictor):
     kind = "onnx"
 
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", batch_size: int = 32) -> None:
-        from deepdetect.export.metadata import OnnxContractError, read_onnx_metadata
-        from deepdetect.export.onnx_export import ort_session
+        from deepdetect.contract.onnx import OnnxContractError, read_onnx_metadata
+        from deepdetect.inference.runtime import ort_session
 
         try:
             meta = read_onnx_metadata(path)
@@ -99,9 +100,7 @@ class TorchBackend(Predictor):
             raise ModelLoadError(f"cannot load checkpoint {path}: {exc}") from exc
         version = meta.get("model_version")
         if not version:
-            from deepdetect.export.pipeline import default_version
-
-            version = default_version(weights)
+            version = weights_version(weights)
         try:
             self.contract = ModelCard.from_sidecar(meta, str(version))  # the same value checks as the ONNX path's
         except ContractValueError as exc:
@@ -120,7 +119,7 @@ class TorchBackend(Predictor):
         """Grad-CAM maps (N, H, W) in [0, 1] for the crops (evidence for "fake")."""
         import torch
 
-        from deepdetect.evaluation.gradcam import gradcam
+        from deepdetect.models.gradcam import gradcam
 
         batch = torch.from_numpy(prepare_batch(crops, self.contract.preprocess)).to(self.device)
         return gradcam(self.model, batch)

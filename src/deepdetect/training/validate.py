@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
-from deepdetect.inference.preprocess import sigmoid
+from deepdetect.contract.preprocess import sigmoid
 from deepdetect.training.distributed import DistInfo, gather_objects
 
 

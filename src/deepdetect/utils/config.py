@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 
+def config_dir() -> str:
+    """Absolute path of the packaged `configs/` folder."""
+    return str((Path(__file__).resolve().parents[1] / "configs").resolve())
+
+
 def compose_stage(name: str, overrides: Sequence[str]) -> DictConfig:
     """Compose `configs/<name>.yaml` with overrides, inside or outside a running Hydra app."""
-    from deepdetect.cli._hydra import config_dir
     from deepdetect.utils.targets import check_targets
 
     if GlobalHydra.instance().is_initialized():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -97,3 +98,23 @@ def read_text_bounded(path: str | os.PathLike[str], max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise OSError(f"{os.fsdecode(path)} is larger than {max_bytes} bytes")
     return data.decode("utf-8", "surrogateescape")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str | None:
+    """Hex sha256 of a regular file's bytes, or None when it cannot be read (FIFOs and devices are never read)."""
+    digest = hashlib.sha256()
+    try:
+        with open_regular(path) as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def weights_version(path: str | os.PathLike[str]) -> str:
+    """A model version derived from its weights file: the first 12 hex digits of its sha256."""
+    digest = sha256_file(path)
+    if digest is None:
+        raise OSError(f"cannot read {path}")
+    return digest[:12]

@@ -49,13 +49,14 @@ def _resolved_module(target: str) -> str | None:
 
 def target_allowed(target: object) -> bool:
     """Whether a `_target_` value names something under an allowed package, by its path and by where the object it
-    resolves to is defined (so `deepdetect.x.torch.load`, a re-exported `torch.load`, is refused)."""
+    resolves to is defined (so `deepdetect.x.torch.load`, a re-exported `torch.load`, is refused); a name that
+    cannot be located is refused too."""
     if not isinstance(target, str) or any(part.startswith("_") for part in target.split(".")):
         return False
     if not target.startswith(ALLOWED_TARGET_PREFIXES):
         return False
     module = _resolved_module(target)
-    return module is None or f"{module}.".startswith(ALLOWED_TARGET_PREFIXES)
+    return module is not None and f"{module}.".startswith(ALLOWED_TARGET_PREFIXES)
 
 
 def check_targets(cfg: DictConfig | ListConfig | dict[str, Any]) -> None:
@@ -73,5 +74,6 @@ def check_targets(cfg: DictConfig | ListConfig | dict[str, Any]) -> None:
         if not target_allowed(target):
             allowed = ", ".join(p + "*" for p in ALLOWED_TARGET_PREFIXES)
             raise ForbiddenTargetError(
-                f"refusing {where}={target!r}: _target_ may only name {allowed} (configs must not run other code)"
+                f"refusing {where}={target!r}: _target_ may only name existing {allowed} "
+                "(configs must not run other code)"
             )

@@ -37,8 +37,8 @@ from deepdetect.data.manifest import (
 from deepdetect.data.splits import SplitLeakError, assign_splits, check_no_leak
 from deepdetect.faces.crop import crop_face
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
 from deepdetect.faces.track import link_tracks, select_faces
+from deepdetect.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
 from deepdetect.utils.io import atomic_write_text
 from deepdetect.utils.procs import die_with_parent
 

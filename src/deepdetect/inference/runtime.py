@@ -1,0 +1,31 @@
+"""onnxruntime sessions for exported models (shared by predict and export's parity check)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnxruntime as ort
+
+
+def ort_session(path: str | os.PathLike[str], threads: int | None = None, device: str = "cpu") -> ort.InferenceSession:
+    """An onnxruntime session on CPU (or CUDA when asked and available), with a fixed thread count if given."""
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+
+
+def run_session(session: ort.InferenceSession, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Logits (N,) for a float32 NCHW batch, run in chunks."""
+    name = session.get_inputs()[0].name
+    outs = [
+        np.asarray(session.run(None, {name: batch[i : i + batch_size]})[0], dtype=np.float32).reshape(-1)
+        for i in range(0, len(batch), batch_size)
+    ]
+    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)

@@ -104,7 +104,7 @@ def check_calibration(cal: Mapping[str, Any]) -> None:
 def check_contract_values(contract: Mapping[str, Any]) -> None:
     """Check a contract's preprocess, face_crop and calibration sections; raises ContractValueError.
 
-    Used by both loading paths: ONNX metadata (`export.metadata.validate_contract`) and checkpoint sidecars
+    Used by both loading paths: ONNX metadata (`contract.onnx.validate_contract`) and checkpoint sidecars
     (`inference.predictor.TorchBackend`). face_crop and calibration may be absent (defaults apply).
     """
     if not isinstance(contract, Mapping):

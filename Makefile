@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deepdetect-installed
 DEMO_DIR ?= outputs/demo
+REFERENCE_DIR ?= outputs/reference
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-slow test-all lint format typecheck bench bench-quick clean
+.PHONY: help install demo reference test test-slow test-all lint format typecheck bench bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,6 +23,9 @@ install: $(STAMP)  ## create .venv and install deepdetect with the dev tools
 
 demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> export -> predict (offline, CPU)
 	$(BIN)/deepdetect-demo output_dir=$(DEMO_DIR)
+
+reference: $(STAMP)  ## face-swap reference detector on ../shared/data (or DEEPDETECT_DEV_DATA): extract -> train -> evaluate -> export
+	$(BIN)/deepdetect-reference output_dir=$(REFERENCE_DIR)
 
 test: $(STAMP)  ## fast test suite (slow and gpu tests deselected)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -1,10 +1,11 @@
 """Where predict's time goes: decode, detect, crop, preprocess, model, write, timed stage by stage, plus peak RSS.
 
 Each stage calls the same library function `deepdetect.inference.predict.score_file` calls, in the same order and
-with the same defaults (`FaceDetector(device="cpu")`, detection score >= 0.9, the model contract's crop size and
-margin, the predictor's batch size), so the stage sum tracks an end-to-end `score_file` call on the same file,
-which is timed too. Inputs: an image of about 512 px with one face, a <= 720p clip and the 1080p clip, 32 frames
-each. The model is an ONNX export of `efficientnet_b0` at 224 px (random init: speed only), fp32 and its INT8.
+with the same defaults (`FaceDetector(device="cpu")`; the contract's face selection: detection score >= its
+min_score, faces >= its min_face; its crop size and margin; the predictor's batch size), so the stage sum tracks
+an end-to-end `score_file` call on the same file, which is timed too. Inputs: an image of about 512 px with one
+face, a <= 720p clip and the 1080p clip, 32 frames each. The model is an ONNX export of `efficientnet_b0` at
+224 px (random init: speed only), fp32 and its INT8.
 
 MTCNN runs with one torch thread in the stage profile (`PROFILE_TORCH_THREADS`): with torch's default thread
 count detection collapses on a shared 2-core machine (`detect_settings.default_threads` measures it). Detection
@@ -82,6 +83,7 @@ def profile_file(
     """Seconds per stage for one file, following `score_file` step by step; the model stages once per predictor."""
     from deepdetect.faces.crop import crop_face
     from deepdetect.faces.media import load_image, media_kind, read_video_frames
+    from deepdetect.faces.track import select_faces
     from deepdetect.inference.predict import sha256_of
     from deepdetect.inference.preprocess import prepare_batch
 
@@ -98,11 +100,12 @@ def profile_file(
         detections = detector.detect([f for _, f in decoded]) if decoded else []
     crops: list[np.ndarray] = []
     with _timer(t, "crop"):
-        size, margin = first.contract.crop_size, first.contract.margin
+        contract = first.contract
+        size, margin = contract.crop_size, contract.margin
         for (_, frame), det in zip(decoded, detections, strict=True):
-            for box, score, lm in zip(det.boxes, det.scores, det.landmarks, strict=True):
-                if float(score) >= MIN_FACE_SCORE:
-                    crops.append(crop_face(frame, box, lm, margin, size)[0])
+            keep = select_faces(det, "all", contract.min_face, contract.min_score)
+            for box, lm in zip(det.boxes[keep], det.landmarks[keep], strict=True):
+                crops.append(crop_face(frame, box, lm, margin, size)[0])
     per_model: dict[str, dict[str, float]] = {}
     for name, predictor in predictors.items():
         m: dict[str, float] = {}

@@ -16,6 +16,15 @@ from deepdetect.utils.devdata import dev_data_dir
 pytest_plugins = ["netguard"]  # no outbound network in any test (tests/netguard.py)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hub_offline() -> Iterator[None]:
+    """Pretrained models load their bundled weights without probing the Hugging Face hub (HF_HUB_OFFLINE=1)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def dev_data() -> Path:
     """Path of ../shared/data; skips the test when the development data is absent."""

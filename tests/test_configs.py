@@ -9,7 +9,7 @@ import pytest
 from conftest import compose_config
 from deepdetect.cli._hydra import config_dir
 
-APPS = ("extract", "train", "evaluate", "export", "demo")
+APPS = ("extract", "train", "evaluate", "export", "demo", "reference")
 CONFIGS = Path(config_dir())
 
 

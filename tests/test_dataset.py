@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from deepdetect.contract import Preprocess
 from deepdetect.data.dataset import CropDataset, read_crop
 from deepdetect.data.manifest import read_manifest, select_split
 from deepdetect.data.sampling import EpochSampler, balance_weights
 from deepdetect.data.transforms import build_transforms
 from deepdetect.inference.preprocess import prepare_batch
-from deepdetect.models.detector import Preprocess
 from tiny_data import make_tiny_manifest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "augment"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from deepdetect.data.manifest import read_manifest
 from deepdetect.data.splits import check_no_leak
-from deepdetect.faces.extract import extract
+from deepdetect.faces.extract import ExtractSettings, extract
 from face_images import blank, face_video_frames, lfw_face, save
 from media_corpus import make_video
 
@@ -72,7 +72,15 @@ def test_single_layout_with_label_and_extract_json(cfg_factory, tmp_path: Path) 
     m = read_manifest(out / "manifest.csv")
     assert len(m) == 3 and set(m["label"]) == {"real"} and set(m["source"]) == {"photos"}
     info = json.loads((out / "extract.json").read_text())
-    assert info["face_crop"] == {"detector": "mtcnn", "margin": 0.25, "size": 64, "keep": "largest"}
+    face = info["face_crop"]
+    assert {k: face[k] for k in ("detector", "margin", "size", "keep")} == {
+        "detector": "mtcnn",
+        "margin": 0.25,
+        "size": 64,
+        "keep": "largest",
+    }
+    # the face-selection contract predict reproduces
+    assert (face["min_face"], face["min_score"], face["frames_per_video"]) == (40.0, 0.9, 4)
     with pytest.raises(ValueError, match="real or fake"):
         run(cfg_factory, flat, tmp_path / "bad", "layout=single", "label=maybe")
 
@@ -171,3 +179,9 @@ def test_sigkill_mid_run_then_resume(tree: Path, tmp_path: Path) -> None:
     m = read_manifest(out / "manifest.csv")
     assert m["source_path"].nunique() == 22  # 24 sources, 2 failures
     assert m["abs_crop_path"].map(lambda p: Path(p).is_file()).all()
+
+
+def test_settings_missing_frames_keep_the_default_and_null_means_all() -> None:
+    assert ExtractSettings.from_config({}).frames_per_video == 32
+    assert ExtractSettings.from_config({"frames_per_video": None}).frames_per_video is None
+    assert ExtractSettings.from_config({"frames_per_video": 8}).frames_per_video == 8

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from deepdetect.data.layouts import LayoutError, list_layouts, load_sources
+from deepdetect.data.splits import assign_splits, check_no_leak
 
 
 def touch(root: Path, *rels: str) -> None:
@@ -126,3 +128,68 @@ def test_dfdc_layout(tmp_path: Path) -> None:
     assert s["part0/ccc.mp4"].group == s["part1/ddd.mp4"].group  # across folders
     assert s["part0/bbb.mp4"].label == "fake" and s["part1/ddd.mp4"].label == "real"
     assert all(x.split == "" for x in s.values())  # a uniform "train" carries no information
+
+
+def test_folder_pairs_share_a_group_and_affixed_label_folders(tmp_path: Path) -> None:
+    """real/X and fake/X (an original and its swap) are one group; `fake-dfd/`, `frames-fake/M/` are label folders."""
+    root = tmp_path / "swaps"
+    touch(root, "real/Ann_0.mp4", "fake/Ann_0.mp4", "real/Ann_1.mp4", "fake/Ann_1.mp4", "fake/Bob_0.mp4")
+    touch(root, "fake-dfd/01_02__scene__H.mp4", "frames-fake/Deepfakes/x_frame1.jpg", "real_extra/z.jpg")
+    s = by_rel(load_sources("folder", root))
+    assert s["real/Ann_0.mp4"].group == s["fake/Ann_0.mp4"].group != s["real/Ann_1.mp4"].group
+    assert s["real/Ann_0.mp4"].video_id != s["fake/Ann_0.mp4"].video_id
+    assert (s["fake-dfd/01_02__scene__H.mp4"].label, s["fake-dfd/01_02__scene__H.mp4"].source) == ("fake", "fake-dfd")
+    assert s["frames-fake/Deepfakes/x_frame1.jpg"].method == "Deepfakes"
+    assert s["real_extra/z.jpg"].label == "real"
+
+
+def test_group_pattern_keeps_a_persons_clips_together(tmp_path: Path) -> None:
+    root = tmp_path / "swaps"
+    names = [f"{n}_{k}.mp4" for n in ("Ann", "Bob", "Cy_Dee", "Ed", "Flo", "Gus") for k in range(3)]
+    touch(root, *[f"{lab}/{n}" for n in names for lab in ("real", "fake")], "fake/Solo.mp4")
+    sources = load_sources("folder", root, group_pattern=r"^(.+)_\d+$")
+    groups = {s.rel: s.group for s in sources}
+    assert groups["real/Ann_0.mp4"] == groups["fake/Ann_2.mp4"] == groups["real/Ann_1.mp4"]
+    assert groups["real/Cy_Dee_0.mp4"] == groups["fake/Cy_Dee_1.mp4"] != groups["real/Ann_0.mp4"]
+    assert len({groups[r] for r in groups}) == 7  # six people + the unmatched file
+    split = assign_splits(sources, 0.2, 0.2, seed=3)
+    frame = pd.DataFrame([vars(x) for x in split])
+    check_no_leak(frame)
+    assert frame.groupby("group")["split"].nunique().max() == 1
+    # a list of patterns: the first that matches is used; named group `group` wins over position
+    both = load_sources("folder", root, group_pattern=[r"^Solo$", r"^(?P<x>.)(?P<group>.)"])
+    assert len({s.group for s in both}) == 7  # by 2nd letter: n, o, y, d, l, u; Solo by the first pattern
+
+
+def test_groups_only_merge(tmp_path: Path) -> None:
+    """A pattern never splits what a layout joined (pairs stay together even when their stems differ)."""
+    root = tmp_path / "ffpp"
+    touch(
+        root, "original_sequences/youtube/c23/videos/000.mp4", "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4"
+    )
+    touch(root, "original_sequences/youtube/c23/videos/003.mp4")
+    s = by_rel(load_sources("ffpp", root, group_pattern=r"^(\d+)$"))
+    assert len({x.group for x in s.values()}) == 1
+
+
+@pytest.mark.parametrize(
+    ("folder", "pattern"),
+    [
+        ("faceswap-dfl", r"^(.+)_\d+$"),
+        ("ffpp-c23", [r"^(\d+)_\d+__", r"_(\d+)_\d+_frame\d+$"]),
+    ],
+)
+def test_dev_face_swap_folders_split_without_leaks(dev_data: Path, folder: str, pattern: object) -> None:
+    root = dev_data / folder
+    if not root.is_dir():
+        pytest.skip(f"{root} not present in this copy of the development data")
+    sources = assign_splits(load_sources("folder", root, group_pattern=pattern), 0.2, 0.25, seed=0)  # type: ignore[arg-type]
+    frame = pd.DataFrame([vars(x) for x in sources])
+    check_no_leak(frame)
+    assert set(frame["label"]) == {"real", "fake"}
+    if folder == "faceswap-dfl":
+        frame["person"] = frame["path"].map(lambda p: Path(p).stem.rsplit("_", 1)[0])
+        assert frame.groupby("person")["split"].nunique().max() == 1  # one celebrity model, one split
+        pairs = frame.assign(stem=frame["path"].map(lambda p: Path(p).stem)).groupby("stem")["split"].nunique()
+        assert pairs.max() == 1
+        assert set(frame["split"]) == {"train", "val", "test"}

@@ -126,3 +126,17 @@ def test_model_load_errors(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     with pytest.raises(ModelLoadError, match="cannot load checkpoint"):
         Predictor.from_path(tmp_path / "run")
+
+
+def test_faces_smaller_than_training_saw_are_never_scored(models: dict[str, Path], detector: FaceDetector) -> None:
+    """The contract's min_face (from extraction) filters faces in predict; min_score and frames come from it too."""
+    predictor = Predictor.from_path(models["onnx"])
+    image = models["media"] / "astronaut.jpg"
+    base = next(iter(predict_files([image], predictor, detector, progress=False)))
+    assert base["status"] == "ok"
+    side = max(f["box"][2] - f["box"][0] for f in base["faces"])
+    predictor.contract = predictor.contract.with_face_crop(min_face=side + 50, frames_per_video=3)
+    rec = next(iter(predict_files([image], predictor, detector, progress=False)))
+    assert rec["status"] == "no_face" and rec["n_faces"] == 0 and "px" in rec["error"]
+    clip = next(iter(predict_files([models["media"] / "sub" / "clip.mp4"], predictor, detector, progress=False)))
+    assert clip["n_frames"] == 3  # the contract's frames_per_video when the caller gives none

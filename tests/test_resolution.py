@@ -9,8 +9,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from deepdetect.cli._hydra import config_dir
+from deepdetect.contract import Preprocess
 from deepdetect.inference.preprocess import prepare_batch, resize_crop
-from deepdetect.models.detector import Preprocess, build_from_config
+from deepdetect.models.detector import build_from_config
 
 
 def _pre(resolution: int | None) -> Preprocess:
@@ -47,5 +48,5 @@ def test_resolution_round_trips_and_reaches_the_batch() -> None:
 def test_model_config_sets_it() -> None:
     cfg = OmegaConf.load(Path(config_dir()) / "model" / "test.yaml")
     cfg.resolution = 32
-    _, _, pre = build_from_config(cfg)
+    _, _, pre, _ = build_from_config(cfg)
     assert pre.resolution == 32 and pre.input_size == (64, 64)

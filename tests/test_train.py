@@ -96,7 +96,7 @@ def test_every_model_config(name: str, cfg_factory, tiny_manifest: Path, tmp_pat
         assert metrics["epochs_run"] == 1
         return
     cfg = cfg_factory("train", [f"model={name}", "model.input_size=64"])
-    model, spec, pre = build_from_config(cfg.model)
+    model, spec, pre, _ = build_from_config(cfg.model)
     assert spec["name"] == cfg.model.name and pre.input_size == (64, 64)
     model.train()
     logits = model(torch.randn(2, 3, 64, 64))

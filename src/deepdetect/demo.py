@@ -55,6 +55,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
             "dataset=demo",
             f"device={device}",
             f"seed={seed}",
+            "overwrite=true",  # the sample set is rebuilt each run: an extraction with other settings is replaced
             *list(cfg.extract),
         ],
     )
@@ -64,7 +65,8 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     log.info("[3/6] training")
     run_dir = out / "train"
     tr_cfg = compose_stage(
-        "train", [f"data.manifest={manifest}", f"output_dir={run_dir}", f"seed={seed}", *list(cfg.train)]
+        "train",
+        [f"data.manifest={manifest}", f"output_dir={run_dir}", f"seed={seed}", "overwrite=true", *list(cfg.train)],
     )
     train(tr_cfg)
 

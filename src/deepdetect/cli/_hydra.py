@@ -23,6 +23,13 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name=config_name)
     def _main(cfg: DictConfig) -> Any:
+        from deepdetect.utils.targets import ForbiddenTargetError, check_targets
+
+        try:
+            check_targets(cfg)  # the config edge: nothing is instantiated before this
+        except ForbiddenTargetError as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
         return task(cfg)
 
     return _main

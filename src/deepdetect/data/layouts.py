@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,21 +56,33 @@ def list_layouts() -> list[str]:
     return sorted(_LAYOUTS)
 
 
-def load_sources(layout: str, root: str | Path, dataset: str | None = None) -> list[Source]:
-    """Sources of the dataset at `root` read with the named layout, sorted by relative path."""
+def load_sources(
+    layout: str, root: str | Path, dataset: str | None = None, group_pattern: str | Sequence[str] | None = None
+) -> list[Source]:
+    """Sources of the dataset at `root` read with the named layout, sorted by relative path; `group_pattern`
+    merges groups by file stem (see :func:`regroup`)."""
     if layout not in _LAYOUTS:
         raise LayoutError(f"unknown layout {layout!r}; choose one of {list_layouts()}")
     root = Path(root).expanduser()
     if not root.exists():
         raise LayoutError(f"input not found: {root}")
-    name = dataset or (root.stem if root.is_file() else root.resolve().name)
-    sources = _LAYOUTS[layout](root, name)
+    name = dataset or (root.stem if root.is_file() else _resolved(root).name)
+    sources = regroup(_LAYOUTS[layout](root, name), group_pattern)
     return sorted(sources, key=lambda s: s.rel)
 
 
 def _media_files(folder: Path) -> list[Path]:
     """Media files under `folder` (recursive, by extension, hidden files skipped), sorted."""
     return iter_media_files(folder, recursive=True)
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, or the plain absolute path when it cannot be resolved (a symlink loop): that file then
+    fails on its own (`unreadable`) instead of aborting the whole listing."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -80,30 +93,46 @@ def _rel(path: Path, root: Path) -> str:
 def single_layout(root: Path, dataset: str) -> list[Source]:
     """One file, or the media files directly inside one folder; label unknown."""
     if root.is_file():
-        return [Source(path=root.resolve(), rel=root.name, dataset=dataset, source=dataset)]
+        return [Source(path=_resolved(root), rel=root.name, dataset=dataset, source=dataset)]
     files = iter_media_files(root, recursive=False)
-    return [Source(path=p.resolve(), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
+    return [Source(path=_resolved(p), rel=_rel(p, root), dataset=dataset, source=dataset) for p in files]
+
+
+_LABEL_DIR = re.compile(r"^(?:(?P<pre>[^/]+?)[-_])?(?P<label>real|fake)(?:[-_](?P<post>[^/]+))?$", re.IGNORECASE)
 
 
 @register_layout("folder")
 def folder_layout(root: Path, dataset: str) -> list[Source]:
-    """`real/` and `fake/` folders at any depth; a `train|val|test` folder above them sets the split."""
+    """`real/` and `fake/` folders at any depth (also `fake-dfd/`, `frames_real/`: a label with a `-`/`_` affix);
+    a `train|val|test` folder above them sets the split.
+
+    The folder under the label folder (else an affixed label folder's own name) is the source tag. A file's group
+    is its path with the label folder taken out, so `real/X.mp4` and `fake/X.mp4` (an original and its swap)
+    share one group and never straddle splits; `group_pattern` (see :func:`regroup`) merges more.
+    """
     if root.is_file():
         raise LayoutError("layout 'folder' needs a directory holding real/ and fake/ folders")
     out: list[Source] = []
     for path in _media_files(root):
-        parts = [p.lower() for p in path.relative_to(root).parts[:-1]]
-        label_pos = [i for i, p in enumerate(parts) if p in ("real", "fake")]
+        orig_parts = path.relative_to(root).parts[:-1]
+        matches = [(i, _LABEL_DIR.match(p)) for i, p in enumerate(orig_parts)]
+        label_pos = [(i, m) for i, m in matches if m is not None]
         if not label_pos:
             continue
-        pos = label_pos[-1]
-        label = parts[pos]
-        split = next((SPLIT_NAMES[p] for p in parts[:pos] if p in SPLIT_NAMES), "")
-        orig_parts = path.relative_to(root).parts[:-1]
-        tag = orig_parts[pos + 1] if len(orig_parts) > pos + 1 else dataset
+        pos, match = label_pos[-1]
+        label = match.group("label").lower()
+        lowered = [p.lower() for p in orig_parts[:pos]]
+        split = next((SPLIT_NAMES[p] for p in lowered if p in SPLIT_NAMES), "")
+        if len(orig_parts) > pos + 1:
+            tag = orig_parts[pos + 1]
+        elif match.group("pre") or match.group("post"):
+            tag = orig_parts[pos]
+        else:
+            tag = dataset
+        pair_key = "/".join((*orig_parts[:pos], *orig_parts[pos + 1 :], path.stem))
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -111,11 +140,36 @@ def folder_layout(root: Path, dataset: str) -> list[Source]:
                 method=tag if label == "fake" and tag != dataset else "",
                 video_id=_rel(path, root),
                 split=split,
+                group=f"{dataset}:{pair_key}",
             )
         )
     if not out:
         raise LayoutError(f"no media files under a real/ or fake/ folder in {root}")
     return out
+
+
+def regroup(sources: Sequence[Source], patterns: str | Sequence[str] | None) -> list[Source]:
+    """Merge groups by regular expressions on the file stem: files whose stems give the same match share a group.
+
+    The named group `group`, else the first capture group, else the whole match is the key (e.g. `^(.+)_\\d+$`
+    puts `Name_0` and `Name_3` in group `Name`). Groups only ever merge (transitively), so pairs a layout already
+    joined stay joined. The first pattern that matches a stem is used; stems no pattern matches keep their group.
+    """
+    if not patterns:
+        return list(sources)
+    compiled = [re.compile(p) for p in ([patterns] if isinstance(patterns, str) else list(patterns))]
+    uf = _UnionFind()
+    for s in sources:
+        own = s.group or f"{s.dataset}:{s.video_id or s.rel}"
+        uf.find(own)
+        for rx in compiled:
+            m = rx.search(s.path.stem)
+            if m is None:
+                continue
+            key = m.group("group") if "group" in rx.groupindex else m.group(1) if rx.groups else m.group(0)
+            uf.union(own, f"{s.dataset}:~{key}")
+            break
+    return [replace(s, group=uf.find(s.group or f"{s.dataset}:{s.video_id or s.rel}")) for s in sources]
 
 
 class _UnionFind:
@@ -195,7 +249,7 @@ def ffpp_layout(root: Path, dataset: str) -> list[Source]:
         source_tag = path.relative_to(root).parts[1]  # youtube/actors or the method
         out.append(
             Source(
-                path=path.resolve(),
+                path=_resolved(path),
                 rel=_rel(path, root),
                 label=label,
                 dataset=dataset,
@@ -242,7 +296,7 @@ def celebdf_layout(root: Path, dataset: str) -> list[Source]:
                 identity, original = f"{folder}/{stem}", stem
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=rel,
                     label=label,
                     dataset=dataset,
@@ -282,7 +336,7 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
             split = SPLIT_NAMES.get(str(info.get("split", "")).lower(), "")
             out.append(
                 Source(
-                    path=path.resolve(),
+                    path=_resolved(path),
                     rel=_rel(path, root),
                     label=label,
                     dataset=dataset,

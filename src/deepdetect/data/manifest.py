@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepdetect.utils.csvcells import neutralise_frame, restore_frame
 from deepdetect.utils.io import atomic_write_text
+from deepdetect.utils.paths import path_bytes_b64
 
 LABELS = ("real", "fake", "unknown")
 SPLITS = ("train", "val", "test", "")
@@ -159,6 +161,7 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot parse manifest {path}: {exc}") from exc
+    raw = restore_frame(raw, [c for c, t in _DTYPES.items() if t == "string"])  # undo write_manifest's quoting
     for col in ("frame_index", "track_id"):
         if col in raw.columns:
             raw[col] = pd.to_numeric(raw[col].replace("", "0"), errors="raise")
@@ -172,18 +175,31 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a manifest atomically with the canonical column order."""
+    """Write a manifest atomically with the canonical column order, text cells spreadsheet-safe.
+
+    A text cell starting with `= + - @ '`, a tab or a CR gets a leading `'` (see `deepdetect.utils.csvcells`);
+    `read_manifest` removes it, so paths round-trip exactly. Names that are not UTF-8 are written with `\\xNN`
+    escapes (failures.csv has their exact bytes in `source_path_b64`).
+    """
     frame = normalize_manifest(frame.drop(columns=["abs_crop_path"], errors="ignore"))
-    atomic_write_text(path, frame.to_csv(index=False))
+    text_cols = [c for c, t in _DTYPES.items() if t == "string"]
+    atomic_write_text(path, neutralise_frame(frame, text_cols).to_csv(index=False))
 
 
 def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write failures.csv atomically."""
+    """Write failures.csv atomically, text cells spreadsheet-safe (as in `write_manifest`)."""
     if isinstance(records, pd.DataFrame):
         frame = records.reindex(columns=list(FAILURE_COLUMNS)).fillna("")
     else:
         frame = pd.DataFrame([asdict(r) for r in records], columns=list(FAILURE_COLUMNS))
-    atomic_write_text(path, frame.to_csv(index=False))
+    frame["source_path_b64"] = [path_bytes_b64(str(p)) or "" for p in frame["source_path"]]
+    atomic_write_text(path, neutralise_frame(frame, FAILURE_COLUMNS).to_csv(index=False))
+
+
+def read_failures(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a failures.csv back as written (quoting undone), all columns as strings."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return restore_frame(raw, FAILURE_COLUMNS)
 
 
 def select_split(frame: pd.DataFrame, split: str | Sequence[str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ def group_key(source: Source) -> str:
 
 
 def _hash01(seed: int, key: str) -> str:
-    return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
+    return hashlib.sha1(f"{seed}:{key}".encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _n_for(n: int, fraction: float) -> int:

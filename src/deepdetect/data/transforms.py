@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from deepdetect.contract import Preprocess
 from deepdetect.inference.preprocess import prepare_batch
-from deepdetect.models.detector import Preprocess
 from deepdetect.utils.offline import import_albumentations
 
 if TYPE_CHECKING:

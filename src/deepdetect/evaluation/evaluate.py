@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from tqdm import tqdm
 
+from deepdetect.contract import ModelCard, Preprocess
 from deepdetect.data.dataset import read_crop
 from deepdetect.data.manifest import ManifestError, binary_labels, read_manifests
 from deepdetect.evaluation import metrics as M
@@ -24,8 +25,9 @@ from deepdetect.evaluation.calibration import apply_temperature
 from deepdetect.evaluation.perturb import Perturbation, get_perturbation
 from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.inference.preprocess import prepare_batch
-from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
-from deepdetect.models.detector import Detector, Preprocess
+from deepdetect.models.checkpoint import load_detector, resolve_model_path
+from deepdetect.models.detector import Detector
+from deepdetect.utils.csvcells import neutralise_frame
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class LoadedRun:
     path: str
     model: Detector
     meta: dict[str, Any]
+    card: ModelCard
     preprocess: Preprocess
     temperature: float
     threshold: float
@@ -66,14 +69,15 @@ def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) ->
     """Load a detector and its stored calibration (T=1, threshold 0.5 with a warning when absent)."""
     weights = resolve_model_path(checkpoint)
     model, meta = load_detector(weights, device=device)
-    cal = dict(meta.get("calibration") or {})
-    if "temperature" not in cal or "threshold" not in cal:
+    card = ModelCard.from_sidecar(meta)
+    cal = card.calibration
+    if not cal.calibrated:
         log.warning("%s has no stored calibration; using temperature 1 and threshold 0.5", checkpoint)
-    val = dict(meta.get("val_metrics") or {})
+    val = dict(card.val_metrics or {})
     ref_from = "target_fpr"
     reference = target_fpr
     for source, key in (("val_metrics", "fpr_at_threshold"), ("val_metrics", "fpr"), ("calibration", "val_fpr")):
-        value = (val if source == "val_metrics" else cal).get(key)
+        value = (val if source == "val_metrics" else cal.extra).get(key)
         if value is not None and math.isfinite(float(value)):
             reference, ref_from = float(value), f"{source}.{key}"
             break
@@ -83,10 +87,11 @@ def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) ->
         path=str(checkpoint),
         model=model,
         meta=meta,
-        preprocess=meta_preprocess(meta),
-        temperature=float(cal.get("temperature", 1.0)),
-        threshold=float(cal.get("threshold", 0.5)),
-        threshold_rule=str(cal.get("threshold_rule", "default")),
+        card=card,
+        preprocess=card.preprocess,
+        temperature=cal.temperature,
+        threshold=cal.threshold,
+        threshold_rule=cal.threshold_rule,
         reference_fpr=reference,
         reference_fpr_from=ref_from,
     )
@@ -373,7 +378,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics["config"] = {k: v for k, v in metrics["config"].items() if k != "hydra"}
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
     scores = pd.concat(score_tables, ignore_index=True)
-    atomic_write_text(out_dir / "scores.csv", scores.to_csv(index=False))
+    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`
+    atomic_write_text(out_dir / "scores.csv", neutralise_frame(scores).to_csv(index=False))
     if bool(cfg.report.get("enabled", True)):
         from deepdetect.evaluation.report import build_explanations, write_report
 

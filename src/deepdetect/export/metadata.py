@@ -10,13 +10,15 @@ from typing import Any
 
 import onnx
 
+from deepdetect.contract import ContractValueError, ModelCard, check_contract_values
+from deepdetect.contract.card import ONNX_FORMAT
+
 log = logging.getLogger(__name__)
 
-CONTRACT_FORMAT = "deepdetect-onnx/1"
+CONTRACT_FORMAT = ONNX_FORMAT
 METADATA_KEY = "deepdetect"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logit"
-DEFAULT_CALIBRATION = {"temperature": 1.0, "threshold": 0.5, "threshold_rule": "default 0.5 (uncalibrated)"}
 
 
 class OnnxContractError(ValueError):
@@ -24,50 +26,14 @@ class OnnxContractError(ValueError):
 
 
 def build_contract(meta: dict[str, Any], model_version: str, opset: int | None = None) -> dict[str, Any]:
-    """The `deepdetect` metadata entry for an exported model, from a checkpoint sidecar."""
-    spec = dict(meta["model"])
-    pre = dict(meta["preprocess"])
-    h, w = (int(v) for v in pre["input_size"])
-    face_crop = meta.get("face_crop")
-    if not face_crop:
-        log.warning("sidecar has no face_crop entry; recording mtcnn with margin 0.3 and size %d", h)
-        face_crop = {"detector": "mtcnn", "margin": 0.3, "size": h, "note": "assumed: missing from the checkpoint"}
-    calibration = {**DEFAULT_CALIBRATION, **{k: v for k, v in (meta.get("calibration") or {}).items() if v is not None}}
-    return {
-        "format": CONTRACT_FORMAT,
-        "model": {"name": spec.get("name"), "version": model_version, "spec": spec},
-        "input": {
-            "name": INPUT_NAME,
-            "dtype": "float32",
-            "shape": ["N", 3, h, w],
-            "layout": pre.get("layout", "NCHW"),
-            "color": pre.get("color", "RGB"),
-        },
-        "preprocess": {
-            "input_size": [h, w],
-            "mean": [float(v) for v in pre["mean"]],
-            "std": [float(v) for v in pre["std"]],
-            "interpolation": pre.get("interpolation", "bilinear"),
-            "layout": pre.get("layout", "NCHW"),
-            "color": pre.get("color", "RGB"),
-            "scale": pre.get("scale", "divide by 255, then (x - mean) / std"),
-            "resolution": pre.get("resolution"),
-        },
-        "face_crop": face_crop,
-        "output": {
-            "name": OUTPUT_NAME,
-            "shape": ["N"],
-            "type": "logit",
-            "positive_class": "fake",
-            "probability": "sigmoid(logit / temperature)",
-            **{k: v for k, v in (meta.get("output") or {}).items() if k in ("type", "positive_class")},
-        },
-        "calibration": calibration,
-        "training_data": meta.get("training_data"),
-        "val_metrics": meta.get("val_metrics"),
-        "code_version": meta.get("code_version"),
-        "opset": opset,
-    }
+    """The `deepdetect` metadata entry for an exported model, from a checkpoint sidecar (via the model card)."""
+    if not meta.get("face_crop"):
+        log.warning("sidecar has no face_crop entry; recording mtcnn with margin 0.3 and the input size")
+    try:
+        card = ModelCard.from_sidecar(meta, model_version)
+    except ContractValueError as exc:
+        raise OnnxContractError(str(exc)) from None
+    return card.to_onnx_metadata(opset, INPUT_NAME, OUTPUT_NAME)
 
 
 def flat_props(contract: dict[str, Any]) -> dict[str, str]:
@@ -154,9 +120,9 @@ def validate_contract(contract: dict[str, Any], input_hw: tuple[int, int] | None
     for key in ("input_size", "mean", "std"):
         if key not in pre:
             raise OnnxContractError(f"contract preprocess lacks {key!r}")
-    if len(pre["mean"]) != 3 or len(pre["std"]) != 3:
-        raise OnnxContractError("contract mean and std must hold 3 values each")
+    try:
+        check_contract_values(contract)  # types and ranges, shared with the checkpoint path
+    except ContractValueError as exc:
+        raise OnnxContractError(str(exc)) from None
     if input_hw is not None and tuple(int(v) for v in pre["input_size"]) != tuple(input_hw):
         raise OnnxContractError(f"contract input_size {pre['input_size']} disagrees with the graph's {list(input_hw)}")
-    if float(contract["calibration"].get("temperature", 1.0)) <= 0:
-        raise OnnxContractError("calibration temperature must be positive")

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from deepdetect.contract import Preprocess
 from deepdetect.data.manifest import read_manifest
 from deepdetect.inference.preprocess import prepare_batch, sigmoid
-from deepdetect.models.detector import Preprocess
 
 log = logging.getLogger(__name__)
 

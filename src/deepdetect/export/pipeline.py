@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from omegaconf import DictConfig, OmegaConf
 
+from deepdetect.contract import Preprocess
 from deepdetect.export.metadata import build_contract, validate_signature, write_contract
 from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx, ort_session, run_session
 from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, torch_logits
@@ -24,7 +25,7 @@ from deepdetect.export.quantize import (
     runtime_op_counts,
     time_sessions,
 )
-from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
+from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_model_path(str(cfg.checkpoint))
     model, meta = load_detector(weights)
-    preprocess = meta_preprocess(meta)
     opset = int(cfg.get("opset") or DEFAULT_OPSET)
     version = str(cfg.get("model_version") or default_version(weights))
     contract = build_contract(meta, version, opset)
+    preprocess = Preprocess.from_dict(contract["preprocess"])
 
     onnx_path = out / "model.onnx"
     tmp_path = out / ".export.onnx.tmp"

@@ -18,6 +18,10 @@ BatchMode = bool | Literal["auto"]
 # Measured in bench/bench_mtcnn.py: on CPU per-frame detection is as fast or faster than batched
 # (batching pads nothing but pushes a huge P-Net pyramid tensor through at once), on CUDA batching wins.
 CPU_BATCH_DEFAULT = False
+# Frames with a longer side are detected on a copy downscaled to this side (boxes mapped back to full resolution):
+# MTCNN's image pyramid on a 64-megapixel photo needs gigabytes; at this size it finds the same faces. Measured with
+# bench/bench_memory.py (7999x7999 JPEG, 2 busy cores): peak RSS 1.65 GB and 11.6 s, vs 3.74 GB and 50.9 s at full size.
+DETECT_MAX_SIDE = 2048
 
 
 def _empty_boxes() -> np.ndarray:
@@ -102,7 +106,7 @@ class FaceDetector:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB frame, got shape {frame.shape} dtype {frame.dtype}")
         h, w = frame.shape[:2]
-        scale = downscale_factor(h, w, self.downscale)
+        scale = min(downscale_factor(h, w, self.downscale), DETECT_MAX_SIDE / max(h, w, 1))
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)

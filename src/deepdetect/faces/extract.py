@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,9 +37,10 @@ from deepdetect.data.manifest import (
 from deepdetect.data.splits import SplitLeakError, assign_splits, check_no_leak
 from deepdetect.faces.crop import crop_face
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames
+from deepdetect.faces.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
 from deepdetect.faces.track import link_tracks, select_faces
 from deepdetect.utils.io import atomic_write_text
+from deepdetect.utils.procs import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,9 @@ class ExtractSettings:
     def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
         """Pick the known keys from a config mapping (missing keys keep their defaults)."""
         values = {f.name: cfg[f.name] for f in fields(cls) if f.name in cfg and cfg[f.name] is not None}
-        values.setdefault("frames_per_video", cfg.get("frames_per_video"))
-        values.setdefault("every_k", cfg.get("every_k"))
-        values.setdefault("downscale", cfg.get("downscale"))
+        for key in ("frames_per_video", "every_k", "downscale"):  # an explicit null means "off" (all frames, ...)
+            if key in cfg and cfg[key] is None:
+                values[key] = None
         settings = cls(**values)
         if settings.image_format.lower() not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
@@ -79,7 +81,18 @@ class ExtractSettings:
     def record(self) -> dict[str, Any]:
         """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""
         return {
-            "face_crop": {"detector": "mtcnn", "margin": self.margin, "size": self.size, "keep": self.keep},
+            "face_crop": {
+                "detector": "mtcnn",
+                "margin": self.margin,
+                "size": self.size,
+                # face selection: what a scorer must reproduce so it never feeds the model faces training never saw
+                "keep": self.keep,
+                "min_face": self.min_face_size,
+                "min_score": self.min_score,
+                "detector_min_face_size": self.detector_min_face_size,
+                "frames_per_video": self.frames_per_video,
+                "every_k": self.every_k,
+            },
             "settings": asdict(self),
         }
 
@@ -115,20 +128,96 @@ class ExtractResult:
 
 def stable_id(source: Source) -> str:
     """Short deterministic id of a source: a hash of its dataset and relative path."""
-    return hashlib.sha1(f"{source.dataset}/{source.rel}".encode()).hexdigest()[:16]
+    key = f"{source.dataset}/{source.rel}".encode("utf-8", "surrogateescape")  # names need not be UTF-8
+    return hashlib.sha1(key).hexdigest()[:16]
 
 
 def _part_path(out_dir: Path, source: Source) -> Path:
     return out_dir / "parts" / f"{stable_id(source)}.json"
 
 
-def _safe_name(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+def _safe_name(text: str, max_len: int = 64) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".")
+    if len(keep) > max_len:  # bounded, and still distinct: a cut name gets a hash of the whole one
+        keep = f"{keep[:max_len]}_{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
     return keep or "unnamed"
+
+
+# Settings that change how fast extraction runs, not what it writes: a resume may change them.
+NOT_FINGERPRINTED = ("device", "batch")
+# Files and folders an extraction writes in output_dir (the only things `overwrite=true` removes).
+OUTPUTS = ("parts", "crops", "manifest.csv", "failures.csv", "extract.json")
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain str / list of str (OmegaConf lists included)."""
+    if value is None or isinstance(value, str):
+        return value
+    return [str(v) for v in value]
+
+
+def run_fingerprint(cfg: Mapping[str, Any], settings: ExtractSettings, given: str) -> dict[str, Any]:
+    """What an extraction's output depends on (input, layout, labels, splits, crop settings) and its hash."""
+    root = Path(given).expanduser()
+    try:
+        root = root.resolve()
+    except (OSError, RuntimeError):
+        root = Path(os.path.abspath(root))
+    what = {
+        "input": os.fsdecode(root).encode("utf-8", "backslashreplace").decode("utf-8"),
+        "layout": str(cfg.get("layout", "folder")),
+        "dataset": cfg.get("dataset"),
+        "label": cfg.get("label"),
+        "group_pattern": _plain(cfg.get("group_pattern")),
+        "val_fraction": float(cfg.get("val_fraction", 0.1)),
+        "test_fraction": float(cfg.get("test_fraction", 0.1)),
+        "seed": int(cfg.get("seed", 0)),
+        "settings": {k: v for k, v in asdict(settings).items() if k not in NOT_FINGERPRINTED},
+    }
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"fingerprint": digest, "inputs": what}
+
+
+class StaleOutputError(ValueError):
+    """Raised when output_dir holds an extraction of other input or settings."""
+
+
+def prepare_output_dir(out_dir: Path, run: dict[str, Any], overwrite: bool, may_write: bool = True) -> None:
+    """Resume only into an output_dir whose `extract.json` fingerprint matches; refuse otherwise, unless
+    `overwrite`, which removes the earlier extraction's outputs (only those: see `OUTPUTS`)."""
+    if not any((out_dir / name).exists() for name in OUTPUTS):
+        return
+    try:
+        old = json.loads((out_dir / "extract.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    if old.get("fingerprint") == run["fingerprint"]:
+        return
+    if not overwrite:
+        before = old.get("inputs") or {}
+        changed = sorted(
+            {k for k in run["inputs"] if before.get(k) != run["inputs"][k] and k != "settings"}
+            | {k for k, v in run["inputs"]["settings"].items() if (before.get("settings") or {}).get(k) != v}
+        )
+        what = f"differs in {', '.join(changed)}" if before else "has no fingerprint to compare"
+        raise StaleOutputError(
+            f"{out_dir} holds an earlier extraction that {what}; its crops and manifest would be mixed with this "
+            "run's. Use another output_dir, rerun with the same input and settings to resume, or pass "
+            "overwrite=true to replace it."
+        )
+    if may_write:
+        log.warning("overwrite=true: removing the earlier extraction in %s", out_dir)
+        for name in OUTPUTS:
+            target = out_dir / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
 
 
 def decode_source(source: Source, settings: ExtractSettings) -> list[tuple[int, np.ndarray]]:
     """Frames of a source as (frame_index, RGB uint8): the image itself, or the sampled video frames."""
+    reject_special_file(source.path)  # a FIFO or device (even without a media extension) is never opened
     if media_kind(source.path) == "image":
         return [(0, load_image(source.path))]
     return read_video_frames(source.path, settings.frames_per_video, settings.every_k)
@@ -225,9 +314,11 @@ def process_source(source: Source, detector: FaceDetector, settings: ExtractSett
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(settings: ExtractSettings, out_dir: str) -> None:
+def _worker_init(settings: ExtractSettings, out_dir: str, parent_pid: int | None = None) -> None:
     import torch
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)  # a killed driver takes its workers along
     torch.set_num_threads(1)
     _WORKER["settings"] = settings
     _WORKER["out_dir"] = Path(out_dir)
@@ -270,7 +361,7 @@ def run_sources(
         else:
             ctx = get_context("spawn")
             with ProcessPoolExecutor(
-                num_workers, mp_context=ctx, initializer=_worker_init, initargs=(settings, str(out_dir))
+                num_workers, mp_context=ctx, initializer=_worker_init, initargs=(settings, str(out_dir), os.getpid())
             ) as pool:
                 pending: set[Future[tuple[int, int]]] = set()
                 queue = list(sources)
@@ -338,7 +429,9 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         raise ValueError("input is required: deepdetect-extract input=PATH output_dir=DIR")
     out_dir = Path(str(cfg["output_dir"])).expanduser().resolve()
     settings = ExtractSettings.from_config(cfg)
-    sources = load_sources(str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"))
+    sources = load_sources(
+        str(cfg.get("layout", "folder")), str(given), cfg.get("dataset"), _plain(cfg.get("group_pattern"))
+    )
     sources = label_unknown(sources, cfg.get("label"))
     sources = assign_splits(
         sources,
@@ -347,6 +440,11 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         int(cfg.get("seed", 0)),
     )
     rank, world = dist_info()
+    run = run_fingerprint(cfg, settings, str(given))
+    prepare_output_dir(out_dir, run, bool(cfg.get("overwrite", False)), may_write=rank == 0)
+    # written (by every rank, atomically, the same text) before any part file: a killed run can be resumed, and
+    # only by the same run
+    atomic_write_text(out_dir / "extract.json", json.dumps({**run, **settings.record()}, indent=2))
     if world > 1 and settings.device.startswith("cuda") and ":" not in settings.device:
         settings = ExtractSettings(**{**asdict(settings), "device": f"cuda:{os.environ.get('LOCAL_RANK', rank)}"})
     mine = list(sources[rank::world])
@@ -384,7 +482,7 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
         write_manifest(manifest, manifest_path)
         write_failures(failures, failures_path)
-        atomic_write_text(out_dir / "extract.json", json.dumps(settings.record(), indent=2))
+        atomic_write_text(out_dir / "extract.json", json.dumps({**run, **settings.record()}, indent=2))
         n_crops, n_failures = len(manifest), len(failures)
         log.info("%d crops from %d sources; %d failures -> %s", n_crops, len(sources), n_failures, manifest_path)
     return ExtractResult(

@@ -8,6 +8,7 @@ keyframe before each one, dense targets by one sequential pass (see `SEEK_MIN_GA
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from deepdetect.utils.io import file_type_name, read_text_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ DEFAULT_MAX_PIXELS = 64_000_000
 SEEK_MIN_GAP = 48
 # Corrupt packets tolerated in one video before giving up on the rest of it.
 MAX_DECODE_ERRORS = 50
+# Largest `.txt` path list read (a list is text; anything bigger is a mistake or an attack).
+MAX_LIST_BYTES = 64 * 1024 * 1024
 
 PathLike = str | os.PathLike[str]
 
@@ -73,6 +78,19 @@ def media_kind(path: PathLike) -> str:
     raise MediaError("unsupported", f"unsupported file type {suffix or '(no extension)'!r}: {path}")
 
 
+def reject_special_file(path: PathLike) -> None:
+    """Raise MediaError('unreadable') when `path` exists but is not a regular file (FIFO, device, socket, folder).
+
+    Call it before anything opens `path`: opening a FIFO blocks, reading a device never ends.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # missing, dangling or a symlink loop: the caller's own checks give the status
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError("unreadable", f"not a regular file ({file_type_name(st.st_mode)}): {path}")
+
+
 def _check_file(path: Path) -> None:
     """Raise MediaError unless `path` is an existing, non-empty regular file we may read."""
     try:
@@ -85,7 +103,7 @@ def _check_file(path: Path) -> None:
     except OSError as exc:
         raise MediaError("unreadable", f"cannot stat {path}: {exc}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise MediaError("unreadable", f"not a regular file: {path}")
+        raise MediaError("unreadable", f"not a regular file ({file_type_name(st.st_mode)}): {path}")
     if st.st_size == 0:
         raise MediaError("unreadable", f"empty file: {path}")
     if not os.access(path, os.R_OK):
@@ -243,9 +261,14 @@ def _count_packets(container: Any, stream: Any) -> int:
 class _Decoder:
     """Frames of one video stream in presentation order, with seeking and error accounting."""
 
-    def __init__(self, container: Any, stream: Any, info: VideoInfo, path: Path):
+    def __init__(self, container: Any, stream: Any, info: VideoInfo, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.container, self.stream, self.info, self.path = container, stream, info, path
+        self.max_pixels = int(max_pixels)
         stream.thread_type = "AUTO"  # frame + slice threads: ~3x faster on 1080p H.264 (bench_decode.py)
+        # The header's size says nothing about later frames (MJPEG/MKV frames each carry their own): FFmpeg's own
+        # limit makes the decoder refuse, before allocating, any frame over max_pixels (it reports EINVAL).
+        stream.codec_context.options = {"max_pixels": str(self.max_pixels)}
+        self.refused = 0
         self.time_base: Fraction | None = stream.time_base
         self.start_pts = stream.start_time if stream.start_time is not None else 0
         self.errors = 0
@@ -271,14 +294,28 @@ class _Decoder:
                     decoded = packet.decode()
                 except _av_errors() as exc:
                     self._error(exc)
+                    if getattr(exc, "errno", None) == errno.EINVAL:
+                        self.refused += 1
+                        if self.refused > MAX_DECODE_ERRORS:
+                            return
                     if self.errors > MAX_DECODE_ERRORS:
                         return
                     continue
-                yield from decoded
+                for frame in decoded:
+                    self.check_size(frame)
+                    yield frame
         except _av_errors() as exc:  # demuxing a truncated or corrupt file
             self._error(exc)
             return
         self.hit_eof = True
+
+    def check_size(self, frame: Any) -> None:
+        """Every decoded frame, not only the header, is held to the pixel limit."""
+        if int(frame.width) * int(frame.height) > self.max_pixels:
+            raise MediaError(
+                "too_large",
+                f"a frame of {self.path} is {frame.width}x{frame.height}, over the pixel limit {self.max_pixels}",
+            )
 
     def index_to_pts(self, index: int) -> int:
         if not self.time_base or self.info.fps <= 0:
@@ -370,8 +407,14 @@ def read_video_frames(
         frame_count = info.frame_count or _count_packets(container, stream)
         if frame_count <= 0:
             raise MediaError("no_frames", f"video stream has no frames: {p}")
-        dec = _Decoder(container, stream, info, p)
+        dec = _Decoder(container, stream, info, p, max_pixels)
         frames = _read_frames(dec, frame_count, frames_per_video, every_k)
+        if dec.refused:
+            raise MediaError(
+                "too_large",
+                f"the decoder refused {dec.refused} frame(s) of {p}: over the pixel limit {max_pixels} "
+                f"or of invalid size ({dec.first_error})",
+            )
         if not frames:
             if dec.errors:
                 raise MediaError("unreadable", f"no frame could be decoded from {p}: {dec.first_error}")
@@ -432,7 +475,11 @@ def _walk_media(root: Path, recursive: bool) -> list[Path]:
 
 def _read_list_file(list_file: Path) -> list[Path]:
     entries: list[Path] = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_text_bounded(list_file, MAX_LIST_BYTES)
+    except OSError as exc:
+        raise MediaError("unreadable", f"cannot read path list {list_file}: {exc}") from None
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

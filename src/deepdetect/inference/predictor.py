@@ -5,60 +5,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from deepdetect.contract import ContractValueError, ModelCard
 from deepdetect.inference.preprocess import prepare_batch, sigmoid
-from deepdetect.models.detector import Preprocess
 
 log = logging.getLogger(__name__)
-
-DEFAULT_FACE_CROP: dict[str, Any] = {"detector": "mtcnn", "margin": 0.3}
 
 
 class ModelLoadError(ValueError):
     """Raised when a model path is missing, of an unknown kind, or its file breaks the contract."""
 
 
-@dataclass(frozen=True)
-class Contract:
-    """What a model expects and what its output means (read from ONNX metadata or a checkpoint sidecar)."""
-
-    preprocess: Preprocess
-    face_crop: dict[str, Any]
-    calibration: dict[str, Any]
-    name: str
-    version: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def temperature(self) -> float:
-        """Calibration temperature: prob = sigmoid(logit / temperature)."""
-        return float(self.calibration.get("temperature") or 1.0)
-
-    @property
-    def threshold(self) -> float:
-        """Operating threshold on the calibrated probability."""
-        return float(self.calibration.get("threshold", 0.5))
-
-    @property
-    def crop_size(self) -> int:
-        """Side of the square face crop the model was trained on."""
-        return int(self.face_crop.get("size") or self.preprocess.input_size[0])
-
-    @property
-    def margin(self) -> float:
-        """Face-crop margin (fraction of the box's longer side)."""
-        return float(self.face_crop.get("margin", 0.3))
-
-
 class Predictor:
     """Base: `score_crops(crops) -> logits` in batches; subclasses supply `_logits(batch)` for one NCHW batch."""
 
-    contract: Contract
+    contract: ModelCard
     batch_size: int = 32
     kind: str = "base"
 
@@ -110,14 +74,7 @@ class OnnxBackend(Predictor):
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types for unloadable graphs
             raise ModelLoadError(f"onnxruntime cannot load {path}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name
-        self.contract = Contract(
-            preprocess=Preprocess.from_dict(meta["preprocess"]),
-            face_crop={**DEFAULT_FACE_CROP, **meta["face_crop"]},
-            calibration=dict(meta["calibration"]),
-            name=str(meta["model"].get("name")),
-            version=str(meta["model"].get("version")),
-            extra={k: meta.get(k) for k in ("training_data", "val_metrics")},
-        )
+        self.contract = ModelCard.from_onnx_metadata(meta)
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
@@ -131,7 +88,7 @@ class TorchBackend(Predictor):
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", batch_size: int = 32) -> None:
         import torch
 
-        from deepdetect.models.checkpoint import load_detector, meta_preprocess, resolve_model_path
+        from deepdetect.models.checkpoint import load_detector, resolve_model_path
 
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelLoadError("--device cuda asked for, but no CUDA device is available")
@@ -140,23 +97,17 @@ class TorchBackend(Predictor):
             self.model, meta = load_detector(weights, device=device)
         except Exception as exc:  # a bad or hostile file (e.g. SafetensorError, UnsafeCheckpointError): clear error
             raise ModelLoadError(f"cannot load checkpoint {path}: {exc}") from exc
-        self.device = torch.device(device)
-        self.batch_size = max(1, int(batch_size))
-        cal = {"temperature": 1.0, "threshold": 0.5, "threshold_rule": "default 0.5 (uncalibrated)"}
-        cal.update({k: v for k, v in (meta.get("calibration") or {}).items() if v is not None})
         version = meta.get("model_version")
         if not version:
             from deepdetect.export.pipeline import default_version
 
             version = default_version(weights)
-        self.contract = Contract(
-            preprocess=meta_preprocess(meta),
-            face_crop={**DEFAULT_FACE_CROP, **(meta.get("face_crop") or {})},
-            calibration=cal,
-            name=str(meta["model"]["name"]),
-            version=str(version),
-            extra={k: meta.get(k) for k in ("training_data", "val_metrics")},
-        )
+        try:
+            self.contract = ModelCard.from_sidecar(meta, str(version))  # the same value checks as the ONNX path's
+        except ContractValueError as exc:
+            raise ModelLoadError(f"{weights}: {exc}") from None
+        self.device = torch.device(device)
+        self.batch_size = max(1, int(batch_size))
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         import torch

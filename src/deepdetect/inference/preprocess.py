@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from deepdetect.models.detector import Preprocess
+from deepdetect.contract import Preprocess
 
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,

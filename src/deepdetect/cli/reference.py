@@ -1,0 +1,27 @@
+"""`deepdetect-reference`: the face-swap reference detector on the development data, end to end."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from deepdetect.cli._hydra import hydra_main
+
+
+def _task(cfg: DictConfig) -> None:
+    from deepdetect.reference import run_reference
+
+    result = run_reference(cfg)
+    lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
+    print(
+        "\ndeepdetect reference finished\n"
+        f"  model       : {result.run_dir / 'model.safetensors'}\n"
+        + "".join(f"  report      : {p}\n" for p in result.reports.values())
+        + f"  ONNX model  : {result.onnx_model}\n"
+        + "\n".join(lines)
+    )
+
+
+main = hydra_main("reference", _task)
+
+if __name__ == "__main__":
+    main()

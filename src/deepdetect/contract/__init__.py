@@ -1,0 +1,7 @@
+"""The model contract: what a trained detector needs to be used correctly, as one typed object (ground floor:
+imports nothing else from deepdetect)."""
+
+from deepdetect.contract.card import Calibration, FaceCrop, ModelCard, Preprocess
+from deepdetect.contract.checks import ContractValueError, check_contract_values
+
+__all__ = ["Calibration", "ContractValueError", "FaceCrop", "ModelCard", "Preprocess", "check_contract_values"]

@@ -1,0 +1,114 @@
+"""Value checks for a model contract (checkpoint sidecar or ONNX metadata): types and ranges of every field a
+consumer acts on, so a hostile or broken contract fails on load with one line instead of misbehaving later."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+SIDE_RANGE = (8, 2048)  # pixels: input_size, resolution, face_crop.size
+MARGIN_RANGE = (0.0, 2.0)  # fraction of the face box's longer side
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos")
+KEEP_RULES = ("largest", "all")
+
+
+class ContractValueError(ValueError):
+    """Raised when a contract field has the wrong type or is out of range."""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fail(field: str, rule: str, value: Any) -> ContractValueError:
+    return ContractValueError(f"model contract: {field} must be {rule}, got {_show(value)}")
+
+
+def _side(field: str, value: Any) -> None:
+    lo, hi = SIDE_RANGE
+    if not (_is_int(value) and lo <= value <= hi):
+        raise _fail(field, f"an integer in [{lo}, {hi}]", value)
+
+
+def _section(contract: Mapping[str, Any], key: str, required: bool) -> Mapping[str, Any]:
+    section = contract.get(key)
+    if section is None and not required:
+        return {}
+    if not isinstance(section, Mapping):
+        raise _fail(key, "a mapping", section)
+    return section
+
+
+def check_preprocess(pre: Mapping[str, Any]) -> None:
+    """input_size (2 ints), mean and std (3 finite floats, std > 0), resolution, interpolation."""
+    size = pre.get("input_size")
+    if not (isinstance(size, list | tuple) and len(size) == 2):
+        raise _fail("preprocess.input_size", "[height, width]", size)
+    for v in size:
+        _side("preprocess.input_size", v)
+    for key in ("mean", "std"):
+        values = pre.get(key)
+        if not (isinstance(values, list | tuple) and len(values) == 3 and all(_is_number(v) for v in values)):
+            raise _fail(f"preprocess.{key}", "3 finite numbers", values)
+    if not all(v > 0 for v in pre["std"]):
+        raise _fail("preprocess.std", "positive", pre["std"])
+    if pre.get("resolution") is not None:
+        _side("preprocess.resolution", pre["resolution"])
+    interp = pre.get("interpolation", "bilinear")
+    if interp not in INTERPOLATIONS:
+        raise _fail("preprocess.interpolation", f"one of {INTERPOLATIONS}", interp)
+
+
+def check_face_crop(crop: Mapping[str, Any]) -> None:
+    """size, margin and, when present, the face-selection fields (min_face, min_score, keep, frames_per_video)."""
+    if crop.get("size") is not None:
+        _side("face_crop.size", crop["size"])
+    margin = crop.get("margin", 0.3)
+    lo, hi = MARGIN_RANGE
+    if not (_is_number(margin) and lo <= margin <= hi):
+        raise _fail("face_crop.margin", f"a number in [{lo}, {hi}]", margin)
+    for key in ("min_face", "detector_min_face_size"):
+        if crop.get(key) is not None and not (_is_number(crop[key]) and 0 <= crop[key] <= SIDE_RANGE[1]):
+            raise _fail(f"face_crop.{key}", f"a number in [0, {SIDE_RANGE[1]}] px", crop[key])
+    if crop.get("min_score") is not None and not (_is_number(crop["min_score"]) and 0 <= crop["min_score"] <= 1):
+        raise _fail("face_crop.min_score", "a number in [0, 1]", crop["min_score"])
+    if "keep" in crop and crop["keep"] not in KEEP_RULES:
+        raise _fail("face_crop.keep", f"one of {KEEP_RULES}", crop["keep"])
+    fpv = crop.get("frames_per_video")
+    if fpv is not None and not (_is_int(fpv) and fpv >= 1):
+        raise _fail("face_crop.frames_per_video", "an integer >= 1 or null", fpv)
+    if "detector" in crop and not isinstance(crop["detector"], str):
+        raise _fail("face_crop.detector", "a string", crop["detector"])
+
+
+def check_calibration(cal: Mapping[str, Any]) -> None:
+    """temperature finite and > 0, threshold in [0, 1] (null means the default)."""
+    temp = cal.get("temperature")
+    if temp is not None and not (_is_number(temp) and temp > 0):
+        raise _fail("calibration.temperature", "a finite number > 0", temp)
+    thr = cal.get("threshold")
+    if thr is not None and not (_is_number(thr) and 0.0 <= thr <= 1.0):
+        raise _fail("calibration.threshold", "a number in [0, 1]", thr)
+
+
+def check_contract_values(contract: Mapping[str, Any]) -> None:
+    """Check a contract's preprocess, face_crop and calibration sections; raises ContractValueError.
+
+    Used by both loading paths: ONNX metadata (`export.metadata.validate_contract`) and checkpoint sidecars
+    (`inference.predictor.TorchBackend`). face_crop and calibration may be absent (defaults apply).
+    """
+    if not isinstance(contract, Mapping):
+        raise _fail("contract", "a mapping", contract)
+    check_preprocess(_section(contract, "preprocess", required=True))
+    check_face_crop(_section(contract, "face_crop", required=False))
+    check_calibration(_section(contract, "calibration", required=False))

@@ -1,0 +1,126 @@
+"""The face-swap reference detector on the development data: extract -> train -> evaluate -> export.
+
+Each source of `configs/reference.yaml` is extracted with the same detector, margin and crop size (its own
+group pattern keeps people and original/swap pairs in one split). `train` sources are combined for training
+(their train/val splits) and scored on their test split; `unseen` sources are never trained on and are scored
+whole, so their false-positive rate says how the stored threshold holds on real content from elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+ROLES = ("train", "unseen")
+
+
+class ReferenceError(ValueError):
+    """Raised when the development data or a configured source is missing."""
+
+
+@dataclass
+class ReferenceResult:
+    """Where each stage wrote its outputs, and the headline figures."""
+
+    manifests: dict[str, Path]
+    run_dir: Path
+    reports: dict[str, Path]
+    onnx_model: Path
+    headline: dict[str, Any] = field(default_factory=dict)
+
+
+def source_paths(cfg: DictConfig) -> dict[str, Path]:
+    """Each configured source's input folder under `data_root`; raises ReferenceError for missing ones."""
+    from deepdetect.utils.devdata import dev_data_dir
+
+    given = cfg.get("data_root")
+    root = Path(str(given)).expanduser() if given else dev_data_dir()
+    if root is None or not root.is_dir():
+        raise ReferenceError(
+            f"development data not found at {root}: set DEEPDETECT_DEV_DATA or data_root=PATH (see data/README.md)"
+        )
+    out: dict[str, Path] = {}
+    for name, spec in cfg.sources.items():
+        if str(spec.role) not in ROLES:
+            raise ReferenceError(f"source {name}: role must be one of {ROLES}, got {spec.role!r}")
+        path = root / str(spec.path)
+        if not path.exists():
+            raise ReferenceError(f"source {name}: {path} not found")
+        out[str(name)] = path
+    return out
+
+
+def run_reference(cfg: DictConfig) -> ReferenceResult:
+    """Run the reference recipe under `cfg.output_dir`; every stage is the library function its CLI calls."""
+    from deepdetect.evaluation.evaluate import evaluate
+    from deepdetect.export.pipeline import export
+    from deepdetect.faces.extract import extract
+    from deepdetect.training.train import train
+    from deepdetect.utils.config import compose_stage
+
+    out = Path(str(cfg.output_dir)).resolve()
+    inputs = source_paths(cfg)
+    manifests: dict[str, Path] = {}
+    for i, (name, path) in enumerate(inputs.items(), 1):
+        spec = cfg.sources[name]
+        crops = out / "crops" / name
+        log.info("[extract %d/%d] %s -> %s", i, len(inputs), path, crops)
+        overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract]
+        extract(compose_stage("extract", overrides))
+        manifests[name] = crops / "manifest.csv"
+    trained = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "train"]
+    unseen = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "unseen"]
+
+    run_dir = out / "train"
+    log.info("[train] %s", run_dir)
+    train(compose_stage("train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *cfg.train]))
+
+    reports: dict[str, Path] = {}
+    headline: dict[str, Any] = {}
+    evals = {"test": (trained, "test")}
+    if unseen:
+        evals["unseen_real"] = (unseen, "all")
+    for key, (items, split) in evals.items():
+        ev_dir = out / f"evaluate_{key}"
+        log.info("[evaluate %s] %s", key, ev_dir)
+        metrics = evaluate(
+            compose_stage(
+                "evaluate",
+                [
+                    f"checkpoint={run_dir}",
+                    f"data.manifest=[{','.join(items)}]",
+                    f"data.split={split}",
+                    f"output_dir={ev_dir}",
+                    *cfg.evaluate,
+                ],
+            )
+        )
+        reports[key] = ev_dir / "report.html"
+        headline[key] = _headline(metrics)
+
+    export_dir = out / "export"
+    log.info("[export] %s", export_dir)
+    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={export_dir}", *cfg.export]))
+    return ReferenceResult(manifests, run_dir, reports, export_dir / "model.onnx", headline)
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Video AUC and the per-source rates at the stored threshold from evaluate()'s result."""
+    try:
+        result = metrics["results"][0]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    video = result.get("video") or {}
+    return {
+        "video_auc": video.get("auc"),
+        "video_auc_ci95": (video.get("ci95") or {}).get("auc"),
+        "video_fpr_at_threshold": video.get("fpr_at_threshold"),
+        "video_tpr_at_threshold": video.get("tpr_at_threshold"),
+        "n_videos": video.get("n"),
+    }

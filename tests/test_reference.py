@@ -1,0 +1,65 @@
+"""The face-swap reference pipeline: config checks, and the whole chain on a tiny generated tree (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf, open_dict
+
+from conftest import compose_config
+from deepdetect.data.demo_set import build_demo_set
+from deepdetect.data.splits import check_no_leak
+from deepdetect.reference import ReferenceError, run_reference, source_paths
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = compose_config("reference", [f"output_dir={tmp_path}", f"data_root={tmp_path / 'nowhere'}"])
+    with pytest.raises(ReferenceError, match="development data not found"):
+        source_paths(cfg)
+
+
+def test_default_sources_exist_in_the_dev_data(dev_data: Path, tmp_path: Path) -> None:
+    cfg = compose_config("reference", [f"output_dir={tmp_path}", f"data_root={dev_data}"])
+    paths = source_paths(cfg)
+    assert {"faceswap-dfl", "ffpp-c23", "photos"} <= set(paths)
+    roles = {n: cfg.sources[n].role for n in paths}
+    assert roles["photos"] == "unseen" and roles["faceswap-dfl"] == "train"
+
+
+@pytest.mark.slow
+def test_reference_chain_on_a_tiny_tree(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    build_demo_set(data / "swaps", n_real=10, n_fake=10, n_videos=2, seed=1)
+    build_demo_set(data / "other", n_real=4, n_fake=0, n_videos=0, seed=2)
+    out = tmp_path / "ref"
+    cfg = compose_config(
+        "reference",
+        [
+            f"output_dir={out}",
+            f"data_root={data}",
+            "extract=['size=64','margin=0.3','min_face_size=30','val_fraction=0.25','test_fraction=0.25',"
+            "'num_workers=0']",
+            "train=['model=test','trainer.max_epochs=1','data.batch_size=8','data.num_workers=0','logger=none']",
+            "evaluate=['bootstrap.n=20','robustness=[]','report.gradcam=0']",
+            "export=['parity.n=8']",
+        ],
+    )
+    with open_dict(cfg):
+        cfg.sources = OmegaConf.create(
+            {
+                "swaps": {"path": "swaps", "role": "train", "extract": ["frames_per_video=4"]},
+                "other": {"path": "other", "role": "unseen", "extract": []},
+            }
+        )
+    result = run_reference(cfg)
+    manifest = pd.read_csv(result.manifests["swaps"])
+    check_no_leak(manifest)
+    side = json.loads((result.run_dir / "model.json").read_text())
+    assert side["face_crop"]["min_face"] == 30 and side["face_crop"]["size"] == 64
+    assert set(result.reports) == {"test", "unseen_real"} and all(p.is_file() for p in result.reports.values())
+    unseen = json.loads((result.reports["unseen_real"].parent / "metrics.json").read_text())
+    assert unseen["results"][0]["frame"]["n_fake"] == 0 and unseen["results"][0]["frame"]["n_real"] > 0
+    assert result.onnx_model.is_file()

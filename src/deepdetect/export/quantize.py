@@ -1,24 +1,204 @@
-"""Optional smaller variants of an exported model: static INT8 (QDQ, calibrated on real crops) and fp16."""
+"""Optional smaller variants of an exported model: static INT8 (calibrated on real crops) and fp16.
+
+Why INT8 used to be slower than fp32 on CPU (measured in `bench/bench_int8.py`, docs/performance.md): the
+TorchScript export leaves shape arithmetic (timm's dynamic "same" padding: Shape -> Gather -> Ceil -> Pad) and
+`Identity` copies of weights in the graph, and EfficientNet's squeeze-excite pools with `ReduceMean`, which has no
+int8 kernel. ONNX Runtime then keeps those convolutions in float (a conv whose bias is not an initializer is not
+quantized) and puts a DequantizeLinear over a full feature map in front of every SE block. `prepare_for_int8`
+removes both: it freezes every tensor that depends only on the (static) input height and width, rewrites
+`ReduceMean` over H,W into `GlobalAveragePool` (identical maths, int8 kernel), then runs onnxruntime's own
+pre-processing (shape inference, basic fusions). After that every Conv runs as QLinearConv with u8 activations
+and s8 per-channel weights, the VNNI fast path.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+from onnx import helper, numpy_helper
 
 from deepdetect.contract.onnx import INPUT_NAME
 
 log = logging.getLogger(__name__)
 
+INT8_FORMATS = ("qdq", "qoperator")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
-def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], calibration: np.ndarray) -> Path:
-    """Static QDQ INT8 quantization (int8 weights per channel, uint8 activations) calibrated on an NCHW batch."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """How to make the INT8 variant: graph preparation, ONNX quantization format, per-channel weights, calibration."""
+
+    prepare: bool = True  # freeze static-shape arithmetic, ReduceMean(H,W) -> GlobalAveragePool, ORT pre-processing
+    format: str = "qdq"  # qdq (QuantizeLinear/DequantizeLinear pairs) | qoperator (QLinearConv, ...)
+    per_channel: bool = True  # one weight scale per output channel (same speed here, closer to fp32)
+    calibration: str = "minmax"  # minmax | entropy | percentile
+
+    def __post_init__(self) -> None:
+        if self.format not in INT8_FORMATS:
+            raise ValueError(f"int8 format must be one of {INT8_FORMATS}, got {self.format!r}")
+        if self.calibration not in CALIBRATION_METHODS:
+            raise ValueError(f"int8 calibration must be one of {CALIBRATION_METHODS}, got {self.calibration!r}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> Int8Settings:
+        """Settings from an export config's `quantize.int8_settings` node (missing keys keep the defaults)."""
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in dict(cfg or {}).items() if k in known and v is not None}
+        unknown = sorted(set(dict(cfg or {})) - known)
+        if unknown:
+            raise ValueError(f"unknown int8 settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for export.json)."""
+        return asdict(self)
+
+
+def _shape_only_tensors(graph: onnx.GraphProto) -> set[str]:
+    """Tensors computed from initializers, constants and Shape nodes only (never from the input's values)."""
+    known = {init.name for init in graph.initializer}
+    for node in graph.node:  # exported graphs are topologically sorted
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Shape" or all(name in known for name in inputs):
+            known.update(out for out in node.output if out)
+    return known
+
+
+def _prune_dead(graph: onnx.GraphProto, replaced: set[str] | None = None) -> None:
+    """Drop nodes, initializers and value_info that no graph output depends on (`replaced`: now initializers)."""
+    replaced = replaced or set()
+    needed = {out.name for out in graph.output}
+    keep: list[onnx.NodeProto] = []
+    for node in reversed(list(graph.node)):
+        if any(out in needed and out not in replaced for out in node.output if out):
+            keep.append(node)
+            needed.update(name for name in node.input if name)
+    keep.reverse()
+    del graph.node[:]
+    graph.node.extend(keep)
+    live = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(live)
+    info = [vi for vi in graph.value_info if vi.name in needed]
+    del graph.value_info[:]
+    graph.value_info.extend(info)
+
+
+def freeze_static_shapes(model: onnx.ModelProto, batch_sizes: Sequence[int] = (1, 2)) -> int:
+    """Replace shape-only tensors that are equal at every probed batch size by initializers; returns how many.
+
+    The input's height and width are fixed by the contract; only the batch is dynamic. A tensor that depends on
+    the batch size (a Reshape target built from Shape()[0]) differs between the probes and is left alone.
+    """
+    import onnxruntime as ort
+
+    graph = model.graph
+    derived = _shape_only_tensors(graph)
+    inits = {init.name for init in graph.initializer}
+    frontier: list[str] = []
+    for node in graph.node:
+        if node.op_type == "Shape" or all(name in derived for name in node.input if name):
+            continue
+        frontier.extend(n for n in node.input if n and n in derived and n not in inits and n not in frontier)
+    if not frontier:
+        return 0
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in frontier)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    first = graph.input[0]
+    dims = [d.dim_value for d in first.type.tensor_type.shape.dim][1:]
+    if not dims or any(d <= 0 for d in dims):
+        raise ValueError(f"input {first.name!r} needs static non-batch dims to freeze shapes, got {dims}")
+    runs = [session.run(None, {first.name: np.zeros([b, *dims], dtype=np.float32)}) for b in batch_sizes]
+    frozen: dict[str, np.ndarray] = {}
+    for k, name in enumerate(frontier):
+        values = [np.asarray(run[k]) for run in runs]
+        if all(v.dtype == values[0].dtype and np.array_equal(v, values[0]) for v in values[1:]):
+            frozen[name] = values[0]
+    for node in graph.node:  # a node with several outputs is replaced whole or not at all
+        outs = [out for out in node.output if out]
+        if any(out in frozen for out in outs) and not all(out in frozen for out in outs):
+            for out in outs:
+                frozen.pop(out, None)
+    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in frozen.items())
+    _prune_dead(graph, set(frozen))
+    return len(frozen)
+
+
+def reduce_mean_to_global_pool(model: onnx.ModelProto) -> int:
+    """Rewrite ReduceMean over the last two axes (keepdims) of a 4-D tensor as GlobalAveragePool; returns how many."""
+    graph = model.graph
+    inits = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    rank = {vi.name: len(vi.type.tensor_type.shape.dim) for vi in graph.value_info}
+    count = 0
+    for index, node in enumerate(list(graph.node)):
+        if node.op_type != "ReduceMean":
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1] in inits:
+            axes = inits[node.input[1]].tolist()
+        if axes is None or int(attrs.get("keepdims", 1)) != 1 or rank.get(node.input[0], 4) != 4:
+            continue
+        if sorted(int(a) for a in axes) not in ([2, 3], [-2, -1]):
+            continue
+        pool = helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output), name=f"{node.name}/gap")
+        graph.node.remove(node)
+        graph.node.insert(index, pool)
+        count += 1
+    if count:
+        _prune_dead(graph)  # the axes constants
+    return count
+
+
+def prepare_for_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict[str, int]:
+    """Write a float graph ready for quantization (same outputs as `src`); returns what was rewritten."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(src))
+    model = onnx.shape_inference.infer_shapes(model)
+    stats = {"frozen_shape_tensors": freeze_static_shapes(model)}
+    stats["reduce_mean_to_global_pool"] = reduce_mean_to_global_pool(model)
+    onnx.checker.check_model(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "staged.onnx"
+        onnx.save(model, str(staged))
+        quant_pre_process(str(staged), str(dst))
+    return stats
+
+
+def quantize_int8(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    calibration: np.ndarray,
+    settings: Int8Settings | None = None,
+) -> Path:
+    """Static INT8 (u8 activations, s8 weights) calibrated on an NCHW batch; see `Int8Settings` for the knobs."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    settings = settings or Int8Settings()
 
     class _Reader(CalibrationDataReader):
         """Feeds the calibration crops one at a time."""
@@ -30,15 +210,27 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], cali
             return next(self._items, None)
 
     dst = Path(dst)
-    quantize_static(
-        str(src),
-        str(dst),
-        _Reader(calibration),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(src)
+        if settings.prepare:
+            source = Path(tmp) / "prepared.onnx"
+            stats = prepare_for_int8(src, source)
+            log.info("int8 preparation: %s", stats)
+        quantize_static(
+            str(source),
+            str(dst),
+            _Reader(calibration),
+            quant_format=QuantFormat.QDQ if settings.format == "qdq" else QuantFormat.QOperator,
+            per_channel=settings.per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[settings.calibration],
+        )
     _copy_metadata(src, dst)
     return dst
 
@@ -63,13 +255,44 @@ def _copy_metadata(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> 
     onnx.save(target, str(dst))
 
 
+def runtime_op_counts(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Operator counts of the graph onnxruntime actually runs on CPU (after its fusions), e.g. QLinearConv vs Conv."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        optimized = Path(tmp) / "optimized.onnx"
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.optimized_model_filepath = str(optimized)
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        graph = onnx.load(str(optimized), load_external_data=False).graph
+    return dict(Counter(node.op_type for node in graph.node).most_common())
+
+
+def int8_coverage(op_counts: Mapping[str, int]) -> dict[str, int]:
+    """Convolutions running as int8 vs float, and the quantize/dequantize nodes left between float and int8 ops."""
+    return {
+        "int8_conv": int(op_counts.get("QLinearConv", 0) + op_counts.get("ConvInteger", 0)),
+        "float_conv": int(op_counts.get("Conv", 0) + op_counts.get("FusedConv", 0)),
+        "quantize_linear": int(op_counts.get("QuantizeLinear", 0)),
+        "dequantize_linear": int(op_counts.get("DequantizeLinear", 0)),
+    }
+
+
+def time_sessions(sessions: Mapping[str, Any], batch: np.ndarray, repeats: int = 5) -> dict[str, list[float]]:
+    """Seconds per run of the whole batch for each session, interleaved (A B A B ...) after one warm-up each."""
+    feeds = {name: {s.get_inputs()[0].name: batch} for name, s in sessions.items()}
+    for name, session in sessions.items():
+        session.run(None, feeds[name])
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(repeats):
+        for name, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, feeds[name])
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def time_session(session: Any, batch: np.ndarray, repeats: int = 3) -> float:
     """Best-of-`repeats` seconds to run the whole batch once (after one warm-up run)."""
-    feed = {session.get_inputs()[0].name: batch}
-    session.run(None, feed)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(time_sessions({"s": session}, batch, repeats)["s"])

@@ -112,7 +112,7 @@ def test_one_logit_head_starts_near_zero() -> None:
     """timm's EfficientNet init gives a 1-class head U(-1, 1) weights; fine-tuning starts from a small head."""
     model, _ = build_detector("tf_efficientnet_lite0", pretrained=True, pretrained_source="bundled")
     head = model.backbone.get_classifier()
-    assert float(head.weight.std()) < 0.02 and float(head.bias.abs().max()) == 0.0
+    assert float(head.weight.detach().std()) < 0.02 and float(head.bias.detach().abs().max()) == 0.0
     with torch.inference_mode():
         logits = model.eval()(torch.randn(2, 3, 64, 64))
     assert float(logits.abs().max()) < 1.0

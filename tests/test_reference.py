@@ -21,6 +21,17 @@ def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
         source_paths(cfg)
 
 
+def test_cli_without_data_exits_2_without_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "deepdetect.cli.reference", f"data_root={tmp_path / 'none'}", f"output_dir={tmp_path}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "development data not found" in proc.stderr + proc.stdout
+
+
 def test_default_sources_exist_in_the_dev_data(dev_data: Path, tmp_path: Path) -> None:
     cfg = compose_config("reference", [f"output_dir={tmp_path}", f"data_root={dev_data}"])
     paths = source_paths(cfg)

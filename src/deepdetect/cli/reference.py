@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
 
+log = logging.getLogger(__name__)
+
 
 def _task(cfg: DictConfig) -> None:
+    """Run the reference recipe; a missing data folder or a bad setting exits 2 with one line."""
     from deepdetect.reference import run_reference
 
-    result = run_reference(cfg)
+    try:
+        result = run_reference(cfg)
+    except ValueError as exc:  # ReferenceError, ManifestError, config errors of the stages
+        log.error("%s", exc)
+        raise SystemExit(2) from exc
     lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
     print(
         "\ndeepdetect reference finished\n"

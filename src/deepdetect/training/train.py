@@ -7,6 +7,7 @@ import logging
 import math
 import subprocess
 from contextlib import nullcontext
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import deepdetect
+from deepdetect.contract import FaceCrop
 from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode, with_sbi_fakes
 from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests, select_split
 from deepdetect.data.sampling import EpochSampler
@@ -86,19 +88,6 @@ def data_summary(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-FACE_CROP_KEYS = (
-    "detector",
-    "margin",
-    "size",
-    "keep",
-    "min_face",
-    "min_score",
-    "detector_min_face_size",
-    "frames_per_video",
-    "every_k",
-)
-
-
 def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
     """Face-crop settings from the extraction's `extract.json` beside the manifest, else `data.face_crop`."""
     meta = dict(OmegaConf.to_container(fallback, resolve=True)) if fallback is not None else {}  # type: ignore[arg-type]
@@ -107,7 +96,7 @@ def face_crop_meta(manifest: Path, fallback: Any) -> dict[str, Any]:
         try:
             info = json.loads(side.read_text(encoding="utf-8"))
             src = info.get("face_crop", info)
-            for key in FACE_CROP_KEYS:
+            for key in (f.name for f in fields(FaceCrop)):  # the contract defines the face-crop fields
                 if key in src:
                     meta[key] = src[key]
         except (json.JSONDecodeError, AttributeError) as exc:

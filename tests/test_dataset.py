@@ -12,7 +12,7 @@ from deepdetect.contract import Preprocess
 from deepdetect.contract.preprocess import prepare_batch
 from deepdetect.data.dataset import CropDataset, read_crop
 from deepdetect.data.manifest import read_manifest, select_split
-from deepdetect.data.sampling import EpochSampler, balance_weights
+from deepdetect.data.sampling import EpochSampler, balance_weights, keep_groups
 from deepdetect.data.transforms import build_transforms
 from tiny_data import make_tiny_manifest
 
@@ -85,3 +85,24 @@ def test_sbi_only_dataset_labels(manifest: Path) -> None:
     labels = [float(ds[i][1]) for i in range(len(ds))]
     assert set(labels) <= {0.0, 1.0} and 0 < sum(labels) < len(labels)
     assert float(CropDataset(reals, train_tf, sbi_mode="off")[0][1]) == 0.0
+
+
+def test_keep_groups_nests_per_source_and_refuses_bad_fractions() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "source": ["a"] * 20 + ["b"] * 4,
+            "group": [f"a{i // 2}" for i in range(20)] + ["b0", "b0", "b1", "b1"],
+        }
+    )
+    half = keep_groups(frame, 0.5, seed=1)
+    fifth = keep_groups(frame, 0.2, seed=1)
+    assert half.groupby("source")["group"].nunique().to_dict() == {"a": 5, "b": 1}
+    assert fifth.groupby("source")["group"].nunique().to_dict() == {"a": 2, "b": 1}
+    assert set(fifth["group"]) <= set(half["group"])  # learning-curve points are nested
+    assert len(keep_groups(frame, None)) == len(keep_groups(frame, 1.0)) == len(frame)
+    assert (half.groupby("group").size() == 2).all()  # whole groups, never part of one
+    for bad in (0, 1.5, -0.1, True):
+        with pytest.raises(ValueError, match="train_groups"):
+            keep_groups(frame, bad)

@@ -79,3 +79,22 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.total // self.world_size
+
+
+def keep_groups(frame: pd.DataFrame, fraction: float | None, seed: int = 0) -> pd.DataFrame:
+    """Rows of a seeded subset of each source's groups (people), for learning curves.
+
+    Keeps round(fraction x groups) of every source's groups, at least one; None or 1 keeps everything. The same seed
+    keeps the same groups, and a smaller fraction keeps a subset of what a larger one keeps.
+    """
+    if fraction is None:
+        return frame
+    if isinstance(fraction, bool) or not 0 < float(fraction) <= 1:
+        raise ValueError(f"data.train_groups must be a fraction in (0, 1], got {fraction!r}")
+    parts = []
+    for _, rows in frame.groupby("source", sort=True):
+        groups = np.array(sorted(rows["group"].astype(str).unique()))
+        order = np.random.default_rng(seed).permutation(len(groups))
+        n = max(1, round(len(groups) * float(fraction)))
+        parts.append(rows[rows["group"].astype(str).isin(set(groups[order[:n]]))])
+    return pd.concat(parts).sort_index() if parts else frame

@@ -26,7 +26,7 @@ import deepdetect
 from deepdetect.contract import FaceCrop
 from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sbi_mode, with_sbi_fakes
 from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests, select_split
-from deepdetect.data.sampling import EpochSampler
+from deepdetect.data.sampling import EpochSampler, keep_groups
 from deepdetect.data.transforms import build_transforms
 from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
@@ -151,7 +151,7 @@ def load_frames(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
         frame = drop_source(frame, str(holdout))
         log.info("leave-one-source-out: every row of source %r is held out of training and validation", holdout)
     train_split, val_split = str(cfg.data.train_split), str(cfg.data.val_split)
-    train = select_split(frame, train_split)
+    train = keep_groups(select_split(frame, train_split), cfg.data.get("train_groups"), int(cfg.get("seed", 0)))
     val = select_split(frame, val_split)
     if len(train) == 0 or len(val) == 0:
         raise TrainConfigError(f"{manifest} needs rows in both the {train_split!r} and {val_split!r} splits")

@@ -7,7 +7,7 @@ DEMO_DIR ?= outputs/demo
 REFERENCE_DIR ?= outputs/reference
 PYTEST_ARGS ?=
 
-.PHONY: help install demo reference test test-slow test-all lint format typecheck bench bench-quick clean
+.PHONY: help install demo reference test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 
 bench: $(STAMP)  ## benchmarks -> bench/results/*.json
 	$(BIN)/python bench/run.py --out bench/results
+
+bench-gpu: $(STAMP)  ## GPU benchmarks (training feed, MTCNN, ORT CUDA EP, predict s/video) -> bench/results/gpu.json
+	$(BIN)/python bench/run.py --out bench/results --only gpu
 
 bench-quick: $(STAMP)  ## quick benchmarks (< a few minutes)
 	$(BIN)/python bench/run.py --out bench/results --quick

@@ -35,6 +35,7 @@ run_sbi()        { train sbi "data.manifest=[$DFL,$FF,$DC]" data.sbi.mode=mix da
 run_fpv4()       { train fpv4 "data.manifest=[$DFL,$FF,$DC]" data.frames_per_video_epoch=4; standard fpv4; }
 run_paired_all() { train all_frames "data.manifest=[$DFL,$FF,$DC]" data.frames_per_video_epoch=null; standard all_frames; }
 run_gan()        { train with_gan "data.manifest=[$DFL,$FF,$DC,$GAN]"; standard with_gan; }
+run_gan_eval()   { standard with_gan; }   # evaluations only (after a run_gan training)
 run_lite2()      { train lite2 "data.manifest=[$DFL,$FF,$DC]" model=efficientnet_lite2 model.input_size=128; standard lite2; }
 # learning curve: the same recipe on a seeded, nested fraction of each source's training people
 run_lc25()       { train lc25 "data.manifest=[$DFL,$FF,$DC]" data.train_groups=0.25; standard lc25; }

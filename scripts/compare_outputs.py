@@ -6,10 +6,11 @@
 Compared: extract/manifest.csv (every cell, exactly), train/model.json (the model card sidecar), train/metrics.json,
 evaluate/metrics.json, export/model.onnx metadata and predictions.jsonl. The folder's own path is replaced by
 `<OUT>` first. Left out on purpose: values that differ run to run by nature (`created` timestamps, `seconds`
-timings, the git commit in `code_version`). Numbers compare with `math.isclose(rel_tol=1e-6, abs_tol=1e-9)`:
-float noise of that size is legitimate when the same model scores crops in batches of another make-up (BLAS
-summation order); training on CPU is deterministic, so anything larger is a real change. Strings, integers,
-booleans and keys compare exactly.
+timings, the git commit in `code_version`), and in the model card's face-crop section the difference between a
+null and an absent field (both mean "not recorded" to the contract's `FaceCrop`). Numbers compare with
+`math.isclose(rel_tol=1e-6, abs_tol=1e-9)`: float noise of that size is legitimate when the same model scores
+crops in batches of another make-up (BLAS summation order); training on CPU is deterministic, so anything larger
+is a real change. Strings, integers, booleans and keys compare exactly.
 """
 
 from __future__ import annotations
@@ -86,6 +87,16 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _sidecar(path: Path) -> dict[str, Any]:
+    """The model card sidecar, its face-crop section as the contract reads it (an unrecorded field, null or
+    absent, means the same to `FaceCrop`)."""
+    from deepdetect.contract import FaceCrop
+
+    meta = _json(path)
+    meta["face_crop"] = FaceCrop.from_dict(meta.get("face_crop") or {}).to_dict()
+    return meta
+
+
 def _onnx_meta(path: Path) -> dict[str, Any]:
     """The ONNX file's metadata entries, JSON values parsed."""
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
@@ -109,7 +120,7 @@ def _jsonl(path: Path) -> list[Any]:
 
 READERS = {
     "extract/manifest.csv": _manifest,
-    "train/model.json": _json,
+    "train/model.json": _sidecar,
     "train/metrics.json": _json,
     "evaluate/metrics.json": _json,
     "export/model.onnx": _onnx_meta,

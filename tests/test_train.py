@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from deepdetect.contract import ModelCard
 from deepdetect.models.checkpoint import load_detector, safe_torch_load
 from deepdetect.models.detector import build_from_config
 from deepdetect.training.train import TrainConfigError, train
@@ -49,6 +50,9 @@ def test_fast_run_writes_model_and_never_reads_test(
     assert {"temperature", "threshold", "threshold_rule"} <= set(meta["calibration"])
     assert meta["preprocess"]["input_size"] == [64, 64]
     assert "test" not in meta["training_data"]["splits"]
+    card = ModelCard.from_sidecar(meta)  # the sidecar is exactly what the model card writes
+    assert card.to_sidecar() == {k: v for k, v in meta.items() if k != "format"}
+    assert card.config is not None and card.config["data"]["manifest"] == str(tiny_manifest)
     assert "val/video_auc" in metrics and metrics["epochs_run"] == 2
     state = safe_torch_load(out / "checkpoints" / "last.pt")
     assert {"model", "optimizer", "scheduler", "scaler", "ema", "rng", "epoch", "step", "best"} <= set(state)

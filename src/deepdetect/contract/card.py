@@ -132,6 +132,7 @@ class ModelCard:
     val_metrics: dict[str, Any] | None = None
     code_version: dict[str, Any] | None = None
     init_weights: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None  # the resolved training config (sidecar only; not in ONNX metadata)
 
     # -- what consumers act on -------------------------------------------------------------------------------
     @property
@@ -198,6 +199,7 @@ class ModelCard:
             val_metrics=meta.get("val_metrics"),
             code_version=meta.get("code_version"),
             init_weights=meta.get("init_weights"),
+            config=meta.get("config"),
         )
 
     @classmethod
@@ -233,6 +235,7 @@ class ModelCard:
             "training_data": self.training_data,
             "val_metrics": self.val_metrics,
             "code_version": self.code_version,
+            "config": self.config,
         }
         return {k: v for k, v in out.items() if v is not None}
 

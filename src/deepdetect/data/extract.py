@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from deepdetect.contract import FaceCrop
 from deepdetect.data.layouts import Source, load_sources
 from deepdetect.data.manifest import (
     CropRecord,
@@ -39,7 +40,7 @@ from deepdetect.faces.crop import crop_face
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.track import link_tracks, select_faces
 from deepdetect.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
-from deepdetect.utils.io import atomic_write_text
+from deepdetect.utils.io import atomic_path, atomic_write_text
 from deepdetect.utils.procs import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -80,19 +81,20 @@ class ExtractSettings:
 
     def record(self) -> dict[str, Any]:
         """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""
+        face_crop = FaceCrop(
+            detector="mtcnn",
+            margin=self.margin,
+            size=self.size,
+            # face selection: what a scorer must reproduce so it never feeds the model faces training never saw
+            keep=self.keep,
+            min_face=self.min_face_size,
+            min_score=self.min_score,
+            detector_min_face_size=self.detector_min_face_size,
+            frames_per_video=self.frames_per_video,
+            every_k=self.every_k,
+        )
         return {
-            "face_crop": {
-                "detector": "mtcnn",
-                "margin": self.margin,
-                "size": self.size,
-                # face selection: what a scorer must reproduce so it never feeds the model faces training never saw
-                "keep": self.keep,
-                "min_face": self.min_face_size,
-                "min_score": self.min_score,
-                "detector_min_face_size": self.detector_min_face_size,
-                "frames_per_video": self.frames_per_video,
-                "every_k": self.every_k,
-            },
+            "face_crop": face_crop.to_dict(),
             "settings": asdict(self),
         }
 
@@ -224,10 +226,8 @@ def decode_source(source: Source, settings: ExtractSettings) -> list[tuple[int, 
 
 
 def _save_image(array: np.ndarray, path: Path, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format=IMAGE_FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format=IMAGE_FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
 
 
 def extract_source(

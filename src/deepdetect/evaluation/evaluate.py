@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from deepdetect.contract import ModelCard, Preprocess
@@ -24,10 +25,13 @@ from deepdetect.evaluation import metrics as M
 from deepdetect.evaluation.aggregate import aggregate_videos
 from deepdetect.evaluation.calibration import apply_temperature
 from deepdetect.evaluation.perturb import Perturbation, get_perturbation
+from deepdetect.evaluation.settings import EvalSettings, MetricSettings
 from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.models.detector import Detector
+from deepdetect.models.scoring import score_batches
 from deepdetect.utils.csvcells import neutralise_frame
+from deepdetect.utils.device import resolve_device
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -56,13 +60,6 @@ class LoadedRun:
     threshold_rule: str
     reference_fpr: float
     reference_fpr_from: str
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) -> LoadedRun:
@@ -105,7 +102,6 @@ def load_crop(path: str) -> np.ndarray | None:
         return None
 
 
-@torch.no_grad()
 def score_crops(
     model: Detector,
     paths: list[str],
@@ -116,20 +112,24 @@ def score_crops(
     desc: str = "scoring",
 ) -> np.ndarray:
     """Logits for each crop path (NaN where the file cannot be read)."""
-    device = device or torch.device("cpu")
     out = np.full(len(paths), np.nan, dtype=np.float64)
-    for start in tqdm(range(0, len(paths), batch_size), desc=desc, leave=False, disable=len(paths) <= batch_size):
-        idx, crops = [], []
-        for i in range(start, min(start + batch_size, len(paths))):
-            crop = load_crop(paths[i])
-            if crop is None:
-                continue
-            idx.append(i)
-            crops.append(perturb(crop) if perturb is not None else crop)
-        if not crops:
-            continue
-        batch = torch.from_numpy(prepare_batch(crops, preprocess)).to(device)
-        out[idx] = model(batch).float().cpu().numpy()
+    readable: list[int] = []
+
+    def batches() -> Iterator[np.ndarray]:
+        starts = range(0, len(paths), batch_size)
+        for start in tqdm(starts, desc=desc, leave=False, disable=len(paths) <= batch_size):
+            idx, crops = [], []
+            for i in range(start, min(start + batch_size, len(paths))):
+                crop = load_crop(paths[i])
+                if crop is not None:
+                    idx.append(i)
+                    crops.append(perturb(crop) if perturb is not None else crop)
+            if crops:
+                readable.extend(idx)
+                yield prepare_batch(crops, preprocess)
+
+    logits = score_batches(model, batches(), device or torch.device("cpu"))
+    out[readable] = logits
     return out
 
 
@@ -177,20 +177,22 @@ def _breakdowns(
 
 
 def evaluate_frames(
-    frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, robustness_logits: dict[str, np.ndarray] | None = None
+    frames: pd.DataFrame,
+    run: LoadedRun,
+    settings: MetricSettings,
+    robustness_logits: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """All metrics for scored frames (columns y, logit, prob, video_id, ...); returns (result, video table)."""
-    agg = cfg.aggregate
-    boot = cfg.bootstrap
-    videos = aggregate_videos(frames, "prob", method=str(agg.method), k=int(agg.k), label_col="label")
+    n, seed = settings.bootstrap_n, settings.bootstrap_seed
+    videos = aggregate_videos(frames, "prob", method=settings.aggregate, k=settings.k, label_col="label")
     videos["y"] = (videos["label"] == "fake").astype("int64")
     vprob = videos.rename(columns={"score": "prob"})
     result: dict[str, Any] = {
         "n_frames": len(frames),
         "n_videos": len(videos),
-        "frame": level_metrics(frames, run.threshold, int(boot.n), int(boot.seed), "video_id"),
-        "video": level_metrics(vprob, run.threshold, int(boot.n), int(boot.seed), "video_id"),
-        "breakdown": _breakdowns(frames, videos, run.threshold, int(cfg.bootstrap.n), int(cfg.bootstrap.seed)),
+        "frame": level_metrics(frames, run.threshold, n, seed, "video_id"),
+        "video": level_metrics(vprob, run.threshold, n, seed, "video_id"),
+        "breakdown": _breakdowns(frames, videos, run.threshold, n, seed),
     }
     src = group_table(frames, "source", run.threshold) if "source" in frames.columns else pd.DataFrame()
     result["source_warnings"] = source_warnings(src, run.reference_fpr) if len(src) else []
@@ -213,7 +215,7 @@ def evaluate_frames(
     return result, videos
 
 
-def holdout_report(frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, source: str) -> dict[str, Any]:
+def holdout_report(frames: pd.DataFrame, run: LoadedRun, settings: MetricSettings, source: str) -> dict[str, Any]:
     """Leave-one-source-out: metrics on the held-out source separately from the in-domain rows."""
     mask = frames["source"].astype(str) == str(source)
     if not mask.any():
@@ -223,7 +225,7 @@ def holdout_report(frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, source
         if len(part) == 0:
             out[name] = None
             continue
-        res, _ = evaluate_frames(part.reset_index(drop=True), run, cfg)
+        res, _ = evaluate_frames(part.reset_index(drop=True), run, settings)
         out[name] = {
             "n_frames": res["n_frames"],
             "n_videos": res["n_videos"],
@@ -233,7 +235,7 @@ def holdout_report(frames: pd.DataFrame, run: LoadedRun, cfg: DictConfig, source
     return out
 
 
-def _load_frames(manifest: str | list[str], split: str, holdout_source: str | None = None) -> pd.DataFrame:
+def _load_frames(manifest: str | tuple[str, ...], split: str, holdout_source: str | None = None) -> pd.DataFrame:
     """Labelled rows of the requested split (`all` = every row) of one manifest or several combined.
 
     With a held-out source, every row of that source is kept whatever its split: training never saw it.
@@ -251,19 +253,6 @@ def _load_frames(manifest: str | list[str], split: str, holdout_source: str | No
     return df
 
 
-def _manifest_list(cfg: DictConfig) -> list[str | list[str]]:
-    """data.manifest plus any `manifests: [...]` (cross-dataset)."""
-    items: list[str | list[str]] = [str(m) for m in (cfg.get("manifests") or [])]
-    single = cfg.data.get("manifest")
-    if isinstance(single, ListConfig | list):  # several manifests evaluated as one combined set
-        items.insert(0, [str(m) for m in single])
-    elif single and str(single) not in items:
-        items.insert(0, str(single))
-    if not items:
-        raise ManifestError("no manifest given: pass data.manifest=PATH (or manifests=[A,B])")
-    return items
-
-
 def with_sbi_rows(frames: pd.DataFrame, out_dir: Path, seed: int) -> pd.DataFrame:
     """The rows plus a self-blended fake of each real row (written under `out_dir`; source `sbi-<source>`)."""
     from deepdetect.data.sbi import write_sbi_manifest
@@ -274,20 +263,10 @@ def with_sbi_rows(frames: pd.DataFrame, out_dir: Path, seed: int) -> pd.DataFram
     return pd.concat([frames, sbi], ignore_index=True)
 
 
-def _manifest_name(manifest: str | list[str]) -> str:
+def _manifest_name(manifest: str | tuple[str, ...]) -> str:
     """A short name for tables: the manifest's folder name (joined with + for a combined set)."""
-    paths = manifest if isinstance(manifest, list) else [manifest]
+    paths = [manifest] if isinstance(manifest, str) else list(manifest)
     return "+".join(Path(p).parent.name or Path(p).stem for p in paths)
-
-
-def _checkpoint_list(cfg: DictConfig) -> list[str]:
-    """checkpoint plus any `checkpoints: [...]` (comparison)."""
-    items = [str(c) for c in (cfg.get("checkpoints") or [])]
-    if cfg.get("checkpoint") and str(cfg.checkpoint) not in items:
-        items.insert(0, str(cfg.checkpoint))
-    if not items:
-        raise ValueError("no model given: pass checkpoint=RUN_DIR_OR_SAFETENSORS (or checkpoints=[A,B])")
-    return items
 
 
 def summary_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -307,86 +286,109 @@ def summary_row(result: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate every (checkpoint, manifest) pair; write metrics.json, scores.csv and report.html under output_dir."""
-    out_dir = Path(cfg.output_dir)
+    return evaluate_settings(EvalSettings.from_config(cfg))
+
+
+def evaluate_settings(settings: EvalSettings) -> dict[str, Any]:
+    """`evaluate()` on typed settings."""
+    out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(str(cfg.get("device", "cpu")))
-    split = str(cfg.data.get("split", "test"))
-    robustness = [str(r) for r in (cfg.get("robustness") or [])]
-    perturbs = {name: get_perturbation(name) for name in robustness}  # fail fast on bad names
-    manifests = _manifest_list(cfg)
+    device = resolve_device(settings.device)
+    perturbs = {name: get_perturbation(name) for name in settings.robustness}  # fail fast on bad names
     results: list[dict[str, Any]] = []
     score_tables: list[pd.DataFrame] = []
     explain_inputs: list[tuple[LoadedRun, pd.DataFrame]] = []
-    for ckpt in _checkpoint_list(cfg):
-        run = load_run(ckpt, device, float(cfg.target_fpr))
-        for manifest in manifests:
-            frames = _load_frames(manifest, split, cfg.get("holdout_source"))
-            if cfg.get("sbi_fakes"):
-                frames = with_sbi_rows(frames, out_dir / "sbi" / _manifest_name(manifest), int(cfg.get("seed", 0)))
-            logits = score_crops(
-                run.model, frames["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device
-            )
-            frames["logit"] = logits
-            missing = ~np.isfinite(logits)
-            if missing.any():
-                log.warning("%d of %d crops could not be read and are left out", int(missing.sum()), len(frames))
-            frames["status"] = np.where(missing, "unreadable", "ok")
-            scored = frames[~missing].reset_index(drop=True)
-            if len(scored) == 0:
-                raise ManifestError(f"{manifest}: none of the crops could be read")
-            scored["prob"] = apply_temperature(scored["logit"].to_numpy(), run.temperature)
+    for ckpt in settings.checkpoints:
+        run = load_run(ckpt, device, settings.metrics.target_fpr)
+        for manifest in settings.manifests:
+            frames, scored = score_manifest(run, manifest, settings, device)
             rob_logits = {
                 name: score_crops(
-                    run.model, scored["abs_crop_path"].tolist(), run.preprocess, int(cfg.batch_size), device, fn, name
+                    run.model, scored["abs_crop_path"].tolist(), run.preprocess, settings.batch_size, device, fn, name
                 )
                 for name, fn in perturbs.items()
             }
-            result, videos = evaluate_frames(scored, run, cfg, rob_logits)
-            if cfg.get("holdout_source"):
-                result["holdout"] = holdout_report(scored, run, cfg, str(cfg.holdout_source))
-            result = {
-                "run": run.name,
-                "checkpoint": run.path,
-                "manifest": manifest if isinstance(manifest, list) else str(manifest),
-                "manifest_name": _manifest_name(manifest),
-                "split": split,
-                "model": run.meta.get("model"),
-                "calibration": {
-                    "temperature": run.temperature,
-                    "threshold": run.threshold,
-                    "threshold_rule": run.threshold_rule,
-                    "reference_fpr": run.reference_fpr,
-                    "reference_fpr_from": run.reference_fpr_from,
-                },
-                "n_unreadable": int(missing.sum()),
-                **result,
-            }
+            result, videos = evaluate_frames(scored, run, settings.metrics, rob_logits)
+            if settings.holdout_source:
+                result["holdout"] = holdout_report(scored, run, settings.metrics, settings.holdout_source)
+            result = {**result_header(run, manifest, settings.split, int((frames["status"] != "ok").sum())), **result}
             results.append(result)
             score_tables.append(_score_rows(frames, scored, videos, run, result))
             explain_inputs.append((run, scored))
-    metrics = {
-        "schema_version": SCHEMA_VERSION,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "aggregation": {"method": str(cfg.aggregate.method), "k": int(cfg.aggregate.k)},
-        "bootstrap": {"n": int(cfg.bootstrap.n), "seed": int(cfg.bootstrap.seed), "resample": "video_id"},
-        "warning_rule": "source FPR > max(2 x reference FPR, reference FPR + 0.05)",
-        "results": results,
-        "summary": [summary_row(r) for r in results],
-        "config": OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg),
-    }
-    metrics = _clean(metrics)
-    metrics["config"] = {k: v for k, v in metrics["config"].items() if k != "hydra"}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
-    scores = pd.concat(score_tables, ignore_index=True)
-    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`
-    atomic_write_text(out_dir / "scores.csv", neutralise_frame(scores).to_csv(index=False))
-    if bool(cfg.report.get("enabled", True)):
+    metrics = write_outputs(settings, results, score_tables)
+    if settings.report:
         from deepdetect.evaluation.report import build_explanations, write_report
 
         run0, scored0 = explain_inputs[0]
-        explanations = build_explanations(run0, scored0, int(cfg.report.get("gradcam", 4)), device)
-        write_report(out_dir / "report.html", metrics, scores, explanations)
+        explanations = build_explanations(run0, scored0, settings.gradcam, device)
+        write_report(out_dir / "report.html", metrics, pd.concat(score_tables, ignore_index=True), explanations)
     log.info("wrote %s", out_dir / "metrics.json")
+    return metrics
+
+
+def score_manifest(
+    run: LoadedRun, manifest: str | tuple[str, ...], settings: EvalSettings, device: torch.device
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every row with its logit and status, the readable rows with calibrated `prob`) of one manifest."""
+    frames = _load_frames(manifest, settings.split, settings.holdout_source)
+    if settings.sbi_fakes:
+        frames = with_sbi_rows(frames, settings.output_dir / "sbi" / _manifest_name(manifest), settings.seed)
+    logits = score_crops(run.model, frames["abs_crop_path"].tolist(), run.preprocess, settings.batch_size, device)
+    frames["logit"] = logits
+    missing = ~np.isfinite(logits)
+    if missing.any():
+        log.warning("%d of %d crops could not be read and are left out", int(missing.sum()), len(frames))
+    frames["status"] = np.where(missing, "unreadable", "ok")
+    scored = frames[~missing].reset_index(drop=True)
+    if len(scored) == 0:
+        raise ManifestError(f"{manifest}: none of the crops could be read")
+    scored["prob"] = apply_temperature(scored["logit"].to_numpy(), run.temperature)
+    return frames, scored
+
+
+def result_header(run: LoadedRun, manifest: str | tuple[str, ...], split: str, n_unreadable: int) -> dict[str, Any]:
+    """What a result is about: run, checkpoint, manifest, split, model spec and the calibration applied."""
+    return {
+        "run": run.name,
+        "checkpoint": run.path,
+        "manifest": manifest if isinstance(manifest, str) else list(manifest),
+        "manifest_name": _manifest_name(manifest),
+        "split": split,
+        "model": run.meta.get("model"),
+        "calibration": {
+            "temperature": run.temperature,
+            "threshold": run.threshold,
+            "threshold_rule": run.threshold_rule,
+            "reference_fpr": run.reference_fpr,
+            "reference_fpr_from": run.reference_fpr_from,
+        },
+        "n_unreadable": n_unreadable,
+    }
+
+
+def write_outputs(
+    settings: EvalSettings, results: list[dict[str, Any]], score_tables: list[pd.DataFrame]
+) -> dict[str, Any]:
+    """Write metrics.json and scores.csv; returns the metrics document."""
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "aggregation": {"method": settings.metrics.aggregate, "k": settings.metrics.k},
+        "bootstrap": {
+            "n": settings.metrics.bootstrap_n,
+            "seed": settings.metrics.bootstrap_seed,
+            "resample": "video_id",
+        },
+        "warning_rule": "source FPR > max(2 x reference FPR, reference FPR + 0.05)",
+        "results": results,
+        "summary": [summary_row(r) for r in results],
+        "config": settings.config,
+    }
+    metrics = _clean(metrics)
+    atomic_write_text(settings.output_dir / "metrics.json", json.dumps(metrics, indent=2))
+    scores = pd.concat(score_tables, ignore_index=True)
+    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`
+    atomic_write_text(settings.output_dir / "scores.csv", neutralise_frame(scores).to_csv(index=False))
     return metrics
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from deepdetect.contract import Preprocess
 from deepdetect.contract.preprocess import prepare_batch, sigmoid
 from deepdetect.data.manifest import read_manifest
+from deepdetect.models.scoring import auc_or_nan, score_batches
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,9 @@ def load_check_crops(
 
 
 def torch_logits(model: torch.nn.Module, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """PyTorch logits (N,) for a float32 NCHW batch on CPU."""
-    model = model.eval().cpu()
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(batch), batch_size):
-            outs.append(model(torch.from_numpy(batch[i : i + batch_size])).reshape(-1).float().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)
+    """PyTorch logits (N,) for a float32 NCHW batch on CPU (the model is moved to CPU)."""
+    chunks = (batch[i : i + batch_size] for i in range(0, len(batch), batch_size))
+    return score_batches(model.cpu(), chunks, "cpu")
 
 
 def compare(ref_logits: np.ndarray, logits: np.ndarray, temperature: float, atol: float) -> dict[str, Any]:
@@ -73,13 +70,10 @@ def compare(ref_logits: np.ndarray, logits: np.ndarray, temperature: float, atol
 
 
 def auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC over the labelled inputs, or None when both classes are not present."""
+    """ROC AUC over the labelled inputs (label >= 0), or None when both classes are not present."""
     mask = labels >= 0
-    if mask.sum() == 0 or len(set(labels[mask].tolist())) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels[mask], scores[mask]))
+    auc = auc_or_nan(labels[mask], scores[mask])
+    return None if np.isnan(auc) else auc
 
 
 def prepared(crops: CheckCrops, preprocess: Preprocess) -> np.ndarray:

@@ -26,7 +26,7 @@ from deepdetect.export.quantize import (
 )
 from deepdetect.inference.runtime import ort_session, run_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
-from deepdetect.utils.io import atomic_write_text, weights_version
+from deepdetect.utils.io import atomic_path, atomic_write_text, weights_version
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ def training_manifest(meta: dict[str, Any]) -> str | None:
 
 
 def _save_atomic(model: onnx.ModelProto, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
+    """onnx.save through `utils.io.atomic_path`: a reader never sees a half-written model."""
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _variant(

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
 from deepdetect.contract.preprocess import sigmoid
+from deepdetect.models.scoring import auc_or_nan, score_batches
 from deepdetect.training.distributed import DistInfo, gather_objects
 
 
-@torch.no_grad()
 def predict_logits(
     model: nn.Module,
     loader: DataLoader[Any],
@@ -26,33 +25,20 @@ def predict_logits(
     info: DistInfo | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, logits) over the loader, gathered from every rank and sorted by index (duplicates dropped)."""
-    model.eval()
-    idx_parts, logit_parts = [], []
-    for images, _, index in loader:
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast if autocast is not None else nullcontext():
-            logits = model(images)
-        logit_parts.append(logits.float().cpu().numpy())
-        idx_parts.append(index.numpy())
-    local = (
-        np.concatenate(idx_parts) if idx_parts else np.zeros(0, dtype=np.int64),
-        np.concatenate(logit_parts) if logit_parts else np.zeros(0, dtype=np.float32),
-    )
+    idx_parts: list[np.ndarray] = []
+
+    def images() -> Iterator[torch.Tensor]:
+        for batch, _, index in loader:
+            idx_parts.append(index.numpy())
+            yield batch
+
+    logits = score_batches(model, images(), device, autocast, channels_last)
+    local = (np.concatenate(idx_parts) if idx_parts else np.zeros(0, dtype=np.int64), logits)
     parts = gather_objects(local, info or DistInfo())
     index = np.concatenate([p[0] for p in parts])
     logits = np.concatenate([p[1] for p in parts])
     index, first = np.unique(index, return_index=True)
     return index, logits[first].astype(np.float64)
-
-
-def safe_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC, NaN when only one class is present."""
-    labels = np.asarray(labels)
-    if labels.size == 0 or labels.min() == labels.max():
-        return float("nan")
-    return float(roc_auc_score(labels, scores))
 
 
 def validation_metrics(
@@ -65,8 +51,8 @@ def validation_metrics(
     per_video = pd.DataFrame({"video": frame["video_id"].to_numpy(), "y": labels, "p": probs}).groupby("video").mean()
     return {
         f"{prefix}/loss": loss,
-        f"{prefix}/frame_auc": safe_auc(labels, probs),
-        f"{prefix}/video_auc": safe_auc(per_video["y"].round().to_numpy(), per_video["p"].to_numpy()),
+        f"{prefix}/frame_auc": auc_or_nan(labels, probs),
+        f"{prefix}/video_auc": auc_or_nan(per_video["y"].round().to_numpy(), per_video["p"].to_numpy()),
         f"{prefix}/acc": float(np.mean((probs >= 0.5) == (labels == 1))) if len(labels) else float("nan"),
         f"{prefix}/n_frames": float(len(labels)),
         f"{prefix}/n_videos": float(len(per_video)),

@@ -1,0 +1,84 @@
+"""The finishing step: reload the best weights, calibrate on validation, write the model with its card and
+`metrics.json`. Everything the model card learns from validation is set here, in `finish()`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from deepdetect.contract import Calibration, ModelCard
+from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
+from deepdetect.models.checkpoint import FINAL_NAME, save_detector
+from deepdetect.training.distributed import broadcast_object
+from deepdetect.training.loop import Progress, validate
+from deepdetect.training.settings import CalibrationSettings
+from deepdetect.training.setup import TrainRun
+from deepdetect.utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray, settings: CalibrationSettings) -> Calibration:
+    """Temperature fitted on val logits, the threshold chosen by the rule, and the val rates at that threshold."""
+    temperature = fit_temperature(logits, labels)
+    probs = apply_temperature(logits, temperature)
+    try:
+        threshold = choose_threshold(probs, labels, rule=settings.threshold_rule, target_fpr=settings.target_fpr)
+    except ValueError as exc:
+        log.warning("no threshold chosen on val (%s); using 0.5", exc)
+        threshold = 0.5
+    flagged = probs >= threshold
+    return Calibration(
+        temperature=temperature,
+        threshold=threshold,
+        threshold_rule=settings.threshold_rule,
+        extra={
+            "target_fpr": settings.target_fpr,
+            # Rates at the threshold on val: the reference an evaluation compares unseen sources against.
+            "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
+            "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
+        },
+    )
+
+
+def finish(run: TrainRun, progress: Progress, card: ModelCard) -> dict[str, Any]:
+    """Reload the best weights, calibrate on val, write model.safetensors + its card and metrics.json."""
+    out_dir = run.settings.output_dir
+    target = run.eval_model
+    if run.info.enabled:
+        torch.distributed.barrier()
+    target.load_state_dict(load_file(str(run.ckpt_dir / "best.safetensors")))
+    index, logits = validate(run, target)
+    labels = run.data.val_ds.labels[index].astype(np.int64)
+    calibration = calibrate(logits, labels, run.settings.calibration)
+    best_metrics = progress.best_metrics
+    card = replace(card, calibration=calibration, val_metrics=best_metrics)
+    monitor = run.settings.trainer.monitor
+    result = {
+        **best_metrics,
+        "best_epoch": progress.best_epoch,
+        "epochs_run": len(progress.history),
+        "steps": progress.step,
+        "monitor": monitor,
+        "best": progress.best,
+        "calibration": calibration.to_dict(),
+        "history": progress.history,
+    }
+    if run.info.is_main:
+        save_detector(target, out_dir / FINAL_NAME, card.to_sidecar())
+        atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2, default=float))
+        best = progress.best if progress.best is not None else float("nan")
+        log.info(
+            "wrote %s and metrics.json (best %s=%.4f at epoch %d)",
+            out_dir / FINAL_NAME,
+            monitor,
+            best,
+            progress.best_epoch,
+        )
+    return broadcast_object(result, run.info)

@@ -1,0 +1,251 @@
+"""Typed training settings: `TrainSettings.from_config(cfg)` turns the Hydra config into frozen dataclasses once,
+at the edge, so the library below reads fields (each default written here, once) instead of `cfg.get(k, default)`.
+
+Groups that are instantiated (`optimizer`, `scheduler`: `_partial_` targets) or interpreted by their own builders
+(`model`, `augment`, `logger`) stay config nodes: they are built late, where the model's parameters exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from deepdetect.data.dataset import normalize_sbi_mode
+
+PRECISIONS = ("32", "bf16", "16")
+
+
+class TrainConfigError(ValueError):
+    """A training option that cannot work as given (bad value, impossible combination)."""
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None or value is False else float(value)
+
+
+@dataclass(frozen=True)
+class SbiSettings:
+    """Self-blended pseudo-fakes: `mode` off | mix | only, `prob` (mix), `val` auto | sbi | manifest."""
+
+    mode: str = "off"
+    prob: float = 0.5
+    val: str = "auto"
+
+    @classmethod
+    def from_config(cls, sbi: Mapping[str, Any] | None) -> SbiSettings:
+        """`data.sbi`; the mode is normalised (YAML's `off` may arrive as False) and `val` checked."""
+        sbi = sbi or {}
+        val = str(sbi.get("val", "auto"))
+        if val not in ("auto", "sbi", "manifest"):
+            raise TrainConfigError(f"data.sbi.val must be auto, sbi or manifest, got {val!r}")
+        return cls(mode=normalize_sbi_mode(sbi.get("mode", "off")), prob=float(sbi.get("prob", 0.5)), val=val)
+
+    @property
+    def validate_on_blends(self) -> bool:
+        """Whether val fakes are self-blends of the val reals: `val: sbi`, or auto with SBI-only training."""
+        return self.val == "sbi" or (self.val == "auto" and self.mode == "only")
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """DataLoader options shared by the train and val loaders."""
+
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # None: batch_size
+    num_workers: int = 4
+    pin_memory: bool = False
+    persistent_workers: bool = True
+    prefetch_factor: int = 2
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> LoaderSettings:
+        """The loader keys of `data`."""
+        return cls(
+            batch_size=int(data.get("batch_size", cls.batch_size)),
+            eval_batch_size=_opt_int(data.get("eval_batch_size")) or None,
+            num_workers=int(data.get("num_workers", cls.num_workers)),
+            pin_memory=bool(data.get("pin_memory", False)),
+            persistent_workers=bool(data.get("persistent_workers", True)),
+            prefetch_factor=int(data.get("prefetch_factor", cls.prefetch_factor)),
+        )
+
+    @property
+    def val_batch_size(self) -> int:
+        """Batch size of the validation loader."""
+        return self.eval_batch_size or self.batch_size
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which manifest rows train and validate, and how the train rows are sampled each epoch."""
+
+    manifest: str | tuple[str, ...]
+    holdout_source: str | None = None
+    train_groups: float | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    balance: str = "class"
+    frames_per_video_epoch: int | None = None  # None: every frame each epoch
+    pos_weight: str | float | None = None
+    sbi: SbiSettings = field(default_factory=SbiSettings)
+    face_crop: dict[str, Any] = field(default_factory=dict)  # recorded when the manifest has no extract.json
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> DataSettings:
+        """`data.*`; refuses a missing manifest."""
+        manifest = data.get("manifest")
+        if manifest in (None, "", "???"):
+            raise TrainConfigError("set data.manifest=PATH/manifest.csv (written by deepdetect-extract)")
+        pos_weight = data.get("pos_weight")
+        face_crop = data.get("face_crop")
+        return cls(
+            manifest=str(manifest) if isinstance(manifest, str | Path) else tuple(str(m) for m in manifest),
+            holdout_source=str(data["holdout_source"]) if data.get("holdout_source") else None,
+            train_groups=_opt_float(data.get("train_groups")),
+            train_split=str(data.get("train_split", cls.train_split)),
+            val_split=str(data.get("val_split", cls.val_split)),
+            balance=str(data.get("balance", cls.balance)),
+            frames_per_video_epoch=_opt_int(data.get("frames_per_video_epoch")),
+            pos_weight=None if pos_weight is None else ("auto" if str(pos_weight) == "auto" else float(pos_weight)),
+            sbi=SbiSettings.from_config(data.get("sbi")),
+            face_crop=_plain(face_crop) if face_crop is not None else {},
+        )
+
+    @property
+    def manifests(self) -> str | list[str]:
+        """The manifest argument `read_manifests` takes (one path, or a list combined)."""
+        return self.manifest if isinstance(self.manifest, str) else list(self.manifest)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """How the loop runs: device, precision, length, accumulation, EMA, selection and stopping, resume."""
+
+    accelerator: str = "cpu"
+    strategy: str = "single"
+    precision: str = "32"
+    max_epochs: int = 10
+    max_steps_per_epoch: int | None = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = None
+    channels_last: bool = False
+    compile: bool = False
+    ema: bool = False
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    monitor: str = "val/video_auc"
+    mode: str = "max"
+    patience: int | None = None
+    resume: str | None = None
+    stop_after_epoch: int | None = None
+
+    @classmethod
+    def from_config(cls, trainer: Mapping[str, Any]) -> TrainerSettings:
+        """`trainer.*`; refuses an unknown precision."""
+        precision = str(trainer.get("precision", cls.precision))
+        if precision not in PRECISIONS:
+            raise TrainConfigError(f"unknown trainer.precision {precision!r}; expected one of {PRECISIONS}")
+        ema = trainer.get("ema") or {}
+        resume = trainer.get("resume")
+        return cls(
+            accelerator=str(trainer.get("accelerator", cls.accelerator)),
+            strategy=str(trainer.get("strategy", cls.strategy)),
+            precision=precision,
+            max_epochs=int(trainer.get("max_epochs", cls.max_epochs)),
+            max_steps_per_epoch=_opt_int(trainer.get("max_steps_per_epoch")) or None,
+            accumulate_grad_batches=max(1, int(trainer.get("accumulate_grad_batches", 1))),
+            gradient_clip_val=_opt_float(trainer.get("gradient_clip_val")) or None,
+            channels_last=bool(trainer.get("channels_last", False)),
+            compile=bool(trainer.get("compile", False)),
+            ema=bool(ema.get("enabled", False)),
+            ema_decay=float(ema.get("decay", cls.ema_decay)),
+            ema_warmup=bool(ema.get("warmup", True)),
+            monitor=str(trainer.get("monitor", cls.monitor)),
+            mode=str(trainer.get("mode", cls.mode)),
+            patience=_opt_int(trainer.get("patience")),
+            resume=None if resume in (None, "", False) else str(resume),
+            stop_after_epoch=_opt_int(trainer.get("stop_after_epoch")),
+        )
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """How the finishing step picks the operating threshold on validation."""
+
+    threshold_rule: str = "fpr"
+    target_fpr: float = 0.05
+
+    @classmethod
+    def from_config(cls, calib: Mapping[str, Any] | None) -> CalibrationSettings:
+        """`calibration.*` (absent: the defaults)."""
+        calib = calib or {}
+        return cls(
+            threshold_rule=str(calib.get("threshold_rule", cls.threshold_rule)),
+            target_fpr=float(calib.get("target_fpr", cls.target_fpr)),
+        )
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything `train()` needs, typed; `config` is the resolved run config as recorded (config.yaml, card)."""
+
+    output_dir: Path
+    seed: int
+    data: DataSettings
+    loader: LoaderSettings
+    trainer: TrainerSettings
+    calibration: CalibrationSettings
+    model: Any  # config node: detectors are built by models.build_from_config
+    optimizer: Any  # config node: `_partial_` target, finished with the model's parameters
+    scheduler: Any  # config node: `_partial_` target, finished with the optimizer and total steps
+    augment: Any = None
+    logger: Any = None
+    overwrite: bool = False
+    holdout_eval: bool = False
+    holdout_eval_overrides: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> TrainSettings:
+        """Read and check the whole training config once."""
+        return cls(
+            output_dir=Path(str(cfg.output_dir)),
+            seed=int(cfg.get("seed", 0)),
+            data=DataSettings.from_config(cfg.data),
+            loader=LoaderSettings.from_config(cfg.data),
+            trainer=TrainerSettings.from_config(cfg.trainer),
+            calibration=CalibrationSettings.from_config(cfg.get("calibration")),
+            model=cfg.model,
+            optimizer=cfg.optimizer,
+            scheduler=cfg.scheduler,
+            augment=cfg.get("augment"),
+            logger=cfg.get("logger"),
+            overwrite=bool(cfg.get("overwrite", False)),
+            holdout_eval=bool(cfg.get("holdout_eval", False)),
+            holdout_eval_overrides=tuple(str(o) for o in (cfg.get("holdout_eval_overrides") or [])),
+            config=plain_config(cfg),
+        )
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    assert isinstance(container, dict)
+    return container  # type: ignore[return-value]
+
+
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain containers, without Hydra's own node."""
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(raw, dict)
+    raw.pop("hydra", None)
+    container = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+    assert isinstance(container, dict)
+    return container  # type: ignore[return-value]

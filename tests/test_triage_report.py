@@ -27,6 +27,7 @@ from PIL import Image
 
 from deepdetect.cli.report_triage import main as report_main
 from deepdetect.inference.writers import RecordWriter
+from deepdetect.media import read_video_frames_at
 from deepdetect.triage.provenance import C2PA_UUID, probe_provenance
 from deepdetect.triage.records import read_records
 from deepdetect.triage.render import esc, frame_scores, score_strip
@@ -233,7 +234,7 @@ def test_top_n_rows_embed_the_rest_are_compact(tmp_path: Path) -> None:
     imgs = [save_jpeg(tmp_path / f"{i}.jpg") for i in range(5)]
     recs = write_jsonl(tmp_path / "p.jsonl", [record(p, 0.1 * (i + 1)) for i, p in enumerate(imgs)])
     page = build_report(recs, tmp_path / "r.html", top_n=2).read_text(encoding="utf-8")
-    assert page.count('src="data:image/jpeg') == 2 and page.count('class="compact"') == 3
+    assert page.count('src="data:image/jpeg') == 2 and page.count('class="row compact"') == 3
     assert rows_in_order(page)[:2] == ["4.jpg", "3.jpg"]  # the embedded rows are the highest scores
 
 
@@ -264,6 +265,14 @@ def test_video_thumbnail_is_the_best_faces_frame(tmp_path: Path) -> None:
     thumb = thumbnail(record(video, 0.5, kind="video", faces=faces))
     assert thumb.uri and thumb.caption == "frame 17 (1.70 s)"
     assert frame_index_of(decode_uri(thumb.uri)) == 17
+
+
+def test_read_video_frames_at_seeks_to_the_asked_frames(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.mp4", 120, gop_size=10, size=(48, 48))
+    got = read_video_frames_at(video, [100, 60, 100, 400])  # sorted, deduplicated, past-the-end skipped; seeks
+    assert [i for i, _ in got] == [60, 100] and [frame_index_of(f) for _, f in got] == [60, 100]
+    assert [frame_index_of(f) for _, f in read_video_frames_at(video, [3])] == [3]  # one pass from the start
+    assert read_video_frames_at(video, []) == []
 
 
 def test_missing_and_broken_files_get_placeholders(tmp_path: Path) -> None:
@@ -469,9 +478,9 @@ def test_browser_renders_without_network_and_keeps_the_evil_name_text(
     assert "<title>triage</title>" in dom and "pwned" not in re.search(r"<title>.*?</title>", dom).group(0)
     as_text = EVIL.replace("<", "&lt;").replace(">", "&gt;")  # how a browser serialises it as a text node
     assert f'<div class="name">{as_text}</div>' in dom and '<img src="x"' not in dom
-    assert dom.count("<tr data-status") == 3
+    assert len(re.findall(r'<div class="row[^"]*" role="row" data-status=', dom)) == 3
 
     filtered = dump_dom(page, port, tmp_path / "profile", "#status=ok&label=fake")
     assert "1 of 3 files shown" in filtered
-    visible = re.findall(r'<tr data-status="([^"]+)" data-label="([^"]+)"[^>]*?(hidden="")?>', filtered)
+    visible = re.findall(r'role="row" data-status="([^"]+)" data-label="([^"]+)"[^>]*?(hidden="")?>', filtered)
     assert sorted(v[:2] for v in visible if not v[2]) == [("ok", "fake")] and len(visible) == 3

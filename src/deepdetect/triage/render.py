@@ -34,10 +34,13 @@ h1{font-size:20px;margin:6px 0}h2{font-size:15px;margin:12px 0 6px}
 #controls{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ccc;z-index:2;display:flex;gap:12px;
  align-items:center;flex-wrap:wrap}
 #controls input[type=search]{width:280px}
-table#files{border-collapse:collapse;width:100%;background:#fff}
-#files th{position:sticky;top:38px;background:#eee;text-align:left;z-index:1}
-#files th,#files td{border-bottom:1px solid #e3e3e3;padding:4px 6px;vertical-align:top}
-#files tr.compact td{padding:1px 6px;font-size:12px}
+#files{background:#fff}
+.row{display:grid;grid-template-columns:250px minmax(160px,2fr) 54px 110px 130px 150px 74px minmax(160px,2fr);
+ border-bottom:1px solid #e3e3e3;content-visibility:auto;contain-intrinsic-size:auto 190px}
+.row>div{padding:4px 6px;min-width:0}
+.row[hidden]{display:none}
+.row.head{position:sticky;top:38px;background:#eee;font-weight:600;z-index:1;content-visibility:visible}
+.row.compact{contain-intrinsic-size:auto 34px;font-size:12px}.row.compact>div{padding:1px 6px}
 .name{font-weight:600;word-break:break-all}.path{color:#666;font-size:11px;word-break:break-all}
 .sha{font:11px ui-monospace,monospace;word-break:break-all;max-width:140px}
 .score{font:15px ui-monospace,monospace;white-space:nowrap}
@@ -58,11 +61,11 @@ svg.strip{display:block;margin-top:4px;background:#fcfcfc;border:1px solid #ddd}
 
 JS = """
 (function () {
-  var rows = Array.prototype.slice.call(document.querySelectorAll('#files tbody tr'));
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#files .row[data-status]'));
   var st = document.getElementById('f-status'), lb = document.getElementById('f-label');
   var q = document.getElementById('f-q'), shown = document.getElementById('shown');
   function apply() {
-    var s = st.value, l = lb.value, t = q.value.trim().toLowerCase(), n = 0;
+    var t0 = performance.now(), s = st.value, l = lb.value, t = q.value.trim().toLowerCase(), n = 0;
     for (var i = 0; i < rows.length; i++) {
       var r = rows[i], d = r.dataset;
       var ok = (!s || d.status === s) && (!l || d.label === l) && (!t || d.q.indexOf(t) !== -1);
@@ -70,6 +73,7 @@ JS = """
       if (ok) n++;
     }
     shown.textContent = n + ' of ' + rows.length + ' files shown';
+    document.body.setAttribute('data-filter-ms', (performance.now() - t0).toFixed(1));
     var h = [];
     if (s) h.push('status=' + encodeURIComponent(s));
     if (l) h.push('label=' + encodeURIComponent(l));
@@ -251,7 +255,7 @@ def _media_facts(rec: Mapping[str, Any], prov: Mapping[str, Any]) -> str:
         bits.append(f"{esc(prov['fps'])} fps")
     if rec.get("n_frames"):
         bits.append(f"{esc(rec['n_frames'])} frames sampled" if rec.get("kind") == "video" else "")
-    if rec.get("n_faces") is not None:
+    if rec.get("n_faces") is not None and rec.get("status") in ("ok", "no_face"):
         bits.append(f"{esc(rec['n_faces'])} faces")
     return "<br>".join(b for b in bits if b)
 
@@ -297,10 +301,10 @@ def _row(rec: Mapping[str, Any], extras: RowExtras | None) -> str:
     )
     if extras is None:
         return (
-            f'<tr class="compact" {attrs}><td class="small">not embedded</td><td>{name_html}</td>'
-            f"<td>{esc(rec.get('kind') or '–')}</td><td>{status_html}</td><td>{_score_cell(rec)}</td>"
-            f'<td class="sha">{esc(sha[:16])}{"…" if len(sha) > 16 else ""}</td><td>{_fmt_size(size)}</td>'
-            "<td></td></tr>"
+            f'<div class="row compact" role="row" {attrs}><div class="small">not embedded</div><div>{name_html}</div>'
+            f"<div>{esc(rec.get('kind') or '–')}</div><div>{status_html}</div><div>{_score_cell(rec)}</div>"
+            f'<div class="sha" title="{esc(sha)}">{esc(sha[:16])}{"…" if len(sha) > 16 else ""}</div>'
+            f"<div>{_fmt_size(size)}</div><div></div></div>"
         )
     thumb = extras.thumb
     if thumb is not None and thumb.uri:
@@ -318,13 +322,13 @@ def _row(rec: Mapping[str, Any], extras: RowExtras | None) -> str:
             )
         else:
             expl = f'<div class="small">{esc(extras.explanation.note)}</div>'
-    details = "".join(
-        (_media_facts(rec, prov) and f'<div class="small">{_media_facts(rec, prov)}</div>', _provenance_html(prov))
-    )
+    facts = _media_facts(rec, prov)
+    details = (f'<div class="small">{facts}</div>' if facts else "") + _provenance_html(prov)
     return (
-        f'<tr {attrs}><td class="thumb">{thumb_html}{strip}</td><td>{name_html}{_match_html(rec.get("known_match"))}'
-        f"{expl}</td><td>{esc(rec.get('kind') or '–')}</td><td>{status_html}</td><td>{_score_cell(rec)}</td>"
-        f'<td class="sha">{esc(sha) or "–"}</td><td>{_fmt_size(size)}</td><td>{details}</td></tr>'
+        f'<div class="row" role="row" {attrs}><div class="thumb">{thumb_html}{strip}</div>'
+        f"<div>{name_html}{_match_html(rec.get('known_match'))}{expl}</div>"
+        f"<div>{esc(rec.get('kind') or '–')}</div><div>{status_html}</div><div>{_score_cell(rec)}</div>"
+        f'<div class="sha">{esc(sha) or "–"}</div><div>{_fmt_size(size)}</div><div>{details}</div></div>'
     )
 
 
@@ -438,9 +442,11 @@ def render_page(
         '<meta name="referrer" content="no-referrer"><meta name="viewport" content="width=device-width">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
     )
+    heads = ("preview", "file", "kind", "status", "score", "sha256", "size", "media and provenance")
     table = (
-        '<table id="files"><thead><tr><th>preview</th><th>file</th><th>kind</th><th>status</th><th>score</th>'
-        f"<th>sha256</th><th>size</th><th>media and provenance</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
+        '<div id="files" role="table"><div class="row head" role="row">'
+        + "".join(f'<div role="columnheader">{h}</div>' for h in heads)
+        + f"</div>\n{rows}\n</div>"
     )
     return (
         head

@@ -147,7 +147,9 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         recordset = read_records(records_path)
         read_s = time.perf_counter() - start
         figures: dict[str, Any] = {
-            "media": str(media[0][0].parent.parent) if dev_data_dir() else "generated",
+            "media": "generated"
+            if media[0][0].is_relative_to(root)
+            else "development data: photos, faceswap-dfl fakes",
             "load_avg_1m_before": round(os.getloadavg()[0], 2),
             "records": n,
             "top_n": top_n,

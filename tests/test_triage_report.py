@@ -238,6 +238,17 @@ def test_top_n_rows_embed_the_rest_are_compact(tmp_path: Path) -> None:
     assert rows_in_order(page)[:2] == ["4.jpg", "3.jpg"]  # the embedded rows are the highest scores
 
 
+def test_relative_paths_resolve_beside_the_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    save_jpeg(batch / "a.jpg")
+    Image.new("RGB", (32, 32)).save(batch / "a.expl.png")
+    recs = write_jsonl(batch / "p.jsonl", [record("a.jpg", 0.9, explanation="a.expl.png")])  # as predict ran in batch/
+    monkeypatch.chdir(tmp_path)  # the report is built from elsewhere
+    page = build_report(recs, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/jpeg') == 2 and "JPEG" in page  # thumbnail, explanation, provenance
+
+
 # ---------------------------------------------------------------------------------------- thumbnails and strips
 
 

@@ -12,7 +12,7 @@ from deepdetect.triage.provenance import probe_provenance
 from deepdetect.triage.records import RecordSet, read_records
 from deepdetect.triage.render import RowExtras, render_page
 from deepdetect.triage.summary import Summary, sort_key, summarise
-from deepdetect.triage.thumbs import MAX_SIDE, embed_image, record_path, thumbnail
+from deepdetect.triage.thumbs import MAX_SIDE, embed_image, locate, record_path, thumbnail
 from deepdetect.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,21 @@ class ReportResult:
     read_warnings: list[str]
 
 
-def row_extras(rec: dict[str, Any], thumbnails: bool, provenance: bool, max_side: int = MAX_SIDE) -> RowExtras:
-    """Thumbnail, provenance and explanation of one record's file (each a placeholder or {} when unavailable)."""
+def row_extras(
+    rec: dict[str, Any], thumbnails: bool, provenance: bool, base: Path | None = None, max_side: int = MAX_SIDE
+) -> RowExtras:
+    """Thumbnail, provenance and explanation of one record's file (each a placeholder or {} when unavailable).
+
+    Relative paths in the record that do not resolve from the current folder are looked for under `base`.
+    """
     prov: dict[str, Any] = {}
     if isinstance(rec.get("provenance"), dict):
         prov = dict(rec["provenance"])  # predict may have probed the file already
     elif provenance:
-        path = record_path(rec)
+        path = record_path(rec, base)
         prov = probe_provenance(path) if path is not None else {}
-    thumb = thumbnail(rec, max_side) if thumbnails else None
-    expl = embed_image(rec["explanation"]) if rec.get("explanation") else None
+    thumb = thumbnail(rec, max_side, base) if thumbnails else None
+    expl = embed_image(locate(Path(rec["explanation"]), base)) if rec.get("explanation") else None
     return RowExtras(thumb=thumb, provenance=prov, explanation=expl)
 
 
@@ -58,10 +63,11 @@ def build_report_from(
     if top_n < 0:
         raise ValueError(f"top_n must be >= 0, got {top_n}")
     records = sorted(recordset.records, key=sort_key)  # stable: file order within ties
+    base = recordset.path.resolve().parent
     warnings = recordset.warnings
     summary = summarise(records, recordset.run, warnings)
     extras: list[RowExtras | None] = [
-        row_extras(rec, thumbnails, provenance) if i < top_n else None for i, rec in enumerate(records)
+        row_extras(rec, thumbnails, provenance, base) if i < top_n else None for i, rec in enumerate(records)
     ]
     page = render_page(records, summary, extras, title or f"Triage: {recordset.path.name}")
     data = page.encode("utf-8")

@@ -36,17 +36,29 @@ class Thumb:
     caption: str | None = None
 
 
-def record_path(rec: dict[str, Any]) -> Path | None:
-    """The file a record is about: its exact bytes when recorded (non-UTF-8 names), else `abs_path`/`path`."""
+def locate(path: Path, base: Path | None) -> Path:
+    """`path` as given; a relative one that is not there is looked for under `base` (the records' folder)."""
+    if path.is_absolute() or base is None or path.exists():
+        return path
+    return base / path if (base / path).exists() else path
+
+
+def record_path(rec: dict[str, Any], base: Path | None = None) -> Path | None:
+    """The file a record is about: `abs_path`, else its exact bytes (non-UTF-8 names), else `path`.
+
+    Relative paths are as predict was given them (relative to where it ran); `base` is tried when they do not
+    resolve from here.
+    """
+    if isinstance(rec.get("abs_path"), str) and rec["abs_path"]:
+        return Path(rec["abs_path"])
     b64 = rec.get("path_bytes_b64")
     if isinstance(b64, str) and b64:
         try:
-            return Path(path_from_b64(b64))
+            return locate(Path(path_from_b64(b64)), base)
         except ValueError:
             pass
-    for key in ("abs_path", "path"):
-        if isinstance(rec.get(key), str) and rec[key]:
-            return Path(rec[key])
+    if isinstance(rec.get("path"), str) and rec["path"]:
+        return locate(Path(rec["path"]), base)
     return None
 
 
@@ -103,9 +115,9 @@ def draw_faces(frame: np.ndarray, faces: list[dict[str, Any]], threshold: float 
     return img
 
 
-def thumbnail(rec: dict[str, Any], max_side: int = MAX_SIDE) -> Thumb:
+def thumbnail(rec: dict[str, Any], max_side: int = MAX_SIDE, base: Path | None = None) -> Thumb:
     """The record's file with its faces drawn (video: the frame of the best face), or a Thumb saying why not."""
-    path = record_path(rec)
+    path = record_path(rec, base)
     if path is None:
         return Thumb(None, note="no path in the record")
     faces = [f for f in rec.get("faces") or [] if isinstance(f, dict)]

@@ -265,6 +265,11 @@ def test_image_thumbnail_draws_boxes_coloured_by_threshold(tmp_path: Path) -> No
     assert left_edge_fake[0] > 170 and left_edge_fake[1] < 90  # red: score >= threshold
     assert left_edge_real[1] > 130 and left_edge_real[0] < 90  # green: below it
     assert abs(arr[175, 5] - 128).max() < 12  # untouched background
+    big = save_jpeg(tmp_path / "big.jpg", size=(1920, 1440), colour=(128, 128, 128))  # decoded at 1/4 (draft)
+    scaled = [{**f, "box": [v * 4 for v in f["box"]]} for f in faces]
+    assert np.abs(decode_uri(thumbnail(record(big, 0.9, faces=scaled)).uri).astype(int) - arr).max() < 40
+    Image.open(img).save(tmp_path / "a.png")  # not JPEG: decoded whole by media.load_image
+    assert np.abs(decode_uri(thumbnail(record(tmp_path / "a.png", 0.9, faces=faces)).uri).astype(int) - arr).max() < 40
 
 
 def test_video_thumbnail_is_the_best_faces_frame(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdetect.media import load_image, media_kind, read_video_frames_at, reject_special_file
+from deepdetect.media import DEFAULT_MAX_PIXELS, load_image, media_kind, read_video_frames_at, reject_special_file
 from deepdetect.utils.paths import path_from_b64
 
 MAX_SIDE = 240
@@ -85,16 +85,28 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def draw_faces(frame: np.ndarray, faces: list[dict[str, Any]], threshold: float | None, max_side: int) -> Any:
-    """`frame` shrunk to `max_side` (a PIL image), each face's box (red: score >= threshold) and score drawn."""
-    from PIL import Image, ImageDraw
+def _shrink(img: Any, max_side: int) -> tuple[Any, float]:
+    """A PIL image resized so its longer side is at most `max_side`, and the factor applied."""
+    from PIL import Image
 
-    img = Image.fromarray(frame)
     scale = min(1.0, max_side / max(img.size))
     if scale < 1.0:
-        img = img.resize(
-            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
-        )
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    return img, scale
+
+
+def draw_faces(
+    frame: np.ndarray, faces: list[dict[str, Any]], threshold: float | None, max_side: int, box_scale: float = 1.0
+) -> Any:
+    """`frame` shrunk to `max_side` (a PIL image), each face's box (red: score >= threshold) and score drawn.
+
+    Boxes are in the pixels predict saw; `box_scale` maps them onto `frame` when it is a reduced decode.
+    """
+    from PIL import Image, ImageDraw
+
+    img, scale = _shrink(Image.fromarray(frame), max_side)
+    scale *= box_scale
     draw = ImageDraw.Draw(img)
     font = _font(12)
     for face in faces:
@@ -115,6 +127,22 @@ def draw_faces(frame: np.ndarray, faces: list[dict[str, Any]], threshold: float 
     return img
 
 
+def load_reduced(path: Path, max_side: int) -> tuple[np.ndarray, float]:
+    """An image as predict decoded it (EXIF orientation applied), a JPEG decoded at 1/2-1/8 scale when that still
+    leaves `max_side` pixels (JPEG draft mode: large photos decode many times faster); and the scale from
+    predict's pixel coordinates to the returned array. Other formats go through `media.load_image` (scale 1)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        if img.format != "JPEG" or img.width * img.height > DEFAULT_MAX_PIXELS:
+            return load_image(path), 1.0  # its checks and messages (pixel limit, corrupt files) apply
+        full_width = img.width
+        img.draft("RGB", (max_side, max_side))
+        scale = img.width / full_width
+        oriented = ImageOps.exif_transpose(img) or img
+        return np.ascontiguousarray(np.asarray(oriented.convert("RGB"), dtype=np.uint8)), scale
+
+
 def thumbnail(rec: dict[str, Any], max_side: int = MAX_SIDE, base: Path | None = None) -> Thumb:
     """The record's file with its faces drawn (video: the frame of the best face), or a Thumb saying why not."""
     path = record_path(rec, base)
@@ -127,7 +155,7 @@ def thumbnail(rec: dict[str, Any], max_side: int = MAX_SIDE, base: Path | None =
         if not path.exists():
             return Thumb(None, note="file not found")
         kind = rec.get("kind") or media_kind(path)
-        caption = None
+        caption, box_scale = None, 1.0
         if kind == "video":
             index = _best_frame(faces)
             frames = read_video_frames_at(path, [index if index is not None else 0])
@@ -137,8 +165,8 @@ def thumbnail(rec: dict[str, Any], max_side: int = MAX_SIDE, base: Path | None =
             faces = [f for f in faces if f.get("frame_index") == index]
             caption = f"frame {index}" + (f" ({faces[0]['time_s']:.2f} s)" if faces and faces[0].get("time_s") else "")
         else:
-            frame = load_image(path)
-        img = draw_faces(frame, faces, threshold, max_side)
+            frame, box_scale = load_reduced(path, max_side)
+        img = draw_faces(frame, faces, threshold, max_side, box_scale)
         return Thumb(_jpeg_uri(img), img.width, img.height, caption=caption)
     except Exception as exc:  # any file, any failure: a placeholder, never an exception
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -155,10 +183,5 @@ def embed_image(path: str | os.PathLike[str] | None, max_side: int = EXPLANATION
         return Thumb(None, note=f"explanation not readable: {getattr(exc, 'message', exc)}"[:200])
     from PIL import Image
 
-    pil = Image.fromarray(img)
-    scale = min(1.0, max_side / max(pil.size))
-    if scale < 1.0:
-        pil = pil.resize(
-            (max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.Resampling.LANCZOS
-        )
+    pil, _ = _shrink(Image.fromarray(img), max_side)
     return Thumb(_jpeg_uri(pil), pil.width, pil.height)

@@ -434,6 +434,44 @@ def read_video_frames(
         container.close()
 
 
+def read_video_frames_at(
+    path: PathLike, indices: Iterable[int], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[tuple[int, np.ndarray]]:
+    """Decode the frames at `indices` (e.g. the frame a record's best face came from) as (index, RGB) pairs.
+
+    Indices past the end are skipped; raises MediaError when the file cannot be decoded at all.
+    """
+    p = Path(path)
+    targets = sorted({int(i) for i in indices if int(i) >= 0})
+    container = _open_container(p)
+    try:
+        stream = _video_stream(container, p)
+        info = _stream_info(container, stream)
+        if info.width * info.height > max_pixels:
+            raise MediaError(
+                "too_large", f"video frames are {info.width}x{info.height}, over the pixel limit {max_pixels}"
+            )
+        if not targets:
+            return []
+        dec = _Decoder(container, stream, info, p, max_pixels)
+        if info.fps > 0 and targets[0] > SEEK_MIN_GAP:
+            seeked = _decode_seeking(dec, targets)
+            if seeked is not None and [i for i, _ in seeked] == targets:
+                return seeked
+        frames, _ = _decode_sequential(dec, targets)
+        if not frames and dec.errors:
+            raise MediaError("unreadable", f"no frame could be decoded from {p}: {dec.first_error}")
+        return frames
+    except MediaError:
+        raise
+    except MemoryError:
+        raise MediaError("too_large", f"out of memory decoding {p}") from None
+    except _av_errors() as exc:
+        raise MediaError("unreadable", f"cannot decode {p}: {exc}") from None
+    finally:
+        container.close()
+
+
 def _read_frames(
     dec: _Decoder, frame_count: int, frames_per_video: int | None, every_k: int | None
 ) -> list[tuple[int, np.ndarray]]:

@@ -28,7 +28,7 @@ from deepdetect.data.dataset import CropDataset, check_crops_exist, normalize_sb
 from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests, select_split
 from deepdetect.data.sampling import EpochSampler, keep_groups
 from deepdetect.data.transforms import build_transforms
-from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
+from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature, operating_points
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
 from deepdetect.models.detector import build_from_config
 from deepdetect.training.distributed import DistInfo, broadcast_object, cleanup_distributed, init_distributed
@@ -569,6 +569,7 @@ def _finish(
         # Rates at the threshold on val: the reference an evaluation compares unseen sources against.
         "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
         "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
+        "roc": operating_points(probs, labels),  # the val ROC, thinned: predict --fpr picks from it
     }
     result = {
         **best_metrics,

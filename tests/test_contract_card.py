@@ -107,5 +107,5 @@ def test_operating_points_round_trip_sidecar_and_onnx_and_pick_by_fpr() -> None:
 @pytest.mark.parametrize("roc", [[[0.5, 1.5, 0.2]], [[0.5, 0.1]], "abc", [[0.5, float("nan"), 0.2]]])
 def test_bad_operating_points_are_refused(roc: object) -> None:
     meta = {**V1_SIDECAR, "calibration": {**V1_SIDECAR["calibration"], "roc": roc}}  # type: ignore[dict-item]
-    with pytest.raises(ContractValueError, match="calibration.roc"):
+    with pytest.raises(ContractValueError, match=r"calibration\.roc"):
         ModelCard.from_sidecar(meta)

@@ -72,6 +72,8 @@ def occlusion_map(
 def render_explanation(crop: np.ndarray, heat: np.ndarray, lines: list[str]) -> np.ndarray:
     """RGB image: the crop (upscaled to >= MIN_DISPLAY_PX) under the signed map, a colour scale and caption lines."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     dpi = 100
@@ -79,11 +81,14 @@ def render_explanation(crop: np.ndarray, heat: np.ndarray, lines: list[str]) -> 
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.03, 0.03, 0.72, 0.72 * fig.get_figwidth() / fig.get_figheight()))
     lim = max(float(np.abs(heat).max()), 1e-3)
+    colours = ScalarMappable(norm=Normalize(-lim, lim), cmap="RdBu_r")
+    rgba = colours.to_rgba(heat)
+    rgba[..., 3] = 0.7 * np.abs(heat) / lim  # regions that do not matter stay clear
     ax.imshow(crop, interpolation="bilinear")
-    img = ax.imshow(heat, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.5, interpolation="bilinear")
+    ax.imshow(rgba, interpolation="bilinear")
     ax.set_axis_off()
     cax = fig.add_axes((0.8, 0.08, 0.04, 0.5))
-    bar = fig.colorbar(img, cax=cax)
+    bar = fig.colorbar(colours, cax=cax)
     bar.set_label("drop in P(fake) when hidden", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     top = 0.985

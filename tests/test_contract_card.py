@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepdetect.contract import ContractValueError, FaceCrop, ModelCard
+from deepdetect.contract import ContractValueError, FaceCrop, ModelCard, OperatingPoint
 from deepdetect.contract.card import UNCALIBRATED_RULE
 
 # A sidecar as the first release wrote it (deepdetect-model/1, before face selection and init_weights existed).
@@ -42,7 +42,9 @@ def test_v1_sidecar_loads_with_defaults_for_new_fields() -> None:
     assert (card.name, card.version) == ("test_efficientnet", "abc123")
     assert card.preprocess.input_size == (64, 64) and card.preprocess.interpolation == "bicubic"
     assert (card.temperature, card.threshold, card.calibration.calibrated) == (1.7, 0.42, True)
-    assert card.calibration.extra == {"target_fpr": 0.05, "val_fpr": 0.05, "val_tpr": 0.8}
+    cal = card.calibration
+    assert (cal.target_fpr, cal.val_fpr, cal.val_tpr, cal.extra) == (0.05, 0.05, 0.8, {})
+    assert cal.roc == () and cal.point_at_fpr(0.01) is None  # written before operating points were stored
     assert (card.crop_size, card.margin) == (96, 0.3)
     assert (card.min_face, card.min_score, card.frames_per_video) == (0.0, 0.9, 32)  # not recorded: defaults
     assert card.init_weights is None
@@ -80,4 +82,30 @@ def test_face_selection_fields_and_copy() -> None:
 def test_bad_values_are_refused(section: str, key: str, value: object) -> None:
     meta = {**V1_SIDECAR, section: {**V1_SIDECAR[section], key: value}}  # type: ignore[dict-item]
     with pytest.raises(ContractValueError, match=f"{section}.{key}"):
+        ModelCard.from_sidecar(meta)
+
+
+ROC = [[0.9, 0.0, 0.2], [0.6, 0.004, 0.5], [0.45, 0.01, 0.7], [0.3, 0.05, 0.9], [0.1, 0.5, 1.0]]
+
+
+def test_operating_points_round_trip_sidecar_and_onnx_and_pick_by_fpr() -> None:
+    meta = {**V1_SIDECAR, "calibration": {**V1_SIDECAR["calibration"], "roc": ROC}}  # type: ignore[dict-item]
+    card = ModelCard.from_sidecar(meta, "v")
+    assert card.calibration.roc[2] == OperatingPoint(threshold=0.45, fpr=0.01, tpr=0.7)
+    assert card.calibration.to_dict()["roc"] == ROC
+    assert ModelCard.from_sidecar(card.to_sidecar(), "v") == card
+    assert ModelCard.from_onnx_metadata(card.to_onnx_metadata(opset=18)) == card
+    cal = card.calibration
+    assert cal.point_at_fpr(0.01) == OperatingPoint(0.45, 0.01, 0.7)  # largest TPR with FPR <= 0.01
+    assert cal.point_at_fpr(0.009) == OperatingPoint(0.6, 0.004, 0.5)
+    assert cal.point_at_fpr(0.0) == OperatingPoint(0.9, 0.0, 0.2)
+    assert cal.point_at_fpr(1.0) == OperatingPoint(0.1, 0.5, 1.0)
+    whole = card.to_dict()
+    assert (whole["name"], whole["version"], whole["calibration"]["calibrated"]) == ("test_efficientnet", "v", True)
+
+
+@pytest.mark.parametrize("roc", [[[0.5, 1.5, 0.2]], [[0.5, 0.1]], "abc", [[0.5, float("nan"), 0.2]]])
+def test_bad_operating_points_are_refused(roc: object) -> None:
+    meta = {**V1_SIDECAR, "calibration": {**V1_SIDECAR["calibration"], "roc": roc}}  # type: ignore[dict-item]
+    with pytest.raises(ContractValueError, match=r"calibration\.roc"):
         ModelCard.from_sidecar(meta)

@@ -13,10 +13,18 @@ from PIL import Image
 from deepdetect.cli.predict import main
 from deepdetect.export.pipeline import export
 from deepdetect.faces.detect import FaceDetector
-from deepdetect.inference.predict import predict_files
+from deepdetect.inference.explain import occlusion_map
+from deepdetect.inference.predict import predict_files, run_header_path, run_predict
 from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor, TorchBackend
+from deepdetect.inference.settings import PredictSettings
 from media_corpus import make_bad_corpus, make_video
 from test_export import export_cfg, make_tiny_checkpoint
+
+ROC = [[0.9, 0.0, 0.2], [0.6, 0.004, 0.5], [0.45, 0.01, 0.7], [0.3, 0.05, 0.9], [0.1, 0.5, 1.0]]
+
+
+QUIET = PredictSettings(progress=False)
+FAST4 = PredictSettings(frames=4, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,22 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     img = astronaut()
     Image.fromarray(img).save(media / "astronaut.jpg")
     make_video(media / "sub" / "clip.mp4", [img[:256, 64:320]] * 6, fps=5)
-    return {"run": root / "run", "onnx": root / "ex" / "model.onnx", "media": media}
+    # the same model with a stored validation curve, as training now writes it, exported to ONNX
+    sidecar = root / "run" / "model.json"
+    meta = json.loads(sidecar.read_text())
+    roc_run = root / "roc_run"
+    roc_run.mkdir()
+    (roc_run / "model.safetensors").write_bytes((root / "run" / "model.safetensors").read_bytes())
+    cal = {"threshold": 0.45, "threshold_rule": "fpr", "target_fpr": 0.01, "val_fpr": 0.01, "val_tpr": 0.7}
+    meta["calibration"].update(cal, roc=ROC)
+    (roc_run / "model.json").write_text(json.dumps(meta))
+    export(export_cfg(roc_run / "model.safetensors", root / "roc_ex"))
+    return {
+        "run": root / "run",
+        "onnx": root / "ex" / "model.onnx",
+        "roc_onnx": root / "roc_ex" / "model.onnx",
+        "media": media,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +66,7 @@ def detector() -> FaceDetector:
 def test_image_and_video_records(models: dict[str, Path], detector: FaceDetector) -> None:
     predictor = Predictor.from_path(models["onnx"])
     assert isinstance(predictor, OnnxBackend)
-    recs = list(predict_files([models["media"]], predictor, detector, frames=4, progress=False))
+    recs = list(predict_files([models["media"]], predictor, detector, FAST4))
     by_kind = {r["kind"]: r for r in recs}
     assert set(by_kind) == {"image", "video"}
     for rec in recs:
@@ -66,8 +89,8 @@ def test_onnx_and_checkpoint_backends_agree(models: dict[str, Path], detector: F
     assert isinstance(torch_pred, TorchBackend)
     assert onnx_pred.contract.version == torch_pred.contract.version
     path = [models["media"] / "astronaut.jpg"]
-    a = next(predict_files(path, onnx_pred, detector, progress=False))
-    b = next(predict_files(path, torch_pred, detector, progress=False))
+    a = next(predict_files(path, onnx_pred, detector, QUIET))
+    b = next(predict_files(path, torch_pred, detector, QUIET))
     assert a["status"] == b["status"] == "ok"
     assert abs(a["score"] - b["score"]) <= 1e-4
 
@@ -77,7 +100,7 @@ def test_bad_files_each_get_their_status(tmp_path: Path, models: dict[str, Path]
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(str(p) for p, _ in corpus.values()) + "\n", encoding="utf-8")
     predictor = Predictor.from_path(models["onnx"])
-    recs = {r["path"]: r for r in predict_files([listing], predictor, detector, frames=4, progress=False)}
+    recs = {r["path"]: r for r in predict_files([listing], predictor, detector, FAST4)}
     for name, (path, expected) in corpus.items():
         rec = recs[str(path)]
         want = "no_face" if expected == "ok" else expected  # decodable corpus files hold no face
@@ -109,7 +132,6 @@ def test_cli_writes_jsonl_and_csv_and_exit_codes(tmp_path: Path, models: dict[st
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"junk")
     assert main([str(bad), "--model", str(junk), "--output", str(tmp_path / "z.jsonl")]) == 2
-    assert main([str(bad), "--model", str(models["onnx"]), "--explain", str(tmp_path / "c")]) == 2
     # An output that cannot be written is a usage error found before any work, not a traceback.
     assert main([str(bad), "--model", str(models["onnx"]), "--output", str(tmp_path)]) == 2
     blocker = tmp_path / "a_file"
@@ -132,11 +154,193 @@ def test_faces_smaller_than_training_saw_are_never_scored(models: dict[str, Path
     """The contract's min_face (from extraction) filters faces in predict; min_score and frames come from it too."""
     predictor = Predictor.from_path(models["onnx"])
     image = models["media"] / "astronaut.jpg"
-    base = next(iter(predict_files([image], predictor, detector, progress=False)))
+    base = next(iter(predict_files([image], predictor, detector, QUIET)))
     assert base["status"] == "ok"
     side = max(f["box"][2] - f["box"][0] for f in base["faces"])
     predictor.contract = predictor.contract.with_face_crop(min_face=side + 50, frames_per_video=3)
-    rec = next(iter(predict_files([image], predictor, detector, progress=False)))
+    rec = next(iter(predict_files([image], predictor, detector, QUIET)))
     assert rec["status"] == "no_face" and rec["n_faces"] == 0 and "px" in rec["error"]
-    clip = next(iter(predict_files([models["media"] / "sub" / "clip.mp4"], predictor, detector, progress=False)))
+    clip = next(iter(predict_files([models["media"] / "sub" / "clip.mp4"], predictor, detector, QUIET)))
     assert clip["n_frames"] == 3  # the contract's frames_per_video when the caller gives none
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _read(path: Path) -> list[dict]:
+    if path.suffix == ".csv":
+        return list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    return _jsonl(path)
+
+
+def test_records_are_evidence_grade_with_timestamps_and_a_run_header(tmp_path: Path, models: dict[str, Path]) -> None:
+    out = tmp_path / "p.jsonl"
+    settings = PredictSettings(frames=4, aggregate="max", progress=False)
+    summary = run_predict([models["media"]], models["onnx"], out, settings, argv=["deepdetect-predict", "x"])
+    recs = {r["kind"]: r for r in _jsonl(out)}
+    for kind, rec in recs.items():
+        path = Path(rec["path"])
+        assert rec["abs_path"] == str(path.absolute()) and rec["name"] == path.name
+        assert rec["size_bytes"] == path.stat().st_size and rec["run_id"] == summary.run_id
+        assert rec["scanned_at"].endswith("+00:00") and rec["tool_version"] == "0.1.0"
+        assert rec["operating_point"] == {
+            "threshold": 0.4, "source": "model", "target_fpr": None, "val_fpr": None, "val_tpr": None
+        }  # fmt: skip
+        lo, hi = rec["score_interval"]
+        assert rec["aggregate"] == "max" and rec["score"] == hi and lo <= hi
+        times = [f["time_s"] for f in rec["faces"]]
+        assert times == ([0.0] * len(times) if kind == "image" else [f["frame_index"] / 5 for f in rec["faces"]])
+    assert len({f["time_s"] for f in recs["video"]["faces"]}) > 1  # frames at different times
+    header = json.loads(run_header_path(out).read_text())
+    assert header["run_id"] == summary.run_id and header["status"] == "finished" and header["finished_at"]
+    assert header["model"]["name"] == "test_efficientnet" and header["operating_point"]["source"] == "model"
+    assert header["settings"]["aggregate"] == "max" and header["argv"] == ["deepdetect-predict", "x"]
+    assert header["counts"]["status"] == {"ok": 2}
+
+
+def test_topk_aggregate_of_frame_scores(models: dict[str, Path], detector: FaceDetector) -> None:
+    predictor = Predictor.from_path(models["onnx"])
+    settings = PredictSettings(frames=4, aggregate="topk", topk=2, progress=False)
+    (rec,) = predict_files([models["media"] / "sub" / "clip.mp4"], predictor, detector, settings)
+    per_frame: dict[int, float] = {}
+    for face in rec["faces"]:
+        per_frame[face["frame_index"]] = max(per_frame.get(face["frame_index"], 0.0), face["score"])
+    top2 = sorted(per_frame.values(), reverse=True)[:2]
+    assert rec["aggregate"] == "topk" and rec["aggregate_k"] == 2
+    assert rec["score"] == pytest.approx(np.mean(top2), abs=1e-6)
+
+
+def test_fpr_picks_the_operating_point_from_the_stored_curve(
+    tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = str(models["media"] / "astronaut.jpg")
+    out = tmp_path / "fpr.jsonl"
+    assert main([image, "--model", str(models["roc_onnx"]), "--output", str(out), "--fpr", "0.01", "--quiet"]) == 0
+    (rec,) = _jsonl(out)
+    assert rec["operating_point"] == {
+        "threshold": 0.45, "source": "fpr", "target_fpr": 0.01, "val_fpr": 0.01, "val_tpr": 0.7
+    }  # fmt: skip
+    assert rec["threshold"] == 0.45 and rec["label"] == ("fake" if rec["score"] >= 0.45 else "real")
+    assert "val TPR 0.7" in capsys.readouterr().out
+    out2 = tmp_path / "model.jsonl"
+    assert main([image, "--model", str(models["roc_onnx"]), "--output", str(out2), "--quiet"]) == 0
+    assert _jsonl(out2)[0]["operating_point"]["source"] == "model"
+    assert _jsonl(out2)[0]["operating_point"]["val_tpr"] == 0.7
+    out3 = tmp_path / "thr.jsonl"
+    args = [image, "--model", str(models["roc_onnx"]), "--output", str(out3), "--threshold", "0.3", "--quiet"]
+    assert main(args) == 0
+    assert _jsonl(out3)[0]["operating_point"] == {
+        "threshold": 0.3, "source": "threshold", "target_fpr": None, "val_fpr": 0.05, "val_tpr": 0.9
+    }  # fmt: skip
+    capsys.readouterr()
+    # a model without a stored curve: one line, exit 2, nothing written
+    out4 = tmp_path / "none.jsonl"
+    assert main([image, "--model", str(models["onnx"]), "--output", str(out4), "--fpr", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "--fpr" in err and "no" in err and len(err.strip().splitlines()) == 1 and not out4.exists()
+    with pytest.raises(SystemExit) as exc:
+        main([image, "--model", str(models["roc_onnx"]), "--threshold", "0.3", "--fpr", "0.01"])
+    assert exc.value.code == 2
+
+
+@pytest.fixture
+def three_faces(tmp_path: Path) -> list[Path]:
+    from skimage.data import astronaut
+
+    img = astronaut()
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    paths = []
+    for i, (y, x) in enumerate([(0, 100), (10, 120), (20, 90)]):
+        paths.append(folder / f"face{i}.png")
+        Image.fromarray(img[y : y + 260, x : x + 260]).resize((100, 100)).save(paths[-1])  # small: fast MTCNN
+    return paths
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_output_refuses_overwrites_and_resumes_after_a_kill(
+    tmp_path: Path, models: dict[str, Path], three_faces: list[Path], suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / f"out{suffix}"
+    folder = str(three_faces[0].parent)
+
+    def run(*extra: str) -> int:
+        return main([folder, "--model", str(models["onnx"]), "--output", str(out), "--quiet", *extra])
+
+    assert run() == 0
+    first = out.read_bytes()
+    assert len(_read(out)) == 3
+    capsys.readouterr()
+    assert run() == 2  # exists: refused, one line, untouched
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1 and out.read_bytes() == first
+    with pytest.raises(SystemExit):
+        run("--overwrite", "--resume")
+    assert run("--overwrite") == 0
+    recs = _read(out)
+    assert len(recs) == 3 and len({r["run_id"] for r in recs}) == 1 and recs[0]["run_id"] not in first.decode()
+
+    # a killed batch: one complete record, then half of the next line
+    lines = out.read_bytes().splitlines(keepends=True)
+    head = 2 if suffix == ".csv" else 1  # CSV: header + one row
+    kept = _read(out)[0]
+    out.write_bytes(b"".join(lines[:head]) + lines[head][: len(lines[head]) // 2])
+    assert run("--resume") == 0
+    recs = _read(out)
+    assert sorted(r["abs_path"] for r in recs) == sorted(str(p.absolute()) for p in three_faces)  # each once
+    assert len({r["run_id"] for r in recs}) == 2  # the kept record's run and the resumed one
+    assert recs[0] == kept  # the complete record stays as it was
+    header = json.loads(run_header_path(out).read_text())
+    assert len(header["previous_runs"]) >= 1 and header["counts"]["resumed"] == 1 and header["counts"]["scored"] == 2
+
+    assert run("--resume") == 0 and len(_read(out)) == 3  # nothing left to do
+    Image.open(three_faces[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(three_faces[1])  # a changed file
+    assert run("--resume") == 0
+    recs = _read(out)
+    assert len(recs) == 4 and [r["abs_path"] for r in recs].count(str(three_faces[1].absolute())) == 2
+    assert len({r["sha256"] for r in recs if r["abs_path"] == str(three_faces[1].absolute())}) == 2
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("kind", ["onnx", "run"])
+def test_device_cuda_without_cuda_is_a_usage_error(
+    tmp_path: Path, models: dict[str, Path], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = str(models["media"] / "astronaut.jpg")
+    assert main([image, "--model", str(models[kind]), "--output", str(tmp_path / "o.jsonl"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_explain_top_n_with_an_onnx_model(tmp_path: Path, models: dict[str, Path], three_faces: list[Path]) -> None:
+    out, explain = tmp_path / "e.jsonl", tmp_path / "explain"
+    settings = PredictSettings(threshold=0.0, explain_dir=str(explain), explain_top=1, progress=False)
+    summary = run_predict([three_faces[0].parent], models["onnx"], out, settings)
+    recs = _jsonl(out)
+    assert summary.explained == 1 and all(r["label"] == "fake" for r in recs)
+    explained = [r for r in recs if r["explanation"]]
+    assert len(explained) == 1 and explained[0]["score"] == max(r["score"] for r in recs)  # the top one
+    png = Image.open(explained[0]["explanation"])
+    assert min(png.size) >= 320 and Path(explained[0]["explanation"]).parent == explain
+
+
+class _TopLeft(Predictor):
+    """Scores a crop by the brightness of its top-left quadrant: hiding that region must be what matters."""
+
+    def __init__(self, base: Predictor) -> None:
+        self.contract, self.batch_size, self.calls = base.contract, 16, 0
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        h, w = batch.shape[2:]
+        return 0.5 * batch[:, :, : h // 2, : w // 2].mean(axis=(1, 2, 3))
+
+
+def test_occlusion_map_finds_the_region_the_score_depends_on(models: dict[str, Path]) -> None:
+    predictor = _TopLeft(Predictor.from_path(models["onnx"]))
+    crop = np.full((64, 64, 3), 230, dtype=np.uint8)
+    heat, base = occlusion_map(predictor, crop)
+    assert heat.shape == (64, 64) and base > 0.5
+    assert heat[:24, :24].min() > 0.02 and np.abs(heat[40:, 40:]).max() < 1e-6
+    assert predictor.calls <= 4  # occluded copies go through the scorer in batches

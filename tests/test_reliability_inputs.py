@@ -20,6 +20,7 @@ from deepdetect.faces.detect import FaceDetector
 from deepdetect.inference.predict import STATUSES as PREDICT_STATUSES
 from deepdetect.inference.predict import predict_files
 from deepdetect.inference.predictor import Predictor
+from deepdetect.inference.settings import PredictSettings
 from face_images import lfw_face, save
 from media_corpus import make_bad_corpus, make_png_bomb
 from test_export import make_tiny_checkpoint
@@ -79,7 +80,8 @@ def test_predict_gives_every_bad_file_a_status_and_goes_on(corpus_tree, tiny_mod
     Image.fromarray(lfw_face(5)).save(face)
     paths = [face, *(p for p, _ in corpus.values())]
     predictor = Predictor.from_path(tiny_model)
-    records = list(predict_files(paths, predictor, FaceDetector(device="cpu"), frames=4, progress=False))
+    settings = PredictSettings(frames=4, progress=False)
+    records = list(predict_files(paths, predictor, FaceDetector(device="cpu"), settings))
     assert len(records) == len(paths)  # one record per input, in order, none lost
     by_path = {r["path"]: r for r in records}
     good = by_path[str(face)]

@@ -159,7 +159,7 @@ def test_second_predict_on_a_locked_output_refuses_and_destroys_nothing(
         code = _predict([str(tmp_path / "f.png")], tiny_model, out)
         assert code == 2 and "locked" in capsys.readouterr().err
         assert _jsonl(out) == [{"path": "kept", "status": "ok"}]
-    assert _predict([str(tmp_path / "f.png")], tiny_model, out) == 0  # free again once the first is done
+    assert _predict([str(tmp_path / "f.png")], tiny_model, out, "--overwrite") == 0  # free once the first is done
 
 
 # ----------------------------------------------------------------------------------------- 8. CSV formulas

@@ -48,6 +48,8 @@ def test_fast_run_writes_model_and_never_reads_test(
     _, meta = load_detector(out)
     assert meta["output"] == {"type": "logit", "positive_class": "fake"}
     assert {"temperature", "threshold", "threshold_rule"} <= set(meta["calibration"])
+    roc = ModelCard.from_sidecar(meta).calibration.roc  # the val ROC as operating points (predict --fpr)
+    assert roc and all(0 <= p.fpr <= 1 and 0 <= p.tpr <= 1 for p in roc) and len(roc) <= 200
     assert meta["preprocess"]["input_size"] == [64, 64]
     assert "test" not in meta["training_data"]["splits"]
     card = ModelCard.from_sidecar(meta)  # the sidecar is exactly what the model card writes

@@ -33,6 +33,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     from deepdetect.evaluation.evaluate import evaluate
     from deepdetect.export.pipeline import export
     from deepdetect.inference.predict import run_predict
+    from deepdetect.inference.settings import PredictSettings
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
@@ -90,9 +91,8 @@ def run_demo(cfg: DictConfig) -> DemoResult:
 
     log.info("[6/6] predicting on the sample files with the ONNX model")
     predictions = out / "predictions.jsonl"
-    statuses, _labels = run_predict(
-        [sample.root], ex_dir / "model.onnx", predictions, device=device, frames=int(cfg.predict.frames), progress=True
-    )
+    settings = PredictSettings(device=device, frames=int(cfg.predict.frames), overwrite=True)  # rebuilt each run
+    statuses = run_predict([sample.root], ex_dir / "model.onnx", predictions, settings).statuses
     return DemoResult(
         sample_dir=sample.root,
         manifest=manifest,

@@ -15,11 +15,16 @@ inputs:
   recursively) and .txt files listing one path per line (# comments allowed).
 
 output (one record per input file, written and flushed as soon as it is computed):
-  path, path_bytes_b64 (base64 of a non-UTF-8 name's bytes, else null), sha256, kind (image|video),
-  status, score (calibrated P(fake) or null), label (fake|real at the threshold, null when not ok), threshold,
-  n_frames, n_faces, faces [{frame_index, box, det_score, score}], model_name, model_version, seconds, error.
-  score: image = max over its faces; video = mean over sampled frames with a face of the frame's
-  max face score. A file with no face is never given a score.
+  path (as given), abs_path, name, path_bytes_b64 (base64 of a non-UTF-8 name's bytes, else null), size_bytes,
+  sha256, kind (image|video), status, score (calibrated P(fake) or null), score_interval ([lowest, highest]
+  frame score), label (fake|real at the threshold, null when not ok), threshold, operating_point {threshold,
+  source (model|fpr|threshold), target_fpr, val_fpr, val_tpr}, aggregate (mean|max|topk; aggregate_k for topk),
+  n_frames, n_faces, faces [{frame_index, time_s, box, det_score, score}], model_name, model_version, run_id,
+  tool_version, scanned_at (UTC), seconds, error, explanation (PNG path or null).
+  score: each frame scores its highest face; the file scores the --aggregate of its frame scores (an image
+  has one frame). A file with no face is never given a score.
+  <output>.run.json beside it: run id, start/finish (UTC), tool version, argv, settings, the model card and
+  the operating point. See docs/predict.md ("What the score means").
 
 statuses:
   ok               scored
@@ -37,13 +42,17 @@ exit status:
   0  inputs were processed (per-file failures are in the records)
   1  nothing could be read at all (every file failed to decode)
   2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract,
-     a contract value of the wrong type or range, an output locked by another predict
+     a contract value of the wrong type or range, an output locked by another predict, an output that
+     already holds results (without --overwrite or --resume), --fpr with a model that stores no validation
+     curve, --threshold with --fpr, --device cuda without CUDA
 
 CSV output: text cells starting with = + - @ ' (or tab/CR) get a leading ' (spreadsheet-safe);
 JSON lines keep exact paths.
 
-example:
+examples:
   deepdetect-predict suspect/ clip.mp4 --model EX/model.onnx --output results.jsonl
+  deepdetect-predict queue.txt --model EX/model.onnx --output q.jsonl --fpr 0.01 --explain q_explain/
+  deepdetect-predict queue.txt --model EX/model.onnx --output q.jsonl --fpr 0.01 --resume   # after a kill
 """
 
 
@@ -66,7 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames", type=int, default=None, help="frames sampled per video (default: the model's, as in training)"
     )
     parser.add_argument("--batch-size", type=int, default=32, help="face crops per model batch (default: %(default)s)")
-    parser.add_argument("--threshold", type=float, default=None, help="override the model's stored threshold")
+    point = parser.add_mutually_exclusive_group()
+    point.add_argument(
+        "--threshold", type=float, default=None, help="call a file fake at score >= this (overrides the model's)"
+    )
+    point.add_argument(
+        "--fpr",
+        type=float,
+        default=None,
+        help="operating point from the model's validation ROC: the threshold with the highest val TPR whose val "
+        "FPR <= this (e.g. 0.01)",
+    )
+    parser.add_argument(
+        "--aggregate",
+        default="mean",
+        choices=["mean", "max", "topk"],
+        help="video score from its frame scores (default: %(default)s; max or topk catch a short swapped segment)",
+    )
+    parser.add_argument("--topk", type=int, default=3, help="frames averaged by --aggregate topk (default: 3)")
     parser.add_argument(
         "--min-face-score",
         type=float,
@@ -75,13 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
         "smallest are never scored)",
     )
     parser.add_argument(
-        "--explain", metavar="DIR", default=None, help="Grad-CAM overlay per flagged file (checkpoints)"
+        "--explain",
+        metavar="DIR",
+        default=None,
+        help="occlusion map PNGs (ONNX and checkpoints) for the --explain-top highest-scoring flagged files",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--explain-top", type=int, default=20, metavar="N", help="files explained with --explain (default: 20)"
+    )
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace an --output that already holds results")
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep --output's records and score only inputs not yet in it (same absolute path and sha256)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
     )
     return parser
+
+
+def _error(message: str) -> int:
+    print(f"deepdetect-predict: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,68 +133,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if (args.frames is not None and args.frames < 1) or args.batch_size < 1:
-        parser.error("--frames and --batch-size must be positive")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        parser.error("--threshold must be a probability in [0, 1]")
 
     from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
-    from deepdetect.inference.predictor import ModelLoadError, OnnxBackend, Predictor
-    from deepdetect.inference.writers import OutputBusyError, ensure_writable
+    from deepdetect.inference.predictor import ModelLoadError, Predictor
+    from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
+    from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
 
     try:
-        predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
-    except ModelLoadError as exc:
-        print(f"deepdetect-predict: error: {exc}", file=sys.stderr)
-        return 2
-    if args.explain and isinstance(predictor, OnnxBackend):
-        print(
-            "deepdetect-predict: error: --explain needs a checkpoint (Grad-CAM needs gradients); "
-            "pass the training run folder as --model",
-            file=sys.stderr,
+        settings = PredictSettings(
+            device=args.device,
+            frames=args.frames,
+            batch_size=args.batch_size,
+            min_face_score=args.min_face_score,
+            threshold=args.threshold,
+            fpr=args.fpr,
+            aggregate=args.aggregate,
+            topk=args.topk,
+            explain_dir=args.explain,
+            explain_top=args.explain_top,
+            index=args.index,
+            overwrite=args.overwrite,
+            resume=args.resume,
+            progress=not args.quiet,
         )
-        return 2
+    except SettingsError as exc:
+        parser.error(str(exc))
+    try:
+        predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
+        choose_operating_point(predictor.contract, settings)
+    except (ModelLoadError, SettingsError) as exc:
+        return _error(str(exc))
     if not expand_inputs(args.paths):
-        print("deepdetect-predict: error: no image or video files found in the given paths", file=sys.stderr)
-        return 2
+        return _error("no image or video files found in the given paths")
     try:
         ensure_writable(args.output)
     except OSError as exc:
-        print(f"deepdetect-predict: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
-        return 2
+        return _error(f"cannot write --output {args.output}: {exc}")
     if args.index is not None:
         from deepdetect.hashing.index import HashIndex, IndexFileError
 
         try:
             HashIndex(args.index).close()
         except IndexFileError as exc:
-            print(f"deepdetect-predict: error: --index: {exc}", file=sys.stderr)
-            return 2
+            return _error(f"--index: {exc}")
     try:
-        statuses, labels = run_predict(
-            args.paths,
-            predictor,
-            args.output,
-            device=args.device,
-            frames=args.frames,
-            batch_size=args.batch_size,
-            threshold=args.threshold,
-            min_face_score=args.min_face_score,
-            explain_dir=args.explain,
-            progress=not args.quiet,
-            index=args.index,
-        )
-    except OutputBusyError as exc:  # raised when the output is opened, before any file is scored
-        print(f"deepdetect-predict: error: {exc}", file=sys.stderr)
-        return 2
-    total = sum(statuses.values())
+        summary = run_predict(args.paths, predictor, args.output, settings, argv=sys.argv if argv is None else argv)
+    except (OutputBusyError, OutputExistsError, OutputFormatError) as exc:  # raised before any file is scored
+        return _error(str(exc))
+    op = summary.operating_point
+    total = sum(summary.statuses.values())
     print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
-    print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    if labels:
-        print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
+    if summary.resumed:
+        print(f"  resumed: {summary.resumed} records kept, {summary.scored} files scored now")
+    rates = f"val FPR {op.val_fpr:.3g}, val TPR {op.val_tpr:.3g}" if op.val_tpr is not None else "val rates unknown"
+    print(f"  operating point: threshold {op.threshold:.4g} ({op.source}; {rates})")
+    print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
+    if summary.labels:
+        print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     if args.explain:
-        print(f"  explanations: {args.explain}")
-    if not any(statuses[s] for s in READ_STATUSES):
+        print(f"  explanations: {summary.explained} in {args.explain}")
+    if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1
     return 0

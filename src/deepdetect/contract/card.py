@@ -7,7 +7,7 @@ parser. Sidecars written before a field existed still load (the defaults below a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -82,12 +82,35 @@ class FaceCrop:
 
 
 @dataclass(frozen=True)
+class OperatingPoint:
+    """One point of the validation ROC: call a face "fake" when P(fake) >= threshold; its val FPR and TPR there."""
+
+    threshold: float
+    fpr: float
+    tpr: float
+
+    def to_list(self) -> list[float]:
+        """Compact form stored in sidecars and ONNX metadata: [threshold, fpr, tpr]."""
+        return [self.threshold, self.fpr, self.tpr]
+
+    @classmethod
+    def from_list(cls, values: Sequence[Any]) -> OperatingPoint:
+        """Inverse of :meth:`to_list`."""
+        return cls(threshold=float(values[0]), fpr=float(values[1]), tpr=float(values[2]))
+
+
+@dataclass(frozen=True)
 class Calibration:
-    """prob = sigmoid(logit / temperature); `threshold` on that probability; validation rates at it in `extra`."""
+    """prob = sigmoid(logit / temperature); `threshold` on that probability; validation rates at it and the
+    validation ROC (`roc`, thinned operating points) when training stored them; other stored keys in `extra`."""
 
     temperature: float = 1.0
     threshold: float = 0.5
     threshold_rule: str = UNCALIBRATED_RULE
+    target_fpr: float | None = None
+    val_fpr: float | None = None
+    val_tpr: float | None = None
+    roc: tuple[OperatingPoint, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,24 +118,44 @@ class Calibration:
         """Whether training stored a calibration (else T = 1 and threshold 0.5 apply)."""
         return self.threshold_rule != UNCALIBRATED_RULE
 
+    def point_at_fpr(self, max_fpr: float) -> OperatingPoint | None:
+        """The stored point with the largest val TPR whose val FPR <= `max_fpr` (highest threshold on ties);
+        None when no curve is stored or no point qualifies."""
+        ok = [p for p in self.roc if p.fpr <= max_fpr]
+        return max(ok, key=lambda p: (p.tpr, p.threshold)) if ok else None
+
     def to_dict(self) -> dict[str, Any]:
-        """Flat dict: temperature, threshold, threshold_rule and the extras (target_fpr, val_fpr, val_tpr, ...)."""
-        return {
+        """Flat dict: temperature, threshold, threshold_rule, the val rates, `roc` ([[thr, fpr, tpr], ...]) and the
+        extras; unrecorded rates and an empty curve are left out, as older sidecars have them."""
+        out: dict[str, Any] = {
             "temperature": self.temperature,
             "threshold": self.threshold,
             "threshold_rule": self.threshold_rule,
+            "target_fpr": self.target_fpr,
+            "val_fpr": self.val_fpr,
+            "val_tpr": self.val_tpr,
+            "roc": [p.to_list() for p in self.roc] or None,
             **self.extra,
         }
+        return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Calibration:
         """A stored calibration block; missing (or null) entries take the uncalibrated defaults."""
         data = {k: v for k, v in (data or {}).items() if v is not None}
-        known = ("temperature", "threshold", "threshold_rule")
+        known = ("temperature", "threshold", "threshold_rule", "target_fpr", "val_fpr", "val_tpr", "roc")
+
+        def opt(key: str) -> float | None:
+            return float(data[key]) if key in data else None
+
         return cls(
             temperature=float(data.get("temperature", 1.0)),
             threshold=float(data.get("threshold", 0.5)),
             threshold_rule=str(data.get("threshold_rule", UNCALIBRATED_RULE)),
+            target_fpr=opt("target_fpr"),
+            val_fpr=opt("val_fpr"),
+            val_tpr=opt("val_tpr"),
+            roc=tuple(OperatingPoint.from_list(p) for p in data.get("roc", ())),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -223,6 +266,15 @@ class ModelCard:
         )
 
     # -- writing ---------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The whole card as one plain dict (name, version, the sidecar entries, the calibration always)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            **self.to_sidecar(),
+            "calibration": {"calibrated": self.calibration.calibrated, **self.calibration.to_dict()},
+        }
+
     def to_sidecar(self) -> dict[str, Any]:
         """The sidecar entries (what `models.checkpoint.save_detector` writes beside the weights)."""
         out: dict[str, Any] = {

@@ -11,6 +11,7 @@ SIDE_RANGE = (8, 2048)  # pixels: input_size, resolution, face_crop.size
 MARGIN_RANGE = (0.0, 2.0)  # fraction of the face box's longer side
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos")
 KEEP_RULES = ("largest", "all")
+MAX_ROC_POINTS = 10_000  # a stored validation curve is thinned to ~200 points; more is a broken or hostile file
 
 
 class ContractValueError(ValueError):
@@ -92,13 +93,28 @@ def check_face_crop(crop: Mapping[str, Any]) -> None:
 
 
 def check_calibration(cal: Mapping[str, Any]) -> None:
-    """temperature finite and > 0, threshold in [0, 1] (null means the default)."""
+    """temperature finite and > 0; threshold, target/val rates and every ROC point in [0, 1] (null: default)."""
     temp = cal.get("temperature")
     if temp is not None and not (_is_number(temp) and temp > 0):
         raise _fail("calibration.temperature", "a finite number > 0", temp)
     thr = cal.get("threshold")
     if thr is not None and not (_is_number(thr) and 0.0 <= thr <= 1.0):
         raise _fail("calibration.threshold", "a number in [0, 1]", thr)
+    for key in ("target_fpr", "val_fpr", "val_tpr"):
+        value = cal.get(key)
+        if value is not None and not (_is_number(value) and 0.0 <= value <= 1.0):
+            raise _fail(f"calibration.{key}", "a number in [0, 1]", value)
+    roc = cal.get("roc")
+    if roc is not None:
+        if not (isinstance(roc, list | tuple) and len(roc) <= MAX_ROC_POINTS):
+            raise _fail("calibration.roc", f"a list of at most {MAX_ROC_POINTS} [threshold, fpr, tpr] points", roc)
+        for point in roc:
+            if not (
+                isinstance(point, list | tuple)
+                and len(point) == 3
+                and all(_is_number(v) and 0.0 <= v <= 1.0 for v in point)
+            ):
+                raise _fail("calibration.roc", "[threshold, fpr, tpr] points of numbers in [0, 1]", point)
 
 
 def check_contract_values(contract: Mapping[str, Any]) -> None:

@@ -1,33 +1,15 @@
-"""Frame scores -> video scores (mean, max, top-k mean, or confidence-weighted mean)."""
+"""Frame scores -> video scores (mean, max, top-k mean, or confidence-weighted mean); the per-video rule is
+`deepdetect.contract.aggregate.aggregate_scores` (shared with predict)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-AGGREGATIONS = ("mean", "max", "topk", "confidence")
+from deepdetect.contract.aggregate import AGGREGATIONS, aggregate_scores
+
+__all__ = ["AGGREGATIONS", "CARRIED_COLUMNS", "aggregate_scores", "aggregate_videos"]
+
 CARRIED_COLUMNS = ("dataset", "source", "method", "compression", "split")
-
-
-def aggregate_scores(scores: np.ndarray, method: str = "mean", k: int = 3) -> float:
-    """One video score from its frame scores."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    if s.size == 0:
-        raise ValueError("cannot aggregate an empty list of scores")
-    if method == "mean":
-        return float(s.mean())
-    if method == "max":
-        return float(s.max())
-    if method == "topk":
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        return float(np.sort(s)[::-1][:k].mean())
-    if method == "confidence":
-        # Frames far from 0.5 (confident) weigh more; all-0.5 videos fall back to the plain mean.
-        weights = np.abs(s - 0.5)
-        total = weights.sum()
-        return float(s.mean()) if total <= 0 else float((weights * s).sum() / total)
-    raise ValueError(f"unknown aggregation {method!r}; expected one of {AGGREGATIONS}")
 
 
 def _first(values: pd.Series) -> object:

@@ -88,3 +88,27 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, rule: str = "fpr", t
         idx = int(np.argmin(np.abs((1.0 - tpr) - fpr)))
         return float(min(thresholds[idx], 1.0))
     raise ValueError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
+
+
+def operating_points(probs: np.ndarray, labels: np.ndarray, max_points: int = 200) -> list[list[float]]:
+    """The validation ROC as at most `max_points` exact [threshold, fpr, tpr] points (threshold on P(fake); a
+    sample is flagged when prob >= threshold), densest at low FPR where analysts operate; [] with one class only.
+
+    Thinning keeps, for each FPR of a grid, the ROC point with the largest TPR at or under it, so
+    `Calibration.point_at_fpr(t)` is exact for the FPRs analysts ask for (1, 2, 3, 5 x 10^-k from 1e-4, and every
+    whole percent) and conservative (a lower FPR, never a higher one) between grid values.
+    """
+    p, y = _check_binary(probs, labels, "probs")
+    if y.min() == y.max():
+        return []
+    fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=True)
+    finite = np.isfinite(thresholds)  # sklearn's first point (threshold inf: nothing flagged) is left out
+    fpr, tpr, thresholds = fpr[finite], tpr[finite], np.clip(thresholds[finite], 0.0, 1.0)
+    round_fprs = [m * 10.0**e for e in range(-4, 0) for m in (1, 2, 3, 5)]
+    percents = np.linspace(0.0, 1.0, 101)
+    n_log = max(0, max_points - len(round_fprs) - len(percents) - 2)
+    grid = np.unique(np.concatenate([round_fprs, percents, np.logspace(-4, 0, n_log)]))
+    # roc_curve's fpr is non-decreasing: the last index with fpr <= g is the best point under g
+    keep = np.searchsorted(fpr, grid, side="right") - 1
+    keep = np.unique(np.concatenate([keep[keep >= 0], [0, len(fpr) - 1]]))
+    return [[float(thresholds[i]), float(fpr[i]), float(tpr[i])] for i in keep]

@@ -3,25 +3,41 @@
 Face selection follows the model's contract: faces smaller than the smallest face training saw
 (`face_crop.min_face`) or below its detection score (`face_crop.min_score`) are never scored, and videos are sampled
 at the contract's `frames_per_video` unless the caller says otherwise. Aggregation (documented for analysts): every
-remaining face is scored with the calibrated P(fake). An image scores the max over its faces; a video scores the
-mean, over the sampled frames that hold a face, of each frame's max face score. A file with no usable face gets
-status `no_face` and score null, never a default 0.5.
+remaining face is scored with the calibrated P(fake); each frame scores the max over its faces; the file scores the
+`aggregate` (mean by default, or max, or the mean of the top k) of its frame scores — an image has one frame, so it
+scores its highest face. `score_interval` is [lowest, highest] frame score. A file with no usable face gets status
+`no_face` and score null, never a default 0.5. The label compares the score with the run's operating point
+(`settings.choose_operating_point`), which every record names.
+
+A run writes `<output>.run.json` beside the output (run id, times, tool version, settings, the model card, the
+operating point); `resume` keeps an output's complete records and skips inputs already recorded with the same
+absolute path and sha256; explanations of the top flagged files are made in a second pass at the end.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from deepdetect import __version__
+from deepdetect.contract import ModelCard
+from deepdetect.contract.aggregate import aggregate_scores
+from deepdetect.inference.explain import FaceEvidence, TopFlagged, write_explanation
 from deepdetect.inference.predictor import Predictor
+from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
 from deepdetect.media import (
     MediaError,
     iter_media_files,
@@ -29,9 +45,10 @@ from deepdetect.media import (
     media_kind,
     read_video_frames,
     reject_special_file,
+    video_info,
 )
-from deepdetect.utils.io import sha256_file
-from deepdetect.utils.paths import bounded_name, path_bytes_b64
+from deepdetect.utils.io import atomic_write_text, sha256_file
+from deepdetect.utils.paths import path_bytes_b64, printable_text
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +64,46 @@ STATUSES = (
     "error",
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded
+FILE_PROGRESS_DELAY_S = 2.0  # a file's own progress bar appears only once it has taken this long
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every record of one run shares: its id, the tool version and the operating point."""
+
+    run_id: str
+    operating_point: OperatingPointChoice
+    tool_version: str = __version__
+
+    @classmethod
+    def start(cls, predictor: Predictor, settings: PredictSettings) -> RunInfo:
+        """A new run id and the operating point `settings` resolve to for this model (raises SettingsError)."""
+        return cls(uuid.uuid4().hex, choose_operating_point(predictor.contract, settings))
+
+
+@dataclass
+class PredictSummary:
+    """What a run did: status and label counts over every record in the output (kept ones included)."""
+
+    run_id: str
+    operating_point: OperatingPointChoice
+    statuses: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+    scored: int = 0
+    resumed: int = 0
+    dropped_bytes: int = 0
+    explained: int = 0
+
+    def count(self, rec: dict[str, Any]) -> None:
+        """Add one record to the counts."""
+        self.statuses[str(rec.get("status"))] += 1
+        if rec.get("label"):
+            self.labels[str(rec["label"])] += 1
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, MediaError | None]]:
@@ -61,85 +118,179 @@ def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, M
     return out
 
 
-def _base_record(path: Path, predictor: Predictor, threshold: float) -> dict[str, Any]:
-    return {
-        "path": str(path),  # exact: a name that is not UTF-8 keeps its bytes as surrogate escapes
+def _base_record(path: Path, predictor: Predictor, run: RunInfo, settings: PredictSettings) -> dict[str, Any]:
+    try:
+        size: int | None = os.stat(path).st_size
+    except OSError:
+        size = None
+    rec: dict[str, Any] = {
+        "path": str(path),  # as given; a name that is not UTF-8 keeps its bytes as surrogate escapes
+        "abs_path": os.path.abspath(path),
+        "name": path.name,
         "path_bytes_b64": path_bytes_b64(path),  # the exact bytes of such a name (null for UTF-8 names)
+        "size_bytes": size,
         "sha256": None,
         "kind": None,
         "status": "error",
         "score": None,
+        "score_interval": None,
         "label": None,
-        "threshold": threshold,
+        "threshold": run.operating_point.threshold,
+        "operating_point": run.operating_point.to_dict(),
+        "aggregate": settings.aggregate,
         "n_frames": 0,
         "n_faces": 0,
         "faces": [],
         "model_name": predictor.contract.name,
         "model_version": predictor.contract.version,
+        "run_id": run.run_id,
+        "tool_version": run.tool_version,
+        "scanned_at": utc_now(),
         "seconds": 0.0,
         "error": None,
+        "explanation": None,
     }
+    if settings.aggregate == "topk":
+        rec["aggregate_k"] = settings.topk
+    return rec
+
+
+def _decode(path: Path, kind: str, frames: int) -> tuple[list[tuple[int, np.ndarray]], float]:
+    """Sampled frames as (index, RGB) and the video's frame rate (0 for images or when unknown)."""
+    if kind == "image":
+        return [(0, load_image(path))], 0.0
+    decoded = read_video_frames(path, frames_per_video=frames)
+    try:
+        fps = video_info(path).fps
+    except MediaError:
+        fps = 0.0
+    return decoded, fps
+
+
+def _crop_faces(
+    part: list[tuple[int, np.ndarray]],
+    detector: Any,
+    contract: ModelCard,
+    min_face_score: float,
+    kind: str,
+    fps: float,
+) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """Detect faces in `part`'s frames, keep those the contract allows, crop them; each crop's face record."""
+    from deepdetect.faces.crop import crop_face
+    from deepdetect.faces.track import select_faces
+
+    crops: list[np.ndarray] = []
+    owners: list[dict[str, Any]] = []
+    for (index, frame), det in zip(part, detector.detect([f for _, f in part]), strict=True):
+        keep = select_faces(det, "all", contract.min_face, min_face_score)
+        for box, score, lm in zip(det.boxes[keep], det.scores[keep], det.landmarks[keep], strict=True):
+            try:
+                crop, _ = crop_face(frame, box, lm, contract.margin, contract.crop_size)
+            except ValueError:  # degenerate box
+                continue
+            crops.append(crop)
+            owners.append(
+                {
+                    "frame_index": int(index),
+                    "time_s": (round(index / fps, 3) if fps > 0 else None) if kind == "video" else 0.0,
+                    "box": [round(float(v), 1) for v in box],
+                    "det_score": round(float(score), 4),
+                }
+            )
+    return crops, owners
+
+
+def _summarise(
+    rec: dict[str, Any],
+    faces: list[dict[str, Any]],
+    best: tuple[float, np.ndarray, dict[str, Any]] | None,
+    settings: PredictSettings,
+    threshold: float,
+) -> FaceEvidence | None:
+    """Fill the record's score (per-frame max, then the aggregate), interval and label; the evidence if flagged."""
+    per_frame: dict[int, float] = {}
+    for face in faces:
+        per_frame[face["frame_index"]] = max(per_frame.get(face["frame_index"], 0.0), face["score"])
+    frame_scores = np.array([per_frame[i] for i in sorted(per_frame)])
+    score = aggregate_scores(frame_scores, settings.aggregate, settings.topk)
+    rec.update(
+        status="ok",
+        score=round(score, 6),
+        score_interval=[round(float(frame_scores.min()), 6), round(float(frame_scores.max()), 6)],
+        label="fake" if score >= threshold else "real",
+    )
+    if rec["label"] != "fake" or best is None:
+        return None
+    face = best[2]
+    return FaceEvidence(
+        crop=best[1],
+        face_score=best[0],
+        file_score=round(score, 6),
+        box=face["box"],
+        frame_index=face["frame_index"],
+        time_s=face["time_s"] or 0.0,
+        kind=str(rec["kind"]),
+    )
 
 
 def score_file(
     path: Path,
     predictor: Predictor,
     detector: Any,
-    frames: int | None = None,
-    threshold: float | None = None,
-    min_face_score: float | None = None,
-) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """One file's record, plus the crops of its faces (for explanations); never raises for a bad file.
+    settings: PredictSettings,
+    run: RunInfo,
+) -> tuple[dict[str, Any], FaceEvidence | None]:
+    """One file's record, plus its best face when it is flagged (for an explanation); never raises for a bad file.
 
-    `frames` and `min_face_score` default to the model contract's; faces under its `min_face` are never scored.
+    `settings.frames` and `settings.min_face_score` default to the model contract's; faces under its `min_face`
+    are never scored. A video's faces get `time_s` = frame index / frame rate (null when the rate is unknown).
     """
-    from deepdetect.faces.crop import crop_face
-    from deepdetect.faces.track import select_faces
-
     contract = predictor.contract
-    frames = contract.frames_per_video if frames is None else int(frames)
-    min_face_score = contract.min_score if min_face_score is None else float(min_face_score)
+    frames = contract.frames_per_video if settings.frames is None else int(settings.frames)
+    min_face_score = contract.min_score if settings.min_face_score is None else float(settings.min_face_score)
     start = time.perf_counter()
-    thr = predictor.contract.threshold if threshold is None else float(threshold)
-    rec = _base_record(path, predictor, thr)
-    crops: list[np.ndarray] = []
+    thr = run.operating_point.threshold
+    rec = _base_record(path, predictor, run, settings)
+    evidence: FaceEvidence | None = None
     try:
         reject_special_file(path)  # before any open: a FIFO or device would block or never end
         kind = media_kind(path)
         rec["kind"] = kind
-        decoded = [(0, load_image(path))] if kind == "image" else read_video_frames(path, frames_per_video=frames)
+        decoded, fps = _decode(path, kind, frames)
         rec["sha256"] = sha256_file(path)
         rec["n_frames"] = len(decoded)
         # Frames smaller than the smallest detectable face hold no face (and MTCNN fails on them).
         min_side = int(getattr(detector, "min_face_size", 20))
         decoded = [(i, f) for i, f in decoded if min(f.shape[:2]) >= min_side]
-        detections = detector.detect([f for _, f in decoded]) if decoded else []
-        owners: list[tuple[int, list[float], float]] = []
-        size, margin = predictor.contract.crop_size, predictor.contract.margin
-        for (index, frame), det in zip(decoded, detections, strict=True):
-            keep = select_faces(det, "all", contract.min_face, min_face_score)
-            for box, score, lm in zip(det.boxes[keep], det.scores[keep], det.landmarks[keep], strict=True):
-                try:
-                    crop, _ = crop_face(frame, box, lm, margin, size)
-                except ValueError:  # degenerate box
-                    continue
-                crops.append(crop)
-                owners.append((int(index), [round(float(v), 1) for v in box], round(float(score), 4)))
-        probs = predictor.calibrate(predictor.score_crops(crops)) if crops else np.zeros(0)
-        rec["n_faces"] = len(crops)
-        rec["faces"] = [
-            {"frame_index": i, "box": b, "det_score": s, "score": round(float(p), 6)}
-            for (i, b, s), p in zip(owners, probs, strict=True)
-        ]
-        if not crops:
+        faces: list[dict[str, Any]] = []
+        best: tuple[float, np.ndarray, dict[str, Any]] | None = None
+        chunk = max(1, int(getattr(detector, "batch_size", 8) or 8))
+        with tqdm(
+            total=len(decoded),
+            desc=f"  {path.name[:40]}",
+            unit="frame",
+            leave=False,
+            delay=FILE_PROGRESS_DELAY_S,
+            disable=not settings.progress or kind != "video",
+        ) as bar:
+            for lo in range(0, len(decoded), chunk):
+                part = decoded[lo : lo + chunk]
+                crops, owners = _crop_faces(part, detector, contract, min_face_score, kind, fps)
+                probs = predictor.calibrate(predictor.score_crops(crops)) if crops else np.zeros(0)
+                for face, crop, p in zip(owners, crops, probs, strict=True):
+                    face["score"] = round(float(p), 6)
+                    faces.append(face)
+                    if best is None or face["score"] > best[0]:
+                        best = (face["score"], crop, face)
+                bar.update(len(part))
+                bar.set_postfix(faces=len(faces), refresh=False)
+        rec["n_faces"] = len(faces)
+        rec["faces"] = faces
+        if not faces:
             rec["status"] = "no_face"
             rec["error"] = f"no face >= {contract.min_face:g} px with detection score >= {min_face_score:g}"
         else:
-            per_frame: dict[int, float] = {}
-            for (i, _, _), p in zip(owners, probs, strict=True):
-                per_frame[i] = max(per_frame.get(i, 0.0), float(p))
-            score = float(np.mean(list(per_frame.values())))
-            rec.update(status="ok", score=round(score, 6), label="fake" if score >= thr else "real")
+            evidence = _summarise(rec, faces, best, settings, thr)
     except MediaError as exc:
         rec["status"], rec["error"] = exc.status, str(exc)
         if exc.status != "not_found":
@@ -148,105 +299,179 @@ def score_file(
         log.debug("error scoring %s", path, exc_info=True)
         rec["status"], rec["error"] = "error", f"{type(exc).__name__}: {exc}"
     rec["seconds"] = round(time.perf_counter() - start, 4)
-    return rec, crops
+    return rec, evidence
+
+
+def record_key(rec: dict[str, Any]) -> tuple[str, str | None]:
+    """(absolute path as printable text, sha256) of a record: what `resume` matches inputs on (CSV keeps names
+    that are not UTF-8 only as `\\xNN` text, so both sides are compared in that form)."""
+    abs_path = rec.get("abs_path") or os.path.abspath(str(rec.get("path")))
+    return printable_text(str(abs_path)), rec.get("sha256")
+
+
+def _already_done(path: Path, done: Container[tuple[str, str | None]], done_paths: Container[str]) -> bool:
+    abs_path = printable_text(os.path.abspath(path))
+    if abs_path not in done_paths:
+        return False
+    try:
+        digest = sha256_file(path) if os.path.isfile(path) else None
+    except OSError:
+        digest = None
+    return (abs_path, digest) in done
 
 
 def predict_files(
     paths: Iterable[str | os.PathLike[str]],
     predictor: Predictor,
     detector: Any,
-    frames: int | None = None,
-    batch_size: int | None = None,
-    threshold: float | None = None,
-    min_face_score: float | None = None,
-    explain_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
+    settings: PredictSettings | None = None,
+    run: RunInfo | None = None,
+    done: Sequence[tuple[str, str | None]] = (),
+    keep: TopFlagged | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one record per input file (see the module docstring for the aggregation and statuses)."""
-    if batch_size:
-        predictor.batch_size = int(batch_size)
+    """Yield one record per input file (see the module docstring), skipping inputs whose (absolute path, sha256)
+    is in `done`; the best face of each flagged file is offered to `keep` (explanations)."""
+    settings = settings or PredictSettings()
+    run = run or RunInfo.start(predictor, settings)
+    predictor.batch_size = int(settings.batch_size)
+    done_set = set(done)
+    done_paths = {p for p, _ in done_set}
     inputs = expand_inputs(paths)
-    for path, missing in tqdm(inputs, desc="predict", unit="file", disable=not progress):
+    for path, missing in tqdm(inputs, desc="predict", unit="file", disable=not settings.progress, dynamic_ncols=True):
+        if done_set and _already_done(path, done_set, done_paths):
+            continue
         if missing is not None:
-            rec = _base_record(path, predictor, predictor.contract.threshold if threshold is None else threshold)
+            rec = _base_record(path, predictor, run, settings)
             rec["status"], rec["error"] = missing.status, str(missing)
             yield rec
             continue
-        rec, crops = score_file(path, predictor, detector, frames, threshold, min_face_score)
-        if explain_dir is not None and rec["label"] == "fake":
-            rec["explanation"] = write_explanation(path, rec, crops, predictor, Path(explain_dir))
+        rec, evidence = score_file(path, predictor, detector, settings, run)
+        if keep is not None and evidence is not None:
+            keep.offer(rec["score"], (rec["abs_path"], str(path)), evidence)
         yield rec
 
 
-def write_explanation(
-    path: Path, rec: dict[str, Any], crops: list[np.ndarray], predictor: Predictor, out_dir: Path
-) -> str | None:
-    """Grad-CAM overlay PNG of the highest-scoring face of a flagged file; returns its path (None if impossible)."""
-    from PIL import Image
+def run_header_path(output: str | os.PathLike[str]) -> Path:
+    """`<output>.run.json`: the run header written beside an output."""
+    return Path(os.fspath(output) + ".run.json")
 
-    from deepdetect.inference.predictor import TorchBackend
-    from deepdetect.models.gradcam import overlay
 
-    if not isinstance(predictor, TorchBackend) or not crops:
-        return None
-    best = int(np.argmax([f["score"] for f in rec["faces"]]))
-    heat = predictor.heatmaps([crops[best]])[0]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # bounded whatever the source name's length; the hash of the full path keeps sources apart
-    target = out_dir / bounded_name(path.stem, os.fsencode(path), ".gradcam.png")
-    Image.fromarray(overlay(crops[best], heat)).save(target)
-    return str(target)
+def _write_header(target: Path, header: dict[str, Any]) -> None:
+    atomic_write_text(target, json.dumps(header, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 def run_predict(
     paths: Iterable[str | os.PathLike[str]],
     model: str | os.PathLike[str] | Predictor,
     output: str | os.PathLike[str],
-    device: str = "cpu",
-    frames: int | None = None,
-    batch_size: int = 32,
-    threshold: float | None = None,
-    min_face_score: float | None = None,
-    explain_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-    index: str | os.PathLike[str] | None = None,
-) -> tuple[Counter[str], Counter[str]]:
-    """Score `paths`, writing one record per file to `output` (.jsonl/.csv) as it comes; returns the counts.
+    settings: PredictSettings | None = None,
+    argv: Sequence[str] | None = None,
+) -> PredictSummary:
+    """Score `paths`, writing one record per file to `output` (.jsonl/.csv) as it comes and a run header beside it.
 
-    With a known-content `index` (deepdetect-index), records also get `pdq` and `known_match`.
+    An output that already holds records is refused (`OutputExistsError`) unless `settings.overwrite` or
+    `settings.resume`. With a known-content `settings.index` (deepdetect-index), records also get `pdq` and
+    `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
     """
     from deepdetect.faces.detect import FaceDetector
     from deepdetect.inference.writers import RecordWriter
 
+    settings = settings or PredictSettings()
     predictor = (
-        model if isinstance(model, Predictor) else Predictor.from_path(model, device=device, batch_size=batch_size)
+        model
+        if isinstance(model, Predictor)
+        else Predictor.from_path(model, device=settings.device, batch_size=settings.batch_size)
     )
-    detector = FaceDetector(device=device)
+    run = RunInfo.start(predictor, settings)
+    summary = PredictSummary(run.run_id, run.operating_point)
     matcher = None
-    if index is not None:
-        from deepdetect.hashing.api import annotate_prediction
+    if settings.index is not None:
         from deepdetect.hashing.index import HashIndex
         from deepdetect.hashing.match import Matcher
 
-        matcher = Matcher(HashIndex(index))
-    statuses: Counter[str] = Counter()
-    labels: Counter[str] = Counter()
-    with RecordWriter(output) as writer:
-        for rec in predict_files(
-            paths,
-            predictor,
-            detector,
-            frames=frames,
-            batch_size=batch_size,
-            threshold=threshold,
-            min_face_score=min_face_score,
-            explain_dir=explain_dir,
-            progress=progress,
-        ):
+        matcher = Matcher(HashIndex(settings.index))
+    existing = "resume" if settings.resume else "overwrite" if settings.overwrite else "refuse"
+    keep = TopFlagged(settings.explain_top) if settings.explain_dir else None
+    header_path = run_header_path(output)
+    with RecordWriter(output, existing=existing) as writer:
+        summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
+        if writer.dropped_bytes:
+            log.warning("resume: dropped a half-written last record (%d bytes) of %s", writer.dropped_bytes, output)
+        for rec in writer.existing:
+            summary.count(rec)
+        header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
+        _write_header(header_path, header)
+        detector = FaceDetector(device=settings.device)
+        done = [record_key(r) for r in writer.existing]
+        for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
             if matcher is not None:
+                from deepdetect.hashing.api import annotate_prediction
+
                 annotate_prediction(rec, matcher)
             writer.write(rec)
-            statuses[rec["status"]] += 1
-            if rec["label"]:
-                labels[rec["label"]] += 1
-    return statuses, labels
+            summary.count(rec)
+            summary.scored += 1
+        if keep is not None and settings.explain_dir:
+            explained = _explain(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
+            summary.explained = len(explained)
+            if explained:
+                writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+    header.update(
+        finished_at=utc_now(),
+        status="finished",
+        counts={
+            "scored": summary.scored,
+            "resumed": summary.resumed,
+            "explained": summary.explained,
+            "status": dict(summary.statuses),
+            "label": dict(summary.labels),
+        },
+    )
+    _write_header(header_path, header)
+    return summary
+
+
+def _explain(keep: TopFlagged, predictor: Predictor, out_dir: Path, progress: bool) -> dict[str, str]:
+    """Second pass: an occlusion map per kept flagged file -> {abs_path: png path}; a failure skips one file."""
+    written: dict[str, str] = {}
+    for (abs_path, given), evidence in tqdm(keep.items(), desc="explain", unit="file", disable=not progress):
+        try:
+            written[abs_path] = str(write_explanation(Path(given), evidence, predictor, out_dir))
+        except Exception:  # an explanation must never cost the batch its records
+            log.warning("could not explain %s", given, exc_info=True)
+    return written
+
+
+def _run_header(
+    run: RunInfo,
+    predictor: Predictor,
+    settings: PredictSettings,
+    output: str | os.PathLike[str],
+    argv: Sequence[str] | None,
+    previous: Path | None,
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
+        "format": "deepdetect-predict-run/1",
+        "run_id": run.run_id,
+        "status": "running",
+        "started_at": utc_now(),
+        "finished_at": None,
+        "tool_version": run.tool_version,
+        "argv": list(argv) if argv is not None else list(sys.argv),
+        "cwd": os.getcwd(),
+        "output": os.path.abspath(output),
+        "settings": settings.with_paths_absolute().to_dict(),
+        "model_path": str(Path(predictor.path).absolute()) if hasattr(predictor, "path") else None,
+        "model_backend": predictor.kind,
+        "model": predictor.contract.to_dict(),
+        "operating_point": run.operating_point.to_dict(),
+        "previous_runs": [],
+    }
+    if previous is not None and previous.is_file():  # resume: keep what the earlier runs' headers said
+        try:
+            old = json.loads(previous.read_text(encoding="utf-8"))
+            earlier = old.pop("previous_runs", [])
+            header["previous_runs"] = [*earlier, old]
+        except (OSError, ValueError, AttributeError):
+            log.warning("resume: could not read the earlier run header %s", previous)
+    return header

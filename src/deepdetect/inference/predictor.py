@@ -20,6 +20,17 @@ class ModelLoadError(ValueError):
     """Raised when a model path is missing, of an unknown kind, or its file breaks the contract."""
 
 
+def check_device(device: str) -> None:
+    """Raise ModelLoadError for a device this machine lacks (`cuda` without CUDA), for either backend."""
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ModelLoadError(f"unknown device {device!r}; expected cpu or cuda")
+    if device.startswith("cuda"):
+        import torch  # the face detector runs on torch whatever the model's backend
+
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"--device {device} asked for, but no CUDA device is available; use --device cpu")
+
+
 class Predictor:
     """Base: `score_crops(crops) -> logits` in batches; subclasses supply `_logits(batch)` for one NCHW batch."""
 
@@ -33,6 +44,7 @@ class Predictor:
         path = Path(model_path)
         if not path.exists():
             raise ModelLoadError(f"model not found: {path}")
+        check_device(device)
         if path.suffix.lower() == ".onnx":
             return OnnxBackend(path, device, batch_size)
         if path.is_dir() and (path / "model.onnx").is_file() and not (path / "model.safetensors").is_file():
@@ -64,6 +76,7 @@ class OnnxBackend(Predictor):
         from deepdetect.contract.onnx import OnnxContractError, read_onnx_metadata
         from deepdetect.inference.runtime import ort_session
 
+        check_device(device)
         try:
             meta = read_onnx_metadata(path)
         except OnnxContractError as exc:
@@ -74,6 +87,8 @@ class OnnxBackend(Predictor):
             self.session = ort_session(path, device=device)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types for unloadable graphs
             raise ModelLoadError(f"onnxruntime cannot load {path}: {exc}") from exc
+        if device.startswith("cuda") and "CUDAExecutionProvider" not in self.session.get_providers():
+            log.warning("onnxruntime has no CUDA provider here: the model runs on CPU (face detection on %s)", device)
         self.input_name = self.session.get_inputs()[0].name
         self.contract = ModelCard.from_onnx_metadata(meta)
 
@@ -91,8 +106,8 @@ class TorchBackend(Predictor):
 
         from deepdetect.models.checkpoint import load_detector, resolve_model_path
 
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelLoadError("--device cuda asked for, but no CUDA device is available")
+        check_device(device)
+        self.path = Path(path)
         try:
             weights = resolve_model_path(path)
             self.model, meta = load_detector(weights, device=device)

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from deepdetect.contract import Calibration, ModelCard
-from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature
+from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature, operating_points
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
 from deepdetect.training.distributed import broadcast_object
 from deepdetect.training.loop import Progress, validate
@@ -34,16 +34,17 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, settings: CalibrationSetti
         log.warning("no threshold chosen on val (%s); using 0.5", exc)
         threshold = 0.5
     flagged = probs >= threshold
-    return Calibration(
-        temperature=temperature,
-        threshold=threshold,
-        threshold_rule=settings.threshold_rule,
-        extra={
+    return Calibration.from_dict(
+        {
+            "temperature": temperature,
+            "threshold": threshold,
+            "threshold_rule": settings.threshold_rule,
             "target_fpr": settings.target_fpr,
             # Rates at the threshold on val: the reference an evaluation compares unseen sources against.
             "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
             "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
-        },
+            "roc": operating_points(probs, labels),  # the val ROC, thinned: predict --fpr picks from it
+        }
     )
 
 

@@ -1,0 +1,114 @@
+"""Typed predict settings (built once at the edge, by the CLI) and the operating point they resolve to."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deepdetect.contract import ModelCard
+from deepdetect.contract.aggregate import AGGREGATIONS
+
+PREDICT_AGGREGATIONS = tuple(a for a in AGGREGATIONS if a != "confidence")  # mean | max | topk
+
+
+class SettingsError(ValueError):
+    """Raised for settings that cannot be used together or with this model (a usage error)."""
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """How to score a batch: sampling, faces, operating point, aggregation, explanations, output handling.
+
+    `frames` and `min_face_score` default (None) to the model contract's; `threshold` and `fpr` choose the
+    operating point (at most one of them; neither: the model's stored threshold).
+    """
+
+    device: str = "cpu"
+    frames: int | None = None
+    batch_size: int = 32
+    min_face_score: float | None = None
+    threshold: float | None = None
+    fpr: float | None = None
+    aggregate: str = "mean"
+    topk: int = 3
+    explain_dir: str | None = None
+    explain_top: int = 20
+    index: str | None = None
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.frames is not None and self.frames < 1:
+            raise SettingsError("frames must be positive")
+        if self.batch_size < 1:
+            raise SettingsError("batch size must be positive")
+        if self.threshold is not None and self.fpr is not None:
+            raise SettingsError("give --threshold or --fpr, not both")
+        for name in ("threshold", "fpr", "min_face_score"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise SettingsError(f"{name} must be in [0, 1], got {value}")
+        if self.aggregate not in PREDICT_AGGREGATIONS:
+            raise SettingsError(f"unknown aggregation {self.aggregate!r}; expected one of {PREDICT_AGGREGATIONS}")
+        if self.topk < 1 or self.explain_top < 0:
+            raise SettingsError("topk must be >= 1 and explain_top >= 0")
+        if self.overwrite and self.resume:
+            raise SettingsError("give --overwrite or --resume, not both")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for the run header)."""
+        return asdict(self)
+
+    def with_paths_absolute(self) -> PredictSettings:
+        """A copy whose path settings are absolute (the run header records where things went)."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            explain_dir=os.path.abspath(self.explain_dir) if self.explain_dir else None,
+            index=os.path.abspath(self.index) if self.index else None,
+        )
+
+
+@dataclass(frozen=True)
+class OperatingPointChoice:
+    """The threshold a run uses, where it came from (model | fpr | threshold) and its validation rates."""
+
+    threshold: float
+    source: str
+    target_fpr: float | None
+    val_fpr: float | None
+    val_tpr: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's `operating_point` entry."""
+        return asdict(self)
+
+
+def choose_operating_point(card: ModelCard, settings: PredictSettings) -> OperatingPointChoice:
+    """`--threshold` as given (val rates only when it is a stored point), `--fpr` from the stored validation ROC
+    (largest val TPR with val FPR <= target), else the model's stored threshold; raises SettingsError."""
+    cal = card.calibration
+    if settings.fpr is not None:
+        if not cal.roc:
+            raise SettingsError(
+                f"--fpr needs the model's validation ROC, and {card.name} {card.version} has none stored "
+                "(trained before operating points were recorded); use --threshold"
+            )
+        point = cal.point_at_fpr(settings.fpr)
+        if point is None:
+            lowest = min(p.fpr for p in cal.roc)
+            raise SettingsError(
+                f"--fpr {settings.fpr:g}: no stored operating point has a val FPR that low ({lowest:g})"
+            )
+        return OperatingPointChoice(point.threshold, "fpr", settings.fpr, point.fpr, point.tpr)
+    if settings.threshold is not None:
+        exact = [p for p in cal.roc if p.threshold == settings.threshold]
+        if settings.threshold == cal.threshold and cal.val_tpr is not None:
+            return OperatingPointChoice(settings.threshold, "threshold", None, cal.val_fpr, cal.val_tpr)
+        if exact:
+            return OperatingPointChoice(settings.threshold, "threshold", None, exact[0].fpr, exact[0].tpr)
+        return OperatingPointChoice(settings.threshold, "threshold", None, None, None)
+    return OperatingPointChoice(cal.threshold, "model", cal.target_fpr, cal.val_fpr, cal.val_tpr)

@@ -252,9 +252,6 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     out_dir = Path(str(cfg.output_dir))
     ckpt_dir = out_dir / "checkpoints"
     check_run_dir(out_dir, _resume_path(trainer.get("resume"), ckpt_dir), bool(cfg.get("overwrite", False)), info)
-    if info.is_main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
     precision = str(trainer.precision)
     if precision not in PRECISIONS:
         raise TrainConfigError(f"unknown trainer.precision {precision!r}; expected one of {PRECISIONS}")
@@ -266,6 +263,9 @@ def _train(cfg: DictConfig, info: DistInfo) -> dict[str, Any]:
     train_df, val_df, manifest = load_frames(cfg)
     model, spec, preprocess, init_report = build_from_config(cfg.model)
     train_tf, eval_tf = build_transforms(cfg.get("augment"), preprocess)
+    if info.is_main:  # only once the config has built data and model: a bad config leaves no run folder behind
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
     sbi = cfg.data.sbi
     train_ds = CropDataset(train_df, train_tf, sbi_mode=sbi.mode, sbi_prob=float(sbi.prob), seed=seed)
     val_ds = CropDataset(val_df, eval_tf, seed=seed)

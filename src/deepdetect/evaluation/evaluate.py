@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 from tqdm import tqdm
 
 from deepdetect.contract import ModelCard, Preprocess
@@ -27,6 +27,7 @@ from deepdetect.evaluation.perturb import Perturbation, get_perturbation
 from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.models.detector import Detector
+from deepdetect.utils.config import resolved_config
 from deepdetect.utils.csvcells import neutralise_frame
 from deepdetect.utils.io import atomic_write_text
 
@@ -351,6 +352,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 "manifest_name": _manifest_name(manifest),
                 "split": split,
                 "model": run.meta.get("model"),
+                "model_card": {
+                    "name": run.card.name,
+                    "version": run.card.version,
+                    "training_data": run.card.training_data,
+                    "init_weights": run.card.init_weights,
+                },
                 "calibration": {
                     "temperature": run.temperature,
                     "threshold": run.threshold,
@@ -372,7 +379,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "warning_rule": "source FPR > max(2 x reference FPR, reference FPR + 0.05)",
         "results": results,
         "summary": [summary_row(r) for r in results],
-        "config": OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg),
+        "config": resolved_config(cfg) if isinstance(cfg, DictConfig) else dict(cfg),
     }
     metrics = _clean(metrics)
     metrics["config"] = {k: v for k, v in metrics["config"].items() if k != "hydra"}

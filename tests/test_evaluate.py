@@ -80,6 +80,8 @@ def test_evaluate_end_to_end(tiny: tuple[Path, Path], cfg_factory, tmp_path: Pat
     assert all(r.startswith("data:image/png;base64,") for r in parser.refs), parser.refs[:3]
     assert 'src="http' not in text and 'href="http' not in text
     assert text.index("Per-source results") < text.index("Summary")
+    assert "${" not in json.dumps(on_disk["config"]) and "${" not in text  # interpolations resolved
+    assert {"name", "version", "training_data"} <= set(res["model_card"])
 
 
 def test_threshold_zero_flags_every_real_and_warns(tiny: tuple[Path, Path], cfg_factory, tmp_path: Path) -> None:

@@ -193,3 +193,154 @@ def test_dev_face_swap_folders_split_without_leaks(dev_data: Path, folder: str, 
         pairs = frame.assign(stem=frame["path"].map(lambda p: Path(p).stem)).groupby("stem")["split"].nunique()
         assert pairs.max() == 1
         assert set(frame["split"]) == {"train", "val", "test"}
+
+
+def split_frame(sources: list, seed: int = 0) -> pd.DataFrame:
+    """Leak-free splits of `sources` as a manifest-like frame, checked by `check_no_leak`."""
+    frame = pd.DataFrame([vars(x) for x in assign_splits(sources, 0.25, 0.25, seed=seed)])
+    check_no_leak(frame)
+    return frame
+
+
+def test_ffpp_real_tree_masks_and_deepfakedetection(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The tree FF++'s download script writes: youtube + actors originals, five methods, DFD, masks beside videos."""
+    root = tmp_path / "FaceForensics++"
+    yt = ("000", "003", "071", "054", "100", "200")
+    touch(root, *(f"original_sequences/youtube/c23/videos/{v}.mp4" for v in yt))
+    scenes = {"01": "exit_phone_room", "02": "kitchen_pan", "03": "podium_speech_happy", "04": "talking_angry_couch"}
+    touch(root, *(f"original_sequences/actors/c23/videos/{a}__{sc}.mp4" for a, sc in scenes.items()))
+    for method in ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter"):
+        touch(root, *(f"manipulated_sequences/{method}/c23/videos/{p}.mp4" for p in ("000_003", "003_000", "100_200")))
+        if method != "FaceShifter":  # FF++ ships no FaceShifter masks
+            touch(root, *(f"manipulated_sequences/{method}/masks/videos/{p}.mp4" for p in ("000_003", "003_000")))
+    dfd = ("01_02__exit_phone_room__YVGY8LOK", "02_01__kitchen_pan__A1B2C3D4", "03_04__podium_speech_happy__ZK95PQDE")
+    touch(root, *(f"manipulated_sequences/DeepFakeDetection/c23/videos/{v}.mp4" for v in dfd))
+    touch(root, *(f"manipulated_sequences/DeepFakeDetection/masks/videos/{v}.mp4" for v in dfd))
+    (root / "splits").mkdir()
+    (root / "splits" / "train.json").write_text(json.dumps([["000", "003"]]))
+    (root / "splits" / "test.json").write_text(json.dumps([["071", "054"], ["100", "200"]]))
+
+    with caplog.at_level("INFO", logger="deepdetect.data.layouts"):
+        sources = load_sources("ffpp", root)
+    s = by_rel(sources)
+    assert not any("/masks/" in rel for rel in s)
+    assert {x.compression for x in sources} == {"c23"}
+    assert "skipped 11 files under manipulated_sequences/*/masks/" in caplog.text  # 4 methods x 2 + 3 DFD
+    assert len(sources) == 6 + 4 + 5 * 3 + 3
+    assert {x.method for x in sources if x.label == "fake"} == {
+        "Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection",
+    }  # fmt: skip
+    actor1 = s["original_sequences/actors/c23/videos/01__exit_phone_room.mp4"]
+    assert (actor1.label, actor1.source, actor1.method, actor1.split) == ("real", "actors", "", "")
+    fake12 = s["manipulated_sequences/DeepFakeDetection/c23/videos/01_02__exit_phone_room__YVGY8LOK.mp4"]
+    assert (fake12.label, fake12.method, fake12.source, fake12.video_id) == (
+        "fake", "DeepFakeDetection", "DeepFakeDetection", "01_02__exit_phone_room__YVGY8LOK",
+    )  # fmt: skip
+    actor2 = s["original_sequences/actors/c23/videos/02__kitchen_pan.mp4"]
+    # a DFD fake joins its target's and its source's groups: actors 01 and 02 are one group, 03 and 04 another
+    assert (
+        actor1.group
+        == fake12.group
+        == actor2.group
+        != s["original_sequences/actors/c23/videos/03__podium_speech_happy.mp4"].group
+    )
+    assert s["original_sequences/actors/c23/videos/04__talking_angry_couch.mp4"].group == (
+        s["manipulated_sequences/DeepFakeDetection/c23/videos/03_04__podium_speech_happy__ZK95PQDE.mp4"].group
+    )
+    assert s["manipulated_sequences/FaceShifter/c23/videos/100_200.mp4"].split == "test"
+    for seed in range(5):  # no actor's real and fake videos in two splits, whatever the draw
+        frame = split_frame(sources, seed)
+        dfd_part = frame[frame["source"].isin(["actors", "DeepFakeDetection"])]
+        actors = dfd_part["video_id"].str.extract(r"^(\d+)_")[0]
+        by_actor = dfd_part.assign(actor=actors).groupby("actor")["split"].nunique()
+        assert by_actor.max() == 1
+        pairs = frame[frame["source"] != "actors"].groupby("group")["split"].nunique()
+        assert pairs.max() == 1
+
+
+def make_celebdf(root: Path) -> None:
+    """Celeb-DF v2 in miniature: 6 celebrities x 2 clips, fakes swapping in other celebrities, YouTube-real, and a
+    testing list like the official one (a real clip with its fakes, plus a fake whose original is not listed)."""
+    ids = [f"id{i}" for i in range(6)]
+    touch(root, *(f"Celeb-real/{i}_{k:04d}.mp4" for i in ids for k in range(2)))
+    swaps = [(t, s) for n, t in enumerate(ids) for s in (ids[(n + 1) % 6], ids[(n + 2) % 6])]
+    touch(root, *(f"Celeb-synthesis/{t}_{s}_{k:04d}.mp4" for t, s in swaps for k in range(2)))
+    touch(root, *(f"YouTube-real/{k:05d}.mp4" for k in range(6)))
+    listed = [
+        "1 YouTube-real/00000.mp4", "1 YouTube-real/00001.mp4", "1 Celeb-real/id0_0001.mp4",
+        "0 Celeb-synthesis/id0_id1_0001.mp4", "0 Celeb-synthesis/id0_id2_0001.mp4",
+        "0 Celeb-synthesis/id3_id5_0000.mp4",
+    ]  # fmt: skip
+    (root / "List_of_testing_videos.txt").write_text("\n".join(listed) + "\n")
+
+
+def test_celebdf_real_tree_official_test_and_identity_groups(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "Celeb-DF-v2"
+    make_celebdf(root)
+    with caplog.at_level("INFO", logger="deepdetect.data.layouts"):
+        sources = load_sources("celebdf", root)
+    s = by_rel(sources)
+    assert len(sources) == 12 + 24 + 6
+    assert "6 of 6 listed test videos found; 2 unlisted videos share a clip with a test video" in caplog.text
+    assert {(x.source, x.label, x.method) for x in sources} == {
+        ("Celeb-real", "real", ""), ("YouTube-real", "real", ""), ("Celeb-synthesis", "fake", "celeb-synthesis"),
+    }  # fmt: skip
+    assert s["Celeb-synthesis/id0_id1_0001.mp4"].split == "test" and s["Celeb-real/id0_0000.mp4"].split == ""
+    for seed in range(5):
+        frame = split_frame(sources, seed).set_index("rel")
+        test = set(frame.index[frame["split"] == "test"])
+        # the listed videos, plus the unlisted original (and its other fake) of a listed fake: no shared frames
+        assert test == {line.split()[1] for line in (root / "List_of_testing_videos.txt").read_text().splitlines()} | {
+            "Celeb-real/id3_0000.mp4", "Celeb-synthesis/id3_id4_0000.mp4",
+        }  # fmt: skip
+        rest = frame[frame["split"] != "test"]
+        assert set(rest["split"]) == {"train", "val"}
+        celeb = rest[rest["source"] != "YouTube-real"]
+        identity = celeb.index.str.extract(r"/(id\d+)_", expand=False)
+        assert celeb.assign(identity=identity).groupby("identity")["split"].nunique().max() == 1  # train ∩ val = ∅
+
+
+def test_celebdf_bad_test_list_is_a_clear_error(tmp_path: Path) -> None:
+    root = tmp_path / "Celeb-DF-v2"
+    touch(root, "Celeb-real/id0_0000.mp4")
+    (root / "List_of_testing_videos.txt").write_text("Celeb-real/id0_0000.mp4\n")
+    with pytest.raises(LayoutError, match=r"List_of_testing_videos.txt:1: expected"):
+        load_sources("celebdf", root)
+
+
+def test_dfdc_real_tree_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Kaggle's DFDC download: dfdc_train_part_<n>/ folders, each with its metadata.json; fakes name their original."""
+    root = tmp_path / "dfdc_train"
+    meta = {
+        "dfdc_train_part_0": {
+            "aaa.mp4": {"label": "REAL", "split": "train"},
+            "bbb.mp4": {"label": "FAKE", "split": "train", "original": "aaa.mp4"},
+            "ccc.mp4": {"label": "FAKE", "split": "train", "original": "aaa.mp4"},
+            "gone.mp4": {"label": "FAKE", "split": "train", "original": "aaa.mp4"},
+        },
+        "dfdc_train_part_1": {
+            "ddd.mp4": {"label": "REAL", "split": "train"},
+            "eee.mp4": {"label": "FAKE", "split": "train", "original": "ddd.mp4"},
+            "fff.mp4": {"label": "REAL", "split": "train"},
+        },
+    }
+    for part, entries in meta.items():
+        touch(root, *(f"{part}/{name}" for name in entries if name != "gone.mp4"))
+        (root / part / "metadata.json").write_text(json.dumps(entries))
+    touch(root, "dfdc_train_part_1/stray.mp4")
+    with caplog.at_level("INFO", logger="deepdetect.data.layouts"):
+        sources = load_sources("dfdc", root)
+    assert "1 files listed in metadata.json are missing; 1 media files unlisted" in caplog.text
+    s = by_rel(sources)
+    assert len(s) == 6
+    assert {(x.label, x.method) for x in sources} == {("real", ""), ("fake", "dfdc")}
+    assert s["dfdc_train_part_0/ccc.mp4"].source == "dfdc_train_part_0"
+    groups = {x.rel.split("/")[1]: x.group for x in sources}
+    assert groups["aaa.mp4"] == groups["bbb.mp4"] == groups["ccc.mp4"] != groups["ddd.mp4"] == groups["eee.mp4"]
+    assert len(set(groups.values())) == 3
+    for seed in range(3):
+        frame = split_frame(sources, seed)
+        assert frame.groupby("group")["split"].nunique().max() == 1
+    (root / "dfdc_train_part_1" / "metadata.json").write_text(json.dumps(["ddd.mp4"]))
+    with pytest.raises(LayoutError, match="expected"):
+        load_sources("dfdc", root)

@@ -51,3 +51,22 @@ def test_notebooks_execute(tmp_path: Path) -> None:
     _run("quickstart.ipynb", tmp_path, {"DEEPDETECT_QUICKSTART_OUT": str(out)})
     assert (out / "EV" / "metrics.json").is_file() and (out / "EV" / "report.html").is_file()
     _run("results_analysis.ipynb", tmp_path, {"DEEPDETECT_EV_DIR": str(out / "EV")})
+
+
+def test_notebooks_are_committed_executed_with_inline_plots() -> None:
+    """Fast check of the committed notebooks: executed (outputs saved), plots inline, the quickstart runs the
+    five stages as commands, and no output carries a path outside the notebook's own output folder."""
+    for name in ("quickstart.ipynb", "results_analysis.ipynb"):
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{name} is not executed"
+        assert not any("matplotlib.use(" in c.source for c in code), name
+        images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{name} shows no plot"
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, name
+    quick = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    source = "\n".join(c.source for c in quick.cells if c.cell_type == "code")
+    for command in ("deepdetect-extract", "deepdetect-train", "deepdetect-evaluate", "deepdetect-predict"):
+        assert f'sh("{command}"' in source, command
+    assert "checker" not in source.lower()  # the demo set's face swaps, not a checkerboard texture

@@ -19,11 +19,15 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
 
     @hydra.main(version_base="1.3", config_path=config_dir(), config_name=config_name)
     def _main(cfg: DictConfig) -> Any:
+        from hydra.core.hydra_config import HydraConfig
+
+        from deepdetect.utils.config_types import ConfigTypeError, check_value_types
         from deepdetect.utils.targets import ForbiddenTargetError, check_targets
 
         try:
-            check_targets(cfg)  # the config edge: nothing is instantiated before this
-        except ForbiddenTargetError as exc:
+            check_targets(cfg)  # the config edge: nothing is instantiated or written before this
+            check_value_types(cfg, config_name, HydraConfig.get().runtime.choices)
+        except (ForbiddenTargetError, ConfigTypeError) as exc:
             log.error("%s", exc)
             raise SystemExit(2) from None
         return task(cfg)

@@ -190,42 +190,61 @@ class _UnionFind:
 
 
 _PAIR = re.compile(r"^(\d+)_(\d+)$")
+_DFD_REAL = re.compile(r"^(\d+)__(.+)$")  # actors: <actor>__<scene>
+_DFD_FAKE = re.compile(r"^(\d+)_(\d+)__(.+)__([^_]+)$")  # DeepFakeDetection: <target>_<source>__<scene>__<hash>
+FFPP_SKIPPED = ("masks", "models")  # what FF++'s download script ships beside the videos: never inputs
 
 
-def _read_ffpp_splits(root: Path) -> dict[str, str]:
-    """Map original video id -> split from FF++ `splits/{train,val,test}.json` pair lists."""
+def _read_ffpp_splits(root: Path) -> tuple[dict[str, str], list[list[str]]]:
+    """Map original video id -> split, and the id pairs, from FF++ `splits/{train,val,test}.json` pair lists."""
     out: dict[str, str] = {}
+    pairs: list[list[str]] = []
     for split in ("train", "val", "test"):
         f = root / "splits" / f"{split}.json"
         if not f.is_file():
             continue
         try:
-            pairs = json.loads(f.read_text())
+            listed = json.loads(f.read_text())
         except json.JSONDecodeError as exc:
             raise LayoutError(f"cannot parse {f}: {exc}") from exc
-        for pair in pairs:
-            for vid in pair:
-                out[str(vid)] = split
-    return out
+        for pair in listed:
+            ids = [str(v) for v in pair]
+            pairs.append(ids)
+            for vid in ids:
+                out[vid] = split
+    return out, pairs
+
+
+def ffpp_identity_keys(stem: str) -> list[str]:
+    """The people an FF++ file shows, as group keys: `000` -> [000]; `000_003` -> [000, 003]; DeepFakeDetection
+    `01__scene` -> [actor01]; `01_02__scene__hash` -> [actor01, actor02] (target and source actor)."""
+    if m := _DFD_FAKE.match(stem):
+        return [f"actor{m.group(1)}", f"actor{m.group(2)}"]
+    if m := _DFD_REAL.match(stem):
+        return [f"actor{m.group(1)}"]
+    if m := _PAIR.match(stem):
+        return [m.group(1), m.group(2)]
+    return [stem]
 
 
 @register_layout("ffpp")
 def ffpp_layout(root: Path, dataset: str) -> list[Source]:
-    """FaceForensics++: original_sequences/<src>/<comp>/videos and manipulated_sequences/<Method>/<comp>/videos."""
+    """FaceForensics++: original_sequences/{youtube,actors}/<comp>/videos and
+    manipulated_sequences/<Method>/<comp>/videos (incl. DeepFakeDetection); `masks/` and `models/` are skipped.
+
+    Groups join everyone a file shows: a fake `000_003` joins 000 and 003 (and the split lists' pairs); a
+    DeepFakeDetection fake `01_02__...` joins actors 01 and 02, so an actor's real and fake videos share a group.
+    """
     orig_dir, manip_dir = root / "original_sequences", root / "manipulated_sequences"
     if not orig_dir.is_dir() and not manip_dir.is_dir():
         raise LayoutError(f"{root} has neither original_sequences/ nor manipulated_sequences/")
-    official = _read_ffpp_splits(root)
+    official, pairs = _read_ffpp_splits(root)
     uf = _UnionFind()
-    for vid in official:
-        uf.find(vid)
-    for split in ("train", "val", "test"):
-        f = root / "splits" / f"{split}.json"
-        if f.is_file():
-            for pair in json.loads(f.read_text()):
-                if len(pair) == 2:
-                    uf.union(str(pair[0]), str(pair[1]))
+    for ids in pairs:
+        for vid in ids:
+            uf.union(ids[0], vid)
     raw: list[tuple[Path, str, str, str, str]] = []  # path, label, method, compression, video id
+    skipped: dict[str, int] = {}
     for label, base in (("real", orig_dir), ("fake", manip_dir)):
         if not base.is_dir():
             continue
@@ -234,18 +253,22 @@ def ffpp_layout(root: Path, dataset: str) -> list[Source]:
             if len(rel) < 3:
                 continue
             method, comp = rel[0], rel[1]
+            if comp in FFPP_SKIPPED:
+                skipped[comp] = skipped.get(comp, 0) + 1
+                continue
             raw.append((path, label, method if label == "fake" else "", comp, path.stem))
-            m = _PAIR.match(path.stem)
-            if label == "fake" and m:
-                uf.union(m.group(1), m.group(2))
+            keys = ffpp_identity_keys(path.stem)
+            for key in keys:
+                uf.union(keys[0], key)
+    for what, n in sorted(skipped.items()):
+        log.info("FF++: skipped %d files under manipulated_sequences/*/%s/ (not manipulated videos)", n, what)
     out: list[Source] = []
     for path, label, method, comp, vid in raw:
-        m = _PAIR.match(vid)
-        target = m.group(1) if (label == "fake" and m) else vid
+        keys = ffpp_identity_keys(vid)
+        target = keys[0]
         split = official.get(target, "")
-        if m and label == "fake" and official.get(m.group(2), split) != split:
+        if len(keys) == 2 and official.get(keys[1], split) != split:
             log.warning("FF++ pair %s spans splits in the official lists", vid)
-        group = f"{dataset}:{uf.find(target)}"
         source_tag = path.relative_to(root).parts[1]  # youtube/actors or the method
         out.append(
             Source(
@@ -258,7 +281,7 @@ def ffpp_layout(root: Path, dataset: str) -> list[Source]:
                 compression=comp,
                 video_id=vid,
                 split=split,
-                group=group,
+                group=f"{dataset}:{uf.find(target)}",
             )
         )
     return out
@@ -268,45 +291,74 @@ _CELEB_FAKE = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
 _CELEB_REAL = re.compile(r"^(id\d+)_(\d+)$")
 
 
+def _read_celebdf_test_list(path: Path) -> set[str]:
+    """Relative paths listed in Celeb-DF's `List_of_testing_videos.txt` (`<1 real|0 fake> <folder>/<file>` lines)."""
+    listed: set[str] = set()
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        bits = line.split()
+        if not bits:
+            continue
+        if len(bits) != 2 or bits[0] not in ("0", "1"):
+            raise LayoutError(f"{path}:{n}: expected '<0|1> <folder>/<file>', got {line.strip()!r}")
+        listed.add(bits[1].replace("\\", "/"))
+    return listed
+
+
 @register_layout("celebdf")
 def celebdf_layout(root: Path, dataset: str) -> list[Source]:
-    """Celeb-DF v2: Celeb-real, YouTube-real, Celeb-synthesis; `List_of_testing_videos.txt` marks the test set."""
+    """Celeb-DF v2: Celeb-real, YouTube-real, Celeb-synthesis; `List_of_testing_videos.txt` marks the test set.
+
+    A fake `id0_id16_0003` is made from the real clip `id0_0003`: a clip and its fakes form a family. Families with a
+    listed video go to test whole (a listed fake's original joins it); the other videos group by the clip's identity
+    (`id0`) so train and val never share a celebrity. The official list holds videos of nearly every celebrity, so
+    train shares identities with test, as in the official protocol (see data/README.md).
+    """
     folders = {"Celeb-real": "real", "YouTube-real": "real", "Celeb-synthesis": "fake"}
     if not any((root / f).is_dir() for f in folders):
         raise LayoutError(f"{root} has none of {sorted(folders)}")
-    test: set[str] = set()
     listing = root / "List_of_testing_videos.txt"
-    if listing.is_file():
-        for line in listing.read_text().splitlines():
-            bits = line.split()
-            if bits:
-                test.add(bits[-1].strip())
-    out: list[Source] = []
+    listed = _read_celebdf_test_list(listing) if listing.is_file() else set()
+    rows: list[tuple[Path, str, str, str, str, str]] = []  # path, rel, folder, label, identity, family
     for folder, label in folders.items():
         if not (root / folder).is_dir():
             continue
         for path in _media_files(root / folder):
-            stem, rel = path.stem, _rel(path, root)
+            stem = path.stem
             fake_m, real_m = _CELEB_FAKE.match(stem), _CELEB_REAL.match(stem)
-            if fake_m:
-                identity, original = fake_m.group(1), f"{fake_m.group(1)}_{fake_m.group(3)}"
-            elif real_m:
-                identity, original = real_m.group(1), stem
-            else:
-                identity, original = f"{folder}/{stem}", stem
-            out.append(
-                Source(
-                    path=_resolved(path),
-                    rel=rel,
-                    label=label,
-                    dataset=dataset,
-                    source=folder,
-                    method="celeb-synthesis" if label == "fake" else "",
-                    video_id=stem if label == "fake" else original,
-                    split="test" if rel in test else "",
-                    group=f"{dataset}:{identity}",
-                )
+            if folder == "Celeb-synthesis" and fake_m:
+                identity, family = fake_m.group(1), f"{fake_m.group(1)}_{fake_m.group(3)}"
+            elif folder == "Celeb-real" and real_m:
+                identity, family = real_m.group(1), stem
+            else:  # YouTube-real (no identity known) or an unexpected name: the file is its own family
+                identity = family = f"{folder}/{stem}"
+            rows.append((path, _rel(path, root), folder, label, identity, family))
+    test_families = {family for _, rel, _, _, _, family in rows if rel in listed}
+    pulled = sum(1 for _, rel, _, _, _, family in rows if family in test_families and rel not in listed)
+    if listed:
+        found = sum(1 for r in rows if r[1] in listed)
+        log.info(
+            "Celeb-DF: %d of %d listed test videos found; %d unlisted videos share a clip with a test video and "
+            "join test",
+            found,
+            len(listed),
+            pulled,
+        )
+    out: list[Source] = []
+    for path, rel, folder, label, identity, family in rows:
+        in_test = family in test_families
+        out.append(
+            Source(
+                path=_resolved(path),
+                rel=rel,
+                label=label,
+                dataset=dataset,
+                source=folder,
+                method="celeb-synthesis" if label == "fake" else "",
+                video_id=path.stem,
+                split="test" if rel in listed else "",
+                group=f"{dataset}:{'test:' + family if in_test else identity}",
             )
+        )
     return out
 
 
@@ -317,16 +369,19 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
     if not metas:
         raise LayoutError(f"no metadata.json under {root}")
     out: list[Source] = []
+    missing = 0
     for meta_path in metas:
         try:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
             raise LayoutError(f"cannot parse {meta_path}: {exc}") from exc
+        if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
+            raise LayoutError(f"{meta_path}: expected {{file: {{label, original, split}}}}")
         folder = meta_path.parent
         for name, info in sorted(meta.items()):
             path = folder / name
             if not path.is_file():
-                log.debug("DFDC metadata lists missing file %s", path)
+                missing += 1
                 continue
             label = str(info.get("label", "")).lower()
             if label not in ("real", "fake"):
@@ -347,6 +402,12 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
                     group=f"{dataset}:{group_id}",
                 )
             )
+    listed = {s.path for s in out}
+    unlisted = sum(1 for p in _media_files(root) if _resolved(p) not in listed)
+    if missing or unlisted:
+        log.info(
+            "DFDC: %d files listed in metadata.json are missing; %d media files unlisted (skipped)", missing, unlisted
+        )
     # The public training parts all say split "train": a split with no alternative carries no information.
     if len({s.split for s in out}) == 1:
         out = [replace(s, split="") for s in out]

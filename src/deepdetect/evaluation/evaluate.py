@@ -355,6 +355,12 @@ def result_header(run: LoadedRun, manifest: str | tuple[str, ...], split: str, n
         "manifest_name": _manifest_name(manifest),
         "split": split,
         "model": run.meta.get("model"),
+        "model_card": {
+            "name": run.card.name,
+            "version": run.card.version,
+            "training_data": run.card.training_data,
+            "init_weights": run.card.init_weights,
+        },
         "calibration": {
             "temperature": run.temperature,
             "threshold": run.threshold,

@@ -26,13 +26,15 @@ log = logging.getLogger(__name__)
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f2f2f2}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px;max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;overflow-wrap:anywhere}th{background:#f2f2f2}
+.wide{overflow-x:auto;max-width:100%}.note{color:#555;font-size:13px}
 td:first-child,th:first-child{text-align:left}
 .warn{background:#fff0f0;border:2px solid #c00;padding:.6em 1em;margin:1em 0;color:#900}
 .ok{background:#f0fff0;border:1px solid #090;padding:.4em 1em}
 img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:12px}.grid figure{margin:0;font-size:12px}
-pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}
+figure.pair figcaption{max-width:100%}.pair .labels{display:flex;justify-content:space-around;font-weight:bold}
+pre{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}
 """
 
 
@@ -82,8 +84,60 @@ def table(rows: list[dict[str, Any]], highlight: list[bool] | None = None) -> st
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _curves(scores: pd.DataFrame, level: str) -> str:
-    """ROC and PR curves of every (run, manifest) at one level, as two embedded images."""
+def key_value_table(rows: list[dict[str, Any]], label_keys: tuple[str, ...] = ("run", "manifest")) -> str:
+    """The rows of a wide table as columns: one line per metric, one column per row (labelled by `label_keys`),
+    so a summary with many metrics reads top to bottom instead of scrolling sideways."""
+    if not rows:
+        return "<p><i>no rows</i></p>"
+    labels = [" / ".join(str(r.get(k, "")) for k in label_keys) for r in rows]
+    head = "<th>metric</th>" + "".join(f"<th>{html.escape(lab)}</th>" for lab in labels)
+    keys = [k for k in rows[0] if k not in label_keys]
+    body = "".join(
+        f"<tr><td>{html.escape(str(k))}</td>" + "".join(f"<td>{_fmt(r.get(k))}</td>" for r in rows) + "</tr>"
+        for k in keys
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def one_class_reason(row: dict[str, Any]) -> str | None:
+    """Why a group's AUC is undefined: it holds only real or only fake crops (None when it has both)."""
+    n_real, n_fake = row.get("n_real"), row.get("n_fake")
+    if n_real is None or n_fake is None:
+        return None
+    if int(n_fake) == 0 and int(n_real) > 0:
+        return "only real"
+    if int(n_real) == 0 and int(n_fake) > 0:
+        return "only fake"
+    return None
+
+
+def _with_reasons(row: dict[str, Any]) -> dict[str, Any]:
+    """Replace an undefined AUC/AP/EER by `– (only real)` / `– (only fake)` when that is the reason."""
+    reason = one_class_reason(row)
+    if reason is None:
+        return row
+    out = dict(row)
+    for key in ("auc", "ap", "eer"):
+        if key in out and (out[key] is None or (isinstance(out[key], float) and not np.isfinite(out[key]))):
+            out[key] = f"– ({reason})"
+    return out
+
+
+_ONE_CLASS_NOTE = (
+    "<p class='note'>AUC, AP and EER need both real and fake crops: a group with one class shows "
+    "&ldquo;– (only real)&rdquo; or &ldquo;– (only fake)&rdquo;; its FPR or detection rate still applies.</p>"
+)
+
+
+def operating_point(y: np.ndarray, prob: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(FPR, TPR) when everything with P(fake) >= threshold is called fake."""
+    flagged = prob >= threshold
+    return float(flagged[y == 0].mean()), float(flagged[y == 1].mean())
+
+
+def _curves(scores: pd.DataFrame, level: str, results: list[dict[str, Any]] | None = None) -> str:
+    """ROC (with AUC and the stored threshold's operating point) and PR curves of every (run, manifest) at one
+    level, as two embedded images."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,13 +146,23 @@ def _curves(scores: pd.DataFrame, level: str) -> str:
 
     fig_roc, ax_roc = plt.subplots(figsize=(4.5, 4))
     fig_pr, ax_pr = plt.subplots(figsize=(4.5, 4))
+    by_key = {(r["run"], r["manifest_name"]): r for r in results or []}
     sub = scores[(scores["level"] == level) & scores["prob"].notna()]
     for (run, man), g in sub.groupby(["run", "manifest"], sort=False):
         if g["y"].nunique() < 2:
             continue
-        fpr, tpr, _ = roc_curve(g["y"], g["prob"])
-        prec, rec, _ = precision_recall_curve(g["y"], g["prob"])
-        ax_roc.plot(fpr, tpr, label=f"{run} / {man}")
+        y, prob = g["y"].to_numpy(), g["prob"].to_numpy()
+        fpr, tpr, _ = roc_curve(y, prob)
+        prec, rec, _ = precision_recall_curve(y, prob)
+        res = by_key.get((run, man))
+        auc = res[level].get("auc") if res else None
+        auc_text = f", AUC {auc:.3f}" if isinstance(auc, float) else ""
+        (line,) = ax_roc.plot(fpr, tpr, label=f"{run} / {man}{auc_text}")
+        if res:
+            thr = float(res["calibration"]["threshold"])
+            x_op, y_op = operating_point(y, prob, thr)
+            ax_roc.plot([x_op], [y_op], "o", color=line.get_color(), ms=7, mec="k",
+                        label=f"threshold {thr:.3f}: FPR {x_op:.3f}, TPR {y_op:.3f}")  # fmt: skip
         ax_pr.plot(rec, prec, label=f"{run} / {man}")
     ax_roc.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax_roc.set(xlabel="FPR (reals flagged fake)", ylabel="TPR (fakes detected)", title=f"ROC ({level})")
@@ -165,9 +229,38 @@ def build_explanations(run: LoadedRun, scored: pd.DataFrame, n: int, device: tor
                     "source": str(getattr(row, "source", "")),
                     "prob": float(row.prob),
                     "image": array_to_data_uri(np.hstack([crop, overlay(crop, heat)])),
+                    "layout": "left: the face crop as scored; right: its Grad-CAM heat map (red = evidence for fake)",
                 }
             )
     return out
+
+
+def _model_section(results: list[dict[str, Any]]) -> str:
+    """What was evaluated: each run's model name, version, weights and training data, from its model card."""
+    parts = ["<h2>Model</h2>"]
+    seen: set[str] = set()
+    for r in results:
+        if r["run"] in seen:
+            continue
+        seen.add(r["run"])
+        card = r.get("model_card") or {}
+        data = card.get("training_data") or {}
+        init = card.get("init_weights") or {}
+        rows = [
+            {"field": "run", "value": r["run"]},
+            {"field": "model", "value": card.get("name", "unknown")},
+            {"field": "version", "value": card.get("version", "unknown")},
+            {"field": "initial weights", "value": init.get("source", "unknown")},
+            {"field": "training data", "value": data.get("manifest", "not recorded")},
+            {"field": "self-blended fakes", "value": data.get("sbi", "off")},
+        ]
+        for what in ("sources", "splits"):
+            for name, counts in (data.get(what) or {}).items():
+                rows.append({"field": f"{what[:-1]} {name}", "value": ", ".join(f"{n} {k}" for k, n in counts.items())})
+        if data.get("videos"):
+            rows.append({"field": "videos", "value": ", ".join(f"{n} {s}" for s, n in data["videos"].items())})
+        parts.append(table(rows))
+    return "\n".join(parts)
 
 
 def _with_intervals(row: dict[str, Any]) -> dict[str, Any]:
@@ -183,10 +276,11 @@ def _with_intervals(row: dict[str, Any]) -> dict[str, Any]:
 
 def _source_section(results: list[dict[str, Any]]) -> str:
     """Per-source table (issue 8) with warnings, first thing in the report."""
-    parts = ["<h2>Per-source results at the stored threshold</h2>"]
+    parts = ["<h2>Per-source results at the stored threshold (frame level: one row per source, counted in crops)</h2>"]
     parts.append(
         "<p>FPR = fraction of a source's <b>real</b> crops flagged fake; detection rate = fraction of its fakes "
         "flagged. A warning appears when a source's FPR exceeds max(2&times;, +5 points) of the validation FPR.</p>"
+        + _ONE_CLASS_NOTE
     )
     for r in results:
         cal = r["calibration"]
@@ -199,7 +293,7 @@ def _source_section(results: list[dict[str, Any]]) -> str:
             parts.append(f'<div class="warn">&#9888; {html.escape(w)}</div>')
         if not r.get("source_warnings"):
             parts.append('<div class="ok">No source exceeds the FPR warning limit.</div>')
-        rows = [_with_intervals(row) for row in r["breakdown"].get("source", {}).get("frame", [])]
+        rows = [_with_reasons(_with_intervals(row)) for row in r["breakdown"].get("source", {}).get("frame", [])]
         parts.append(table(rows))
         hold = r.get("holdout")
         if hold:
@@ -226,9 +320,14 @@ def render_report(metrics: dict[str, Any], scores: pd.DataFrame, explanations: l
     p.append(f"<p>created {html.escape(str(metrics.get('created')))}; schema v{metrics['schema_version']}; "
              f"video score = {html.escape(json.dumps(metrics['aggregation']))}; 95% CIs from "
              f"{metrics['bootstrap']['n']} bootstrap resamples of videos.</p>")  # fmt: skip
+    p.append(_model_section(results))
     p.append(_source_section(results))
-    p.append("<h2>Summary (runs &times; test sets)</h2>" + table(metrics["summary"]))
-    p.append("<h2>Curves</h2><div class='grid'>" + _curves(scores, "frame") + _curves(scores, "video") + "</div>")
+    p.append("<h2>Summary (one column per run &times; test set)</h2>" + key_value_table(metrics["summary"]))
+    p.append(
+        "<h2>Curves</h2><p class='note'>Frame level scores every crop; video level scores each video once "
+        "(its crops' scores aggregated). The dot on each ROC curve is the stored threshold's operating point.</p>"
+        "<div class='grid'>" + _curves(scores, "frame", results) + _curves(scores, "video", results) + "</div>"
+    )
     for r in results:
         p.append(f"<h2>{html.escape(r['run'])} on {html.escape(r['manifest_name'])}</h2>")
         rows = []
@@ -245,7 +344,8 @@ def render_report(metrics: dict[str, Any], scores: pd.DataFrame, explanations: l
         for col, tabs in r["breakdown"].items():
             if col == "source":
                 continue
-            p.append(f"<h3>Per {html.escape(col)} (frame level)</h3>" + table(tabs["frame"]))
+            rows = [_with_reasons(row) for row in tabs["frame"]]
+            p.append(f"<h3>Per {html.escape(col)} (frame level, counted in crops)</h3>" + table(rows))
         if r.get("robustness"):
             rob = [{"perturbation": k, **v} for k, v in r["robustness"].items()]
             p.append("<h3>Robustness (same crops, perturbed; frame level)</h3>" + table(rob))
@@ -255,8 +355,13 @@ def render_report(metrics: dict[str, Any], scores: pd.DataFrame, explanations: l
     p.append("<div class='grid'>")
     for e in explanations:
         cap = f"{e['kind']}: {e['crop_path']} ({e['source']}), P(fake)={e['prob']:.3f}"
-        p.append(f"<figure>{_img(e['image'], cap)}<figcaption>{html.escape(cap)}</figcaption></figure>")
-    p.append("</div><h2>Configuration</h2>")
+        layout = e.get("layout", "left: the face crop; right: its Grad-CAM heat map")
+        p.append(
+            f"<figure class='pair'><div class='labels'><span>face crop</span><span>Grad-CAM heat map</span></div>"
+            f"{_img(e['image'], cap + ' (' + layout + ')')}<figcaption>{html.escape(cap)}<br>"
+            f"<i>{html.escape(layout)}</i></figcaption></figure>"
+        )
+    p.append("</div><h2>Configuration (interpolations resolved)</h2>")
     p.append(f"<pre>{html.escape(json.dumps(metrics.get('config'), indent=2, default=str))}</pre></body></html>")
     return "\n".join(p)
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from deepdetect.data.manifest import ManifestError
+from deepdetect.utils.config import resolved_config
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _checkpoint_list(cfg: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _recorded(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """The config as metrics.json records it: unresolved interpolations kept, Hydra's own node dropped."""
-    raw = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg)
-    assert isinstance(raw, dict)
-    return {str(k): v for k, v in raw.items() if k != "hydra"}
+    """The config as metrics.json records it: interpolations resolved as this run saw them, Hydra's node dropped."""
+    if isinstance(cfg, DictConfig):
+        return resolved_config(cfg)
+    return {str(k): v for k, v in dict(cfg).items() if k != "hydra"}

@@ -103,13 +103,13 @@ def run_training(settings: TrainSettings, info: DistInfo) -> dict[str, Any]:
     ckpt_dir = out_dir / "checkpoints"
     resume = _resume_path(settings.trainer.resume, ckpt_dir)
     check_run_dir(out_dir, resume, settings.overwrite, info)
-    if info.is_main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings.config)))
     device = train_device(settings.trainer.accelerator, info)
     autocast_for(settings.trainer.precision, device)  # fails early on impossible combinations (fp16 on CPU)
     seed_everything(settings.seed + info.rank)
     run = build_run(settings, info, device)
+    if info.is_main:  # only once the config has built data and model: a bad config leaves no run folder behind
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings.config)))
     progress = resume_from(run, resume) if resume is not None else Progress()
     logger = build_logger(settings.logger, out_dir, settings.config, enabled=info.is_main)
     card = base_card(run)

@@ -325,6 +325,30 @@ def test_explain_top_n_with_an_onnx_model(tmp_path: Path, models: dict[str, Path
     assert min(png.size) >= 320 and Path(explained[0]["explanation"]).parent == explain
 
 
+def explained_png_name(recs: list[dict[str, object]]) -> str:
+    return next(Path(str(r["explanation"])).name for r in recs if r.get("explanation"))
+
+
+def test_report_flag_writes_the_triage_page_with_the_explanation(
+    tmp_path: Path, models: dict[str, Path], three_faces: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, page = tmp_path / "r.jsonl", tmp_path / "triage.html"
+    args = [str(three_faces[0].parent), "--model", str(models["onnx"]), "--output", str(out), "--quiet"]
+    assert (
+        main(
+            [*args, "--threshold", "0", "--explain", str(tmp_path / "ex"), "--explain-top", "1", "--report", str(page)]
+        )
+        == 0
+    )
+    html = page.read_text(encoding="utf-8")
+    recs = _jsonl(out)
+    assert f"triage page: {page}" in capsys.readouterr().out
+    assert all(Path(r["path"]).name in html for r in recs)  # one row per file
+    assert html.count('<img src="data:image/jpeg;base64,') >= 1 + len(recs)  # thumbnails + the explanation, inline
+    assert 'alt="explanation"' in html and explained_png_name(recs) not in html  # embedded, not linked
+    assert "http://" not in html and "https://" not in html
+
+
 class _TopLeft(Predictor):
     """Scores a crop by the brightness of its top-left quadrant: hiding that region must be what matters."""
 

@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep --output's records and score only inputs not yet in it (same absolute path and sha256)",
     )
+    parser.add_argument(
+        "--report",
+        default=None,
+        metavar="HTML",
+        help="also write the triage page (one self-contained HTML file; `deepdetect-report` rebuilds it from --output)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
@@ -155,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overwrite=args.overwrite,
             resume=args.resume,
             progress=not args.quiet,
+            report=args.report,
         )
     except SettingsError as exc:
         parser.error(str(exc))
@@ -165,10 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc))
     if not expand_inputs(args.paths):
         return _error("no image or video files found in the given paths")
-    try:
-        ensure_writable(args.output)
-    except OSError as exc:
-        return _error(f"cannot write --output {args.output}: {exc}")
+    for flag, target in (("--output", args.output), ("--report", args.report)):
+        try:
+            if target is not None:
+                ensure_writable(target)
+        except OSError as exc:
+            return _error(f"cannot write {flag} {target}: {exc}")
     if args.index is not None:
         from deepdetect.hashing.index import HashIndex, IndexFileError
 
@@ -192,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     if args.explain:
         print(f"  explanations: {summary.explained} in {args.explain}")
+    if summary.report is not None:
+        print(f"  triage page: {summary.report}")
     if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1

@@ -98,6 +98,7 @@ class PredictSummary:
     resumed: int = 0
     dropped_bytes: int = 0
     explained: int = 0
+    report: Path | None = None
 
     def count(self, rec: dict[str, Any]) -> None:
         """Add one record to the counts."""
@@ -428,6 +429,10 @@ def run_predict(
         },
     )
     _write_header(header_path, header)
+    if settings.report:
+        from deepdetect.triage.report import build_report
+
+        summary.report = build_report(output, settings.report)
     return summary
 
 

@@ -38,6 +38,7 @@ class PredictSettings:
     overwrite: bool = False
     resume: bool = False
     progress: bool = True
+    report: str | None = None  # the triage HTML page (deepdetect.triage) written from the records at the end
 
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 1:

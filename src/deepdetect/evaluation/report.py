@@ -38,6 +38,11 @@ pre{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere;f
 """
 
 
+def _manifest_text(value: Any) -> str:
+    """One manifest path, or several joined (a model trained on several crop folders)."""
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
 def fig_to_data_uri(fig: Figure) -> str:
     """PNG bytes of a matplotlib figure as a data URI (closes the figure)."""
     import matplotlib.pyplot as plt
@@ -251,7 +256,7 @@ def _model_section(results: list[dict[str, Any]]) -> str:
             {"field": "model", "value": card.get("name", "unknown")},
             {"field": "version", "value": card.get("version", "unknown")},
             {"field": "initial weights", "value": init.get("source", "unknown")},
-            {"field": "training data", "value": data.get("manifest", "not recorded")},
+            {"field": "training data", "value": _manifest_text(data.get("manifest", "not recorded"))},
             {"field": "self-blended fakes", "value": data.get("sbi", "off")},
         ]
         for what in ("sources", "splits"):

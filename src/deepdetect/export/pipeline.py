@@ -43,7 +43,9 @@ def training_manifest(meta: dict[str, Any]) -> str | None:
     """The manifest a checkpoint was trained on, as recorded in its sidecar, if any."""
     data = meta.get("training_data") or {}
     config = meta.get("config") or {}
-    candidates = [data.get("manifest"), data.get("manifest_path"), (config.get("data") or {}).get("manifest")]
+    candidates: list[Any] = []
+    for value in (data.get("manifest"), data.get("manifest_path"), (config.get("data") or {}).get("manifest")):
+        candidates.extend(value if isinstance(value, list | tuple) else [value])  # several manifests: the first
     for cand in candidates:
         if cand and Path(str(cand)).is_file():
             return str(cand)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,8 @@ def build_loader(
     )
 
 
-def face_crop_record(manifest: Path, fallback: dict[str, Any]) -> FaceCrop:
-    """Face-crop contract from the extraction's `extract.json` beside the manifest, else `data.face_crop`."""
+def _manifest_face_crop(manifest: Path, fallback: dict[str, Any]) -> FaceCrop:
+    """Face-crop contract from the extraction's `extract.json` beside one manifest, else `data.face_crop`."""
     meta = dict(fallback)
     side = manifest.parent / "extract.json"
     if side.is_file():
@@ -107,6 +108,50 @@ def face_crop_record(manifest: Path, fallback: dict[str, Any]) -> FaceCrop:
         except (json.JSONDecodeError, AttributeError) as exc:
             log.warning("ignoring unreadable %s: %s", side, exc)
     return FaceCrop.from_dict(meta)
+
+
+# Fields that change what a crop looks like: every training manifest must agree on them.
+CROP_GEOMETRY = ("detector", "margin", "size")
+
+
+def face_crop_record(manifests: Sequence[Path], fallback: dict[str, Any]) -> FaceCrop:
+    """The face-crop contract of the training data, from every manifest's `extract.json` (else `data.face_crop`).
+
+    Manifests cut with a different detector, margin or size are refused (a model would learn the difference).
+    Selection rules merge so predict never scores a face smaller or less certain than any training crop:
+    the smallest `min_face`, `min_score` and `detector_min_face_size`; `keep` and the frame sampling are kept
+    when all agree, else left unrecorded, and `note` says so.
+    """
+    crops = [_manifest_face_crop(Path(m), fallback) for m in manifests]
+    first = crops[0]
+    if len(crops) == 1:
+        return first
+    for name in CROP_GEOMETRY:
+        values = {getattr(c, name) for c in crops if getattr(c, name) is not None}
+        if len(values) > 1:
+            found = ", ".join(f"{m}: {getattr(c, name)}" for m, c in zip(manifests, crops, strict=True))
+            raise TrainConfigError(f"training manifests were cut with different face-crop {name} ({found}); "
+                                   "extract them with one setting")  # fmt: skip
+
+    def smallest(name: str) -> Any:
+        values = [getattr(c, name) for c in crops if getattr(c, name) is not None]
+        return min(values) if values else None
+
+    def agreed(name: str) -> Any:
+        values = {getattr(c, name) for c in crops}
+        return values.pop() if len(values) == 1 else None
+
+    differ = [n for n in ("keep", "frames_per_video", "every_k") if len({getattr(c, n) for c in crops}) > 1]
+    return replace(
+        first,
+        min_face=smallest("min_face"),
+        min_score=smallest("min_score"),
+        detector_min_face_size=smallest("detector_min_face_size"),
+        keep=agreed("keep"),
+        frames_per_video=agreed("frames_per_video"),
+        every_k=agreed("every_k"),
+        note=f"merged from {len(crops)} manifests" + (f"; they differ in {', '.join(differ)}" if differ else ""),
+    )
 
 
 def pos_weight(value: str | float | None, train: pd.DataFrame, device: torch.device) -> torch.Tensor | None:

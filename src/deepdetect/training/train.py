@@ -72,10 +72,12 @@ def base_card(run: TrainRun) -> ModelCard:
         version="unversioned",  # a sidecar's version is its weights' hash, computed by readers
         spec=spec,
         preprocess=run.preprocess,
-        face_crop=face_crop_record(data.manifest, run.settings.data.face_crop),
+        face_crop=face_crop_record(manifest_paths(run.settings.data.manifest), run.settings.data.face_crop),
         init_weights=run.init_report.to_dict() if run.init_report else {"source": "random"},
         training_data={
-            "manifest": str(data.manifest),
+            "manifest": [str(m) for m in manifest_paths(run.settings.data.manifest)]
+            if isinstance(run.settings.data.manifest, tuple) and len(run.settings.data.manifest) > 1
+            else str(data.manifest),
             "sbi": run.settings.data.sbi.mode,
             **data_summary(pd.concat([data.train_df, data.val_df])),
         },

@@ -14,15 +14,20 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _kernel_name() -> str:
-    """A kernel running this very interpreter (registered for the user when missing)."""
+    """A kernel running this very interpreter (registered for the user when missing or pointing elsewhere)."""
+    import hashlib
+
     from jupyter_client.kernelspec import KernelSpecManager
 
+    here = Path(sys.executable).absolute()  # not resolved: every venv's python links to the same binary
     specs = KernelSpecManager().get_all_specs()
     spec = specs.get("python3")
-    if spec and Path(spec["spec"]["argv"][0]).resolve() == Path(sys.executable).resolve():
+    if spec and Path(spec["spec"]["argv"][0]).absolute() == here:
         return "python3"
-    name = "deepdetect-test"
-    if name not in specs:
+    # one kernel per interpreter: another checkout's venv must never run this checkout's notebooks
+    name = "deepdetect-test-" + hashlib.sha256(str(here).encode()).hexdigest()[:10]
+    spec = specs.get(name)
+    if not spec or Path(spec["spec"]["argv"][0]).absolute() != here:
         from ipykernel.kernelspec import install
 
         install(user=True, kernel_name=name, display_name="deepdetect (tests)")

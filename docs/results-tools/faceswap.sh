@@ -36,13 +36,18 @@ run_fpv4()       { train fpv4 "data.manifest=[$DFL,$FF,$DC]" data.frames_per_vid
 run_paired_all() { train all_frames "data.manifest=[$DFL,$FF,$DC]" data.frames_per_video_epoch=null; standard all_frames; }
 run_gan()        { train with_gan "data.manifest=[$DFL,$FF,$DC,$GAN]"; standard with_gan; }
 run_gan_eval()   { standard with_gan; }   # evaluations only (after a run_gan training)
-run_lite2()      { train lite2 "data.manifest=[$DFL,$FF,$DC]" model=efficientnet_lite2 model.input_size=128; standard lite2; }
+run_fpv4_eval()  { standard fpv4; }
+L2="model=efficientnet_lite2 model.input_size=128"
+run_loso_dfl_lite2()  { train loso_dfl_lite2 "data.manifest=[$FF,$DC]" $L2; ev loso_dfl_lite2 heldout "$DFL" all; ev loso_dfl_lite2 unseen "$PH,$VI" all; }
+run_loso_ffpp_lite2() { train loso_ffpp_lite2 "data.manifest=[$DFL,$DC]" $L2; ev loso_ffpp_lite2 heldout "$FF" all; ev loso_ffpp_lite2 unseen "$PH,$VI" all; }
+run_lite2()      { train lite2 "data.manifest=[$DFL,$FF,$DC]" $L2; standard lite2; }
 # learning curve: the same recipe on a seeded, nested fraction of each source's training people
 run_lc25()       { train lc25 "data.manifest=[$DFL,$FF,$DC]" data.train_groups=0.25; standard lc25; }
 run_lc50()       { train lc50 "data.manifest=[$DFL,$FF,$DC]" data.train_groups=0.5; standard lc50; }
 # leave one source out: train without it, score all of it
 run_loso_dfl()   { train loso_dfl "data.manifest=[$FF,$DC]"; ev loso_dfl heldout "$DFL" all; ev loso_dfl unseen "$PH,$VI" all; }
 run_loso_gan()   { ev main gan "$GAN" all; }   # main never sees gan-faces: score all of it
+run_loso_gan_lite2() { ev lite2 gan "$GAN" all; }
 run_loso_ffpp()  { train loso_ffpp "data.manifest=[$DFL,$DC]"; ev loso_ffpp heldout "$FF" all; ev loso_ffpp unseen "$PH,$VI" all; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -115,7 +115,9 @@ def reference_accuracy(scratch: Path) -> dict[str, Any]:
         "parity": {"manifest": crops, "split": "test", "n": 100000},
         "quantize": {"int8": True, "calibration_manifest": crops, "calibration_split": "train"},
     }
-    cfg = OmegaConf.merge({k: v for k, v in cfg.items() if k not in ("defaults", "hydra")}, overrides)
+    plain = OmegaConf.to_container(cfg, resolve=False)  # output_dir's ${now:} resolver exists only under Hydra
+    assert isinstance(plain, dict)
+    cfg = OmegaConf.merge({k: v for k, v in plain.items() if k not in ("defaults", "hydra")}, overrides)
     int8 = export(cfg)["variants"]["int8"]
     keys = ("auc_fp32", "auc", "auc_change", "video_auc_fp32", "video_auc", "video_auc_change", "speedup")
     return {

@@ -2,9 +2,11 @@
 
 For each backbone: the fp32 export, the same graph after `prepare_for_int8` (still fp32: shows what the graph
 clean-up alone gives), and INT8 variants: `plain` (the old path: QDQ straight on the export), `default` (prepared,
-QDQ, per-channel s8 weights, u8 activations), `qoperator`, `per_tensor`. Random init and random inputs: this is a
-speed benchmark; the accuracy of INT8 on a trained model is measured by `deepdetect-export ... quantize.int8=true`
-(AUC change in export.json; see docs/performance.md).
+QDQ, per-channel s8 weights, u8 activations, every node int8), `qoperator`, `per_tensor`, and `shipped`: the
+settings in configs/export.yaml (`quantize.int8_settings`, a float prefix). Random init and random inputs: this part
+is a speed benchmark. When the face-swap reference run and its crops are there (outputs/reference, see
+docs/performance.md §1), the full run also exports it with the shipped settings and records the AUC change on the
+dev test split (`reference_accuracy`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,30 @@ from typing import Any
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT_CONFIG = ROOT / "src" / "deepdetect" / "configs" / "export.yaml"
+REFERENCE_RUN = ROOT / "outputs" / "reference" / "runs" / "main"
+REFERENCE_CROPS = [
+    ROOT / "outputs" / "reference" / "crops" / s / "manifest.csv" for s in ("faceswap-dfl", "ffpp-c23", "dfdc-sample")
+]
+
+
+def shipped_settings() -> dict[str, Any]:
+    """`quantize.int8_settings` from configs/export.yaml: what `deepdetect-export quantize.int8=true` uses."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(EXPORT_CONFIG).quantize.int8_settings
+    plain = OmegaConf.to_container(node)
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items()}
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {"prepare": False},
-    "default": {},
-    "qoperator": {"format": "qoperator"},
-    "per_tensor": {"per_channel": False},
+    "default": {"keep_fp32": []},
+    "qoperator": {"format": "qoperator", "keep_fp32": []},
+    "per_tensor": {"per_channel": False, "keep_fp32": []},
+    "shipped": {},  # filled from configs/export.yaml at run time
 }
 
 
@@ -47,9 +68,8 @@ def _model_figures(name: str, size: int, scratch: Path, batch_size: int, threads
     batch = rng.standard_normal((batch_size, 3, size, size)).astype(np.float32)
     paths = {"fp32": fp32, "fp32_prepared": prepared}
     for variant, overrides in VARIANTS.items():
-        paths[f"int8_{variant}"] = quantize_int8(
-            fp32, scratch / f"{name}.{variant}.int8.onnx", batch[:8], Int8Settings(**overrides)
-        )
+        settings = Int8Settings.from_config(overrides or shipped_settings())
+        paths[f"int8_{variant}"] = quantize_int8(fp32, scratch / f"{name}.{variant}.int8.onnx", batch[:8], settings)
     sessions = {key: ort_session(path, threads=threads) for key, path in paths.items()}
     times = time_sessions(sessions, batch, repeats)
     ref = sessions["fp32"].run(None, {"input": batch})[0].reshape(-1)
@@ -79,15 +99,50 @@ def _model_figures(name: str, size: int, scratch: Path, batch_size: int, threads
     }
 
 
+def reference_accuracy(scratch: Path) -> dict[str, Any]:
+    """Export the face-swap reference run with the shipped INT8 settings; AUC change on its dev test split."""
+    from omegaconf import OmegaConf
+
+    from deepdetect.export.pipeline import export
+
+    if not REFERENCE_RUN.is_dir() or not all(p.is_file() for p in REFERENCE_CROPS):
+        return {"skipped": f"no reference run/crops under {ROOT / 'outputs' / 'reference'} (docs/performance.md §1)"}
+    crops = [str(p) for p in REFERENCE_CROPS]
+    cfg = OmegaConf.load(EXPORT_CONFIG)
+    overrides = {
+        "checkpoint": str(REFERENCE_RUN),
+        "output_dir": str(scratch / "reference"),
+        "parity": {"manifest": crops, "split": "test", "n": 100000},
+        "quantize": {"int8": True, "calibration_manifest": crops, "calibration_split": "train"},
+    }
+    plain = OmegaConf.to_container(cfg, resolve=False)  # output_dir's ${now:} resolver exists only under Hydra
+    assert isinstance(plain, dict)
+    cfg = OmegaConf.merge({k: v for k, v in plain.items() if k not in ("defaults", "hydra")}, overrides)
+    int8 = export(cfg)["variants"]["int8"]
+    keys = ("auc_fp32", "auc", "auc_change", "video_auc_fp32", "video_auc", "video_auc_change", "speedup")
+    return {
+        **{k: int8[k] for k in keys},
+        "max_abs_diff_prob_vs_fp32": int8["max_abs_diff_prob_vs_fp32"],
+        "n_inputs": int8["n_inputs"],
+        "settings": int8["settings"],
+        "coverage": int8["coverage"],
+        "seconds_repeats": int8["seconds_repeats"],
+    }
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
-    """INT8 vs fp32 per variant (quick: test_efficientnet at 64 px only)."""
+    """INT8 vs fp32 per variant (quick: test_efficientnet at 64 px only); full: also the reference model's AUC."""
     import torch
 
     del out_dir  # models are scratch files
     threads = max(1, min(4, torch.get_num_threads()))
     models = [("test_efficientnet", 64)] if quick else [("efficientnet_b0", 224), ("tf_efficientnet_lite0", 224)]
-    results: dict[str, Any] = {"threads": threads, "models": []}
+    results: dict[str, Any] = {"threads": threads, "shipped_settings": shipped_settings(), "models": []}
     with tempfile.TemporaryDirectory() as tmp:
+        if not quick:  # the trained 128 px lite0 first: the speed-up at the size it runs at
+            results["models"].append(_model_figures("tf_efficientnet_lite0", 128, Path(tmp), 32, threads, 9))
         for name, size in models:
             results["models"].append(_model_figures(name, size, Path(tmp), 32, threads, 5 if quick else 9))
+        if not quick:
+            results["reference_accuracy"] = reference_accuracy(Path(tmp))
     return results

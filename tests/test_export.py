@@ -172,3 +172,28 @@ def test_not_an_onnx_file_and_no_contract(tmp_path: Path) -> None:
     assert validate_signature(plain) == (8, 8)
     with pytest.raises(OnnxContractError, match="no 'deepdetect' metadata"):
         read_onnx_metadata(plain)
+
+
+def test_check_crops_from_several_manifests_of_one_split(tmp_path: Path) -> None:
+    from deepdetect.data.manifest import read_manifest
+    from deepdetect.export.parity import load_check_crops, video_auc_or_none
+
+    paths = []
+    for name in ("a", "b"):
+        path = make_crop_manifest(tmp_path / name)
+        frame = read_manifest(path)
+        frame["split"] = ["test" if i < 4 else "train" for i in range(len(frame))]
+        frame["dataset"] = name
+        write_manifest(frame, path)
+        paths.append(path)
+    crops = load_check_crops([str(p) for p in paths], 100, (64, 64), split="test")
+    assert len(crops.crops) == 8 and sorted(crops.labels.tolist()) == [0] * 4 + [1] * 4
+    assert crops.source.endswith(" split=test") and str(paths[1]) in crops.source
+    assert crops.videos is not None and {v.split(":")[0] for v in crops.videos} == {"a", "b"}
+    with pytest.raises(ValueError, match="no 'val' rows"):
+        load_check_crops([str(p) for p in paths], 100, (64, 64), split="val")
+    # Video AUC averages each video's crops: two videos per class, perfectly ranked after averaging.
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    scores = np.array([3.0, -1.0, 0.0, 0.2, 2.0, -2.0])
+    assert video_auc_or_none(labels, scores, ["v1", "v1", "v2", "v2", "v3", "v4"]) == 1.0
+    assert video_auc_or_none(labels, scores, None) is None

@@ -11,6 +11,8 @@ import pytest
 from deepdetect.export.onnx_export import export_onnx
 from deepdetect.export.quantize import (
     Int8Settings,
+    calibrate_ranges,
+    fp32_nodes,
     freeze_static_shapes,
     int8_coverage,
     prepare_for_int8,
@@ -99,9 +101,79 @@ def test_quantize_int8_runs_every_conv_as_int8(tmp_path: Path) -> None:
     assert [len(v) for v in times.values()] == [2, 2]
 
 
+def test_keep_fp32_prefix_and_suffix_run_in_float(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = _export(tmp_path)
+    prepared = tmp_path / "prepared.onnx"
+    prepare_for_int8(src, prepared)
+    graph = onnx.load(str(prepared))
+    names = [n.name for n in graph.graph.node]
+    convs = [n.name for n in graph.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    assert fp32_nodes(graph, ["first"]) == names[: names.index(convs[0]) + 1]
+    assert fp32_nodes(graph, ["first:3"])[-1] == convs[2]
+    assert fp32_nodes(graph, ["last"]) == names[names.index(convs[-1]) :]
+    with pytest.raises(ValueError, match="no node named 'nope'"):
+        fp32_nodes(graph, ["nope"])
+    with pytest.raises(ValueError, match="only 18"):
+        fp32_nodes(graph, ["first:99"])
+    with pytest.raises(ValueError, match="first:N"):
+        Int8Settings(keep_fp32=("first:0",))
+    calib, x = _inputs(8), _inputs(2)
+    mixed = quantize_int8(src, tmp_path / "mixed.onnx", calib, Int8Settings(keep_fp32=("first:3",)))
+    cov = int8_coverage(runtime_op_counts(mixed))
+    assert cov["float_conv"] == 3 and cov["int8_conv"] == 14  # of test_efficientnet's 17 convs
+    ref = ort_session(src).run(None, {"input": x})[0]
+    out = ort_session(mixed).run(None, {"input": x})[0]
+    assert out.shape == (2,) and np.max(np.abs(out - ref)) < 0.05
+    # A lone float conv between int8 ones is re-quantized by ORT when the session loads: a warning says so.
+    lone = quantize_int8(src, tmp_path / "lone.onnx", calib, Int8Settings(keep_fp32=(convs[5],)))
+    assert "re-quantized" in caplog.text
+    assert int8_coverage(runtime_op_counts(lone))["float_conv"] == 0
+
+
+def calib_conv_min(path: Path, calib: np.ndarray) -> float:
+    """The smallest conv output over the calibration batch (what minmax calibration must find)."""
+    return float(ort_session(path).run(None, {"input": calib})[0].min())
+
+
+def test_entropy_and_percentile_calibration_differ_from_minmax(tmp_path: Path) -> None:
+    """ORT's quantize_static alone runs entropy with 128 bins for 128 levels: its one candidate is the full range."""
+    import json
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 6, 6])
+    graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["y"], name="conv")], "g", [x], [y], [weight])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), str(path))
+    calib = rng.standard_t(2, size=(16, 3, 8, 8)).astype(np.float32)  # heavy tails: a clipped range pays off
+    # The first crop holds the extremes, so the histogram never widens later (ORT then adds bins, hiding the bug).
+    calib[0, :, 0, 0], calib[0, :, 0, 1] = 2 * np.abs(calib).max(), -2 * np.abs(calib).max()
+    ranges = {}
+    for method in ("minmax", "entropy", "percentile"):
+        settings = Int8Settings(calibration=method, histogram_bins=512, percentile=99.0)
+        cache = json.loads(calibrate_ranges(path, calib, settings, tmp_path / f"{method}.json").read_text())
+        ends = [cache["data"]["y"][end] for end in ("lowest", "highest")]  # the conv output's range
+        ranges[method] = [float(np.ravel(e["data"] if isinstance(e, dict) else e)[0]) for e in ends]
+    low, high = ranges["minmax"]
+    assert low == calib_conv_min(path, calib) and high > 0
+    for method in ("entropy", "percentile"):  # a narrower range than the extremes
+        assert low < ranges[method][0] and ranges[method][1] <= high
+
+
 def test_int8_settings_from_config() -> None:
+    from omegaconf import OmegaConf
+
     assert Int8Settings.from_config(None) == Int8Settings()
     assert Int8Settings.from_config({"format": "qoperator", "per_channel": None}).format == "qoperator"
+    cfg = OmegaConf.create({"keep_fp32": ["first", "/x/Conv"], "calibration": "percentile", "percentile": 99.9})
+    settings = Int8Settings.from_config(cfg)
+    assert settings.keep_fp32 == ("first", "/x/Conv") and settings.to_dict()["keep_fp32"] == ["first", "/x/Conv"]
+    assert Int8Settings.from_config({"keep_fp32": "first"}).keep_fp32 == ("first",)
+    with pytest.raises(ValueError, match="percentile"):
+        Int8Settings(percentile=20.0)
     with pytest.raises(ValueError, match="unknown int8 settings"):
         Int8Settings.from_config({"formt": "qdq"})
     with pytest.raises(ValueError, match="format"):

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
 from deepdetect.contract import Preprocess
 from deepdetect.contract.preprocess import prepare_batch, sigmoid
-from deepdetect.data.manifest import read_manifest
+from deepdetect.data.manifest import manifest_paths, read_manifests
 from deepdetect.models.scoring import auc_or_nan, score_batches
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,26 @@ class CheckCrops:
 
     crops: list[np.ndarray]
     labels: np.ndarray
-    source: str  # "manifest:<path>" or "synthetic"
+    source: str  # "manifest:<path>[,<path>...][ split=<split>]" or "synthetic"
+    videos: list[str] | None = None  # each crop's video_id (manifest crops only), for video-level AUC
 
 
 def load_check_crops(
-    manifest: str | os.PathLike[str] | None, n: int, size: tuple[int, int], seed: int = 0
+    manifest: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    n: int,
+    size: tuple[int, int],
+    seed: int = 0,
+    split: str | None = None,
 ) -> CheckCrops:
-    """Up to `n` crops sampled (seeded, both classes when present) from a manifest; synthetic noise without one."""
-    if manifest is not None and Path(manifest).is_file():
-        frame = read_manifest(manifest)
+    """Up to `n` crops sampled (seeded, both classes when present) from one or more manifests, only rows of `split`
+    when given; synthetic noise without a manifest."""
+    paths = manifest_paths(manifest) if manifest is not None else []
+    if paths and all(path.is_file() for path in paths):
+        frame = read_manifests(paths)
+        if split is not None:
+            if "split" not in frame.columns or not (frame["split"] == split).any():
+                raise ValueError(f"no {split!r} rows in {', '.join(map(str, paths))}")
+            frame = frame[frame["split"] == split]
         frame = frame[[Path(p).is_file() for p in frame["abs_crop_path"]]]
         if len(frame):
             rng = np.random.default_rng(seed)
@@ -46,7 +59,9 @@ def load_check_crops(
             rows = frame.iloc[picked]
             crops = [np.asarray(Image.open(p).convert("RGB")) for p in rows["abs_crop_path"]]
             labels = np.array([{"fake": 1, "real": 0}.get(lab, -1) for lab in rows["label"]], dtype=np.int64)
-            return CheckCrops(crops, labels, f"manifest:{manifest}")
+            source = "manifest:" + ",".join(map(str, paths)) + (f" split={split}" if split is not None else "")
+            videos = [f"{d}:{v}" for d, v in zip(rows["dataset"], rows["video_id"], strict=True)]
+            return CheckCrops(crops, labels, source, videos)
         log.warning("manifest %s lists no existing crop; using synthetic inputs", manifest)
     rng = np.random.default_rng(seed)
     h, w = size
@@ -74,6 +89,16 @@ def auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
     mask = labels >= 0
     auc = auc_or_nan(labels[mask], scores[mask])
     return None if np.isnan(auc) else auc
+
+
+def video_auc_or_none(labels: np.ndarray, scores: np.ndarray, videos: Sequence[str] | None) -> float | None:
+    """ROC AUC over videos (mean score of each video's labelled crops), or None without videos or both classes."""
+    if videos is None:
+        return None
+    mask = labels >= 0
+    frame = pd.DataFrame({"video": np.asarray(videos)[mask], "label": labels[mask], "score": scores[mask]})
+    per_video = frame.groupby("video").agg(label=("label", "max"), score=("score", "mean"))
+    return auc_or_none(per_video["label"].to_numpy(), per_video["score"].to_numpy())
 
 
 def prepared(crops: CheckCrops, preprocess: Preprocess) -> np.ndarray:

@@ -14,7 +14,15 @@ from omegaconf import DictConfig, OmegaConf
 from deepdetect.contract import Preprocess
 from deepdetect.contract.onnx import build_contract, validate_signature, write_contract
 from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx
-from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, torch_logits
+from deepdetect.export.parity import (
+    CheckCrops,
+    auc_or_none,
+    compare,
+    load_check_crops,
+    prepared,
+    torch_logits,
+    video_auc_or_none,
+)
 from deepdetect.export.quantize import (
     Int8Settings,
     convert_fp16,
@@ -66,6 +74,8 @@ def _variant(
     other = ort_session(path)
     ref, logits = run_session(fp32, batch), run_session(other, batch)
     auc_ref, auc_new = auc_or_none(crops.labels, ref), auc_or_none(crops.labels, logits)
+    vauc_ref = video_auc_or_none(crops.labels, ref, crops.videos)
+    vauc_new = video_auc_or_none(crops.labels, logits, crops.videos)
     # Interleaved runs on the same inputs; the median of each side (a shared machine's noise hits both alike).
     times = time_sessions({"fp32": fp32, kind: other}, batch, repeats=5)
     t_ref, t_new = float(np.median(times["fp32"])), float(np.median(times[kind]))
@@ -78,6 +88,9 @@ def _variant(
         "auc": auc_new,
         "auc_change": None if auc_ref is None or auc_new is None else auc_new - auc_ref,
         "auc_note": None if auc_ref is not None else f"no AUC: the {crops.source} inputs lack both labels",
+        "video_auc_fp32": vauc_ref,  # mean logit per video
+        "video_auc": vauc_new,
+        "video_auc_change": None if vauc_ref is None or vauc_new is None else vauc_new - vauc_ref,
         "seconds_fp32": t_ref,
         "seconds": t_new,
         "speedup": t_ref / t_new if t_new > 0 else None,
@@ -119,7 +132,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
     parity_cfg = cfg.get("parity") or {}
     manifest = parity_cfg.get("manifest") or training_manifest(meta)
-    crops = load_check_crops(manifest, int(parity_cfg.get("n", 16)), preprocess.input_size)
+    crops = load_check_crops(
+        manifest, int(parity_cfg.get("n", 16)), preprocess.input_size, split=parity_cfg.get("split")
+    )
     batch = prepared(crops, preprocess)
     temperature = float(contract["calibration"]["temperature"])
     ref = torch_logits(model, batch)
@@ -142,7 +157,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         settings = Int8Settings.from_config(qcfg.get("int8_settings"))
         # Calibrate on the training crops, not on the crops the AUC change is measured on, when both are given.
         calib_manifest = qcfg.get("calibration_manifest") or training_manifest(meta) or manifest
-        calib = load_check_crops(calib_manifest, int(qcfg.get("calibration_n", 64)), preprocess.input_size, seed=1)
+        calib_n, calib_split = int(qcfg.get("calibration_n", 64)), qcfg.get("calibration_split")
+        calib = load_check_crops(calib_manifest, calib_n, preprocess.input_size, seed=1, split=calib_split)
         int8_path = quantize_int8(onnx_path, out / "model.int8.onnx", prepared(calib, preprocess), settings)
         ops = runtime_op_counts(int8_path)
         report["variants"]["int8"] = {

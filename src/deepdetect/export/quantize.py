@@ -33,22 +33,38 @@ log = logging.getLogger(__name__)
 
 INT8_FORMATS = ("qdq", "qoperator")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+KEEP_FP32_KEYWORDS = ("first", "last")
+COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
 
 
 @dataclass(frozen=True)
 class Int8Settings:
-    """How to make the INT8 variant: graph preparation, ONNX quantization format, per-channel weights, calibration."""
+    """How to make the INT8 variant: graph preparation, ONNX quantization format, per-channel weights, calibration,
+    and which nodes stay in float (mixed precision)."""
 
     prepare: bool = True  # freeze static-shape arithmetic, ReduceMean(H,W) -> GlobalAveragePool, ORT pre-processing
     format: str = "qdq"  # qdq (QuantizeLinear/DequantizeLinear pairs) | qoperator (QLinearConv, ...)
     per_channel: bool = True  # one weight scale per output channel (same speed here, closer to fp32)
     calibration: str = "minmax"  # minmax | entropy | percentile
+    percentile: float = 99.999  # calibration=percentile: the activation range covers this share of the values
+    histogram_bins: int = 2048  # entropy and percentile histograms (ORT's quantize_static alone uses 128)
+    # Nodes left in float: "first:N" (a float prefix through the N-th Conv/Gemm/MatMul; "first" = the stem conv, which
+    # reads the normalised input), "last:N" (a float suffix), or node names of the prepared graph; see `fp32_nodes`.
+    keep_fp32: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in INT8_FORMATS:
             raise ValueError(f"int8 format must be one of {INT8_FORMATS}, got {self.format!r}")
         if self.calibration not in CALIBRATION_METHODS:
             raise ValueError(f"int8 calibration must be one of {CALIBRATION_METHODS}, got {self.calibration!r}")
+        if not 50.0 < self.percentile <= 100.0:
+            raise ValueError(f"int8 percentile must be in (50, 100], got {self.percentile}")
+        if self.histogram_bins < 512:
+            raise ValueError(f"int8 histogram_bins must be >= 512, got {self.histogram_bins}")
+        if isinstance(self.keep_fp32, str) or not all(isinstance(n, str) and n for n in self.keep_fp32):
+            raise ValueError(f"int8 keep_fp32 must list first[:N], last[:N] or node names, got {self.keep_fp32!r}")
+        for entry in self.keep_fp32:
+            _keyword_count(entry)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> Int8Settings:
@@ -58,11 +74,57 @@ class Int8Settings:
         unknown = sorted(set(dict(cfg or {})) - known)
         if unknown:
             raise ValueError(f"unknown int8 settings {unknown}; known: {sorted(known)}")
+        if "keep_fp32" in values:
+            keep = values["keep_fp32"]
+            values["keep_fp32"] = (keep,) if isinstance(keep, str) else tuple(str(n) for n in keep)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for export.json)."""
-        return asdict(self)
+        out = asdict(self)
+        out["keep_fp32"] = list(self.keep_fp32)
+        return out
+
+
+def _keyword_count(entry: str) -> tuple[str, int] | None:
+    """("first", 3) for "first:3", ("last", 1) for "last"; None for a node name."""
+    word, _, count = entry.partition(":")
+    if word not in KEEP_FP32_KEYWORDS:
+        return None
+    if count and not (count.isdigit() and int(count) > 0):
+        raise ValueError(f"keep_fp32 {entry!r}: expected {word} or {word}:N with N >= 1")
+    return word, int(count or 1)
+
+
+def fp32_nodes(model: onnx.ModelProto, keep: Sequence[str]) -> list[str]:
+    """The node names `keep` stands for in this graph (first:N / last:N expanded); an unknown name is an error.
+
+    "first:N" is every node up to and including the N-th Conv/Gemm/MatMul (a float prefix: the graph input is
+    never quantized), "last:N" every node from the N-th last one on. A single float node between int8 nodes does
+    not stay float on ONNX Runtime's CPU provider: its WeightBiasQuantization pass quantizes the weights of a float
+    Conv that sits between DequantizeLinear and QuantizeLinear when the session loads. Hence the prefix/suffix form.
+    """
+    nodes = [node.name for node in model.graph.node]
+    compute = [i for i, node in enumerate(model.graph.node) if node.op_type in COMPUTE_OPS]
+    resolved: list[str] = []
+    for entry in keep:
+        keyword = _keyword_count(entry)
+        if keyword is not None:
+            word, count = keyword
+            if count > len(compute):
+                raise ValueError(f"keep_fp32 {entry!r}: the graph has only {len(compute)} {COMPUTE_OPS} nodes")
+            names = nodes[: compute[count - 1] + 1] if word == "first" else nodes[compute[-count] :]
+        elif entry in nodes:
+            names = [entry]
+            log.warning("keep_fp32 %r: on the CPU provider a float node between int8 nodes is re-quantized", entry)
+        else:
+            example = [nodes[i] for i in compute[:3]]
+            raise ValueError(
+                f"keep_fp32: no node named {entry!r} in the graph to quantize; use first[:N], last[:N] or a node "
+                f"name, e.g. {example}"
+            )
+        resolved.extend(name for name in names if name not in resolved)
+    return resolved
 
 
 def _shape_only_tensors(graph: onnx.GraphProto) -> set[str]:
@@ -183,6 +245,67 @@ def prepare_for_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -
     return stats
 
 
+class _Reader:
+    """Feeds calibration crops one at a time (onnxruntime's CalibrationDataReader protocol)."""
+
+    def __init__(self, batch: np.ndarray) -> None:
+        self._items = iter([{INPUT_NAME: batch[i : i + 1]} for i in range(len(batch))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+    def __iter__(self) -> _Reader:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        item = self.get_next()
+        if item is None:
+            raise StopIteration
+        return item
+
+
+def _calibrator_options(settings: Int8Settings) -> dict[str, Any]:
+    """onnxruntime calibrator options for the method: histogram size, percentile, asymmetric ranges (u8)."""
+    if settings.calibration == "entropy":
+        # ORT's quantize_static cannot pass these and uses 128 bins for 128 quantized bins, where the KL search has a
+        # single candidate, the full range: entropy then equals minmax exactly. 256 = the u8 activation levels.
+        return {"num_bins": settings.histogram_bins, "num_quantized_bins": 256, "symmetric": False}
+    if settings.calibration == "percentile":
+        return {"num_bins": settings.histogram_bins, "percentile": settings.percentile, "symmetric": False}
+    return {}
+
+
+def calibrate_ranges(
+    src: str | os.PathLike[str], calibration: np.ndarray, settings: Int8Settings, cache: str | os.PathLike[str]
+) -> Path:
+    """Activation ranges of every tensor of `src` over the calibration batch, written as an ORT calibration cache."""
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    with tempfile.TemporaryDirectory() as tmp:
+        calibrator = create_calibrator(
+            Path(src),
+            [],
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=_calibration_method(settings.calibration),
+            extra_options=_calibrator_options(settings),
+        )
+        calibrator.collect_data(_Reader(calibration))
+        save_tensors_data(calibrator.compute_data(), cache)
+    return Path(cache)
+
+
+def _calibration_method(name: str) -> Any:
+    """onnxruntime's CalibrationMethod for a `Int8Settings.calibration` name."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    return methods[name]
+
+
 def quantize_int8(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -190,46 +313,31 @@ def quantize_int8(
     settings: Int8Settings | None = None,
 ) -> Path:
     """Static INT8 (u8 activations, s8 weights) calibrated on an NCHW batch; see `Int8Settings` for the knobs."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     settings = settings or Int8Settings()
-
-    class _Reader(CalibrationDataReader):
-        """Feeds the calibration crops one at a time."""
-
-        def __init__(self, batch: np.ndarray) -> None:
-            self._items = iter([{INPUT_NAME: batch[i : i + 1]} for i in range(len(batch))])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._items, None)
-
     dst = Path(dst)
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(src)
         if settings.prepare:
             source = Path(tmp) / "prepared.onnx"
             stats = prepare_for_int8(src, source)
             log.info("int8 preparation: %s", stats)
+        keep = fp32_nodes(onnx.load(str(source), load_external_data=False), settings.keep_fp32)
+        if keep:
+            log.info("int8: keeping %s in float", keep)
+        cache = calibrate_ranges(source, calibration, settings, Path(tmp) / "ranges.json")
         quantize_static(
             str(source),
             str(dst),
-            _Reader(calibration),
+            None,  # the ranges come from the cache (the calibrator above, with the histogram settings applied)
             quant_format=QuantFormat.QDQ if settings.format == "qdq" else QuantFormat.QOperator,
             per_channel=settings.per_channel,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=methods[settings.calibration],
+            calibrate_method=_calibration_method(settings.calibration),
+            nodes_to_exclude=keep,
+            calibration_cache_path=str(cache),
         )
     _copy_metadata(src, dst)
     return dst

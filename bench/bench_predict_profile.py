@@ -212,8 +212,9 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     import torch
 
     from deepdetect.faces.detect import FaceDetector
-    from deepdetect.inference.predict import score_file
+    from deepdetect.inference.predict import RunInfo, score_file
     from deepdetect.inference.predictor import Predictor
+    from deepdetect.inference.settings import PredictSettings
     from deepdetect.inference.writers import RecordWriter
     from deepdetect.utils.devdata import dev_data_dir
 
@@ -235,6 +236,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         default_threads = torch.get_num_threads()
         torch.set_num_threads(PROFILE_TORCH_THREADS)
         predictors = {"fp32": Predictor.from_path(fp32), "int8": Predictor.from_path(int8)}
+        settings = PredictSettings(frames=frames, progress=False)
+        run_info = RunInfo.start(predictors["fp32"], settings)
         results["model"] = "efficientnet_b0 224 px ONNX (random init), batch 32"
         results["rss_after_load_mb"] = round(_rss_mb(), 1)
         profiles: dict[str, Any] = {}
@@ -243,7 +246,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
             for key, path in files.items():
                 runs = [profile_file(path, predictors, detector, writer, frames) for _ in range(repeats)]
                 start = time.perf_counter()
-                score_file(path, predictors["fp32"], detector, frames=frames)
+                score_file(path, predictors["fp32"], detector, settings, run_info)
                 end_to_end = time.perf_counter() - start
                 profiles[key] = {
                     "file": path.name,
@@ -260,7 +263,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         rss_before = _rss_mb()
         start = time.perf_counter()
         for _ in range(n_mem):
-            score_file(files["image"], predictors["fp32"], detector, frames=frames)
+            score_file(files["image"], predictors["fp32"], detector, settings, run_info)
         results["image_files_per_s_fp32"] = round(n_mem / (time.perf_counter() - start), 2)
         torch.set_num_threads(default_threads)
         results["memory"] = {"rss_start_mb": round(rss_start, 1), "rss_before_loop_mb": round(rss_before, 1),

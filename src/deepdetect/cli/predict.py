@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep --output's records and score only inputs not yet in it (same absolute path and sha256)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="threads that decode and detect the next files while the model scores (0: one file at a time; "
+        "default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
@@ -155,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overwrite=args.overwrite,
             resume=args.resume,
             progress=not args.quiet,
+            workers=args.workers,
         )
     except SettingsError as exc:
         parser.error(str(exc))

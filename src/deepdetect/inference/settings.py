@@ -21,7 +21,9 @@ class PredictSettings:
     """How to score a batch: sampling, faces, operating point, aggregation, explanations, output handling.
 
     `frames` and `min_face_score` default (None) to the model contract's; `threshold` and `fpr` choose the
-    operating point (at most one of them; neither: the model's stored threshold).
+    operating point (at most one of them; neither: the model's stored threshold). `workers` threads decode and
+    detect the next files while the model scores (0: one file at a time in the calling thread); `detect_threads`
+    is torch's thread count during the run on CPU (None: leave it as it is).
     """
 
     device: str = "cpu"
@@ -38,8 +40,14 @@ class PredictSettings:
     overwrite: bool = False
     resume: bool = False
     progress: bool = True
+    workers: int = 2
+    detect_threads: int | None = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise SettingsError("workers must be >= 0")
+        if self.detect_threads is not None and self.detect_threads < 1:
+            raise SettingsError("detect threads must be positive")
         if self.frames is not None and self.frames < 1:
             raise SettingsError("frames must be positive")
         if self.batch_size < 1:

@@ -1,0 +1,266 @@
+"""Predict throughput on CPU: detection threads, the contract-tied MTCNN pyramid, and the file pipeline, before vs
+after in one process run, plus RSS over a long run of files.
+
+- `detect_threads`: MTCNN on the same frames with 1 torch thread vs torch's default (interleaved repeats).
+- `detect_policy`: faces >= the contract's `min_face` (score >= its `min_score`) and detect seconds on the dev photos
+  and videos for MTCNN's default pyramid (20 px) vs `pyramid_for_min_face(min_face, slack)` (MTCNN's minimum face
+  = slack x min_face, detected on a copy scaled so that size maps to 20 px); the files where any face is lost are
+  listed.
+- `throughput`: "before" is predict as it was (`score_file` per file, MTCNN default pyramid, torch's default
+  threads); "after" is `predict_files` as it runs now (contract pyramid, one torch thread, worker pool, crops
+  batched across files). Images (about 512 px, one face), a <= 720p clip and the 1080p clip at 32 frames.
+- `memory`: RSS sampled every `step` files over a long run of image files through `predict_files`.
+
+The model is an ONNX export of efficientnet_b0 at 224 px with random weights (speed only) and the extract
+defaults' face contract (min_face 40, min_score 0.9).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FRAMES = 32
+MIN_FACE = 40.0
+MIN_SCORE = 0.9
+AIMS = {"image_files_per_s": 25.0, "video_720p_s": 1.5, "video_1080p_s": 3.0}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 1e6
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def _frames(path: Path, frames: int) -> list[np.ndarray]:
+    from deepdetect.media import load_image, media_kind, read_video_frames
+
+    return [load_image(path)] if media_kind(path) == "image" else [f for _, f in read_video_frames(path, frames)]
+
+
+def _kept(dets: Sequence[Any], min_face: float, min_score: float) -> int:
+    from deepdetect.faces.track import select_faces
+
+    return int(sum(len(select_faces(d, "all", min_face, min_score)) for d in dets))
+
+
+def detect_threads(files: dict[str, Path], frames: int, repeats: int) -> dict[str, Any]:
+    """Detect seconds on the same frames at 1 torch thread vs torch's default count, interleaved."""
+    import torch
+
+    from deepdetect.faces.detect import FaceDetector, torch_threads
+
+    default = torch.get_num_threads()
+    det = FaceDetector(device="cpu")
+    out: dict[str, Any] = {"default_threads": default}
+    for key, path in files.items():
+        fr = _frames(path, frames)
+        times: dict[int, list[float]] = {1: [], default: []}
+        for _ in range(repeats):
+            for n in times:
+                with torch_threads(n):
+                    start = time.perf_counter()
+                    det.detect(fr)
+                    times[n].append(time.perf_counter() - start)
+        med = {n: float(np.median(v)) for n, v in times.items()}
+        out[key] = {
+            "median_s": {f"{n}_threads": round(v, 4) for n, v in med.items()},
+            "repeats_s": {f"{n}_threads": [round(x, 4) for x in v] for n, v in times.items()},
+            "speedup_1_thread": round(med[default] / med[1], 2),
+        }
+    return out
+
+
+def detect_policy(
+    files: list[Path], frames: int, slacks: Sequence[float], min_face: float = MIN_FACE
+) -> dict[str, Any]:
+    """Faces >= min_face (score >= MIN_SCORE) and detect seconds per pyramid setting over the dev files (1 thread)."""
+    from deepdetect.faces.detect import FaceDetector, pyramid_for_min_face, torch_threads
+
+    settings: dict[str, dict[str, Any]] = {"default_20px": {}}
+    for s in slacks:
+        size, scale = pyramid_for_min_face(min_face, s)
+        settings[f"slack_{s:g}"] = {"min_face_size": size, "downscale": scale}
+        settings[f"slack_{s:g}_full_res"] = {"min_face_size": size}
+    detectors = {name: FaceDetector(device="cpu", **kw) for name, kw in settings.items()}
+    faces = {name: 0 for name in settings}
+    seconds = {name: 0.0 for name in settings}
+    per_file: dict[str, dict[str, int]] = {}
+    with torch_threads(1):
+        for path in files:
+            fr = _frames(path, frames)
+            counts: dict[str, int] = {}
+            for name, det in detectors.items():
+                start = time.perf_counter()
+                dets = det.detect(fr)
+                seconds[name] += time.perf_counter() - start
+                counts[name] = _kept(dets, min_face, MIN_SCORE)
+                faces[name] += counts[name]
+            per_file[path.name] = counts
+    base = "default_20px"
+    changed = {
+        name: {f: {"default": c[base], name: c[name]} for f, c in per_file.items() if c[name] != c[base]}
+        for name in settings
+        if name != base
+    }
+    return {
+        "files": len(files),
+        "frames_per_video": frames,
+        "min_face": min_face,
+        "min_score": MIN_SCORE,
+        "settings": settings,
+        "faces_ge_min_face": faces,
+        "detect_s": {k: round(v, 2) for k, v in seconds.items()},
+        "speedup_vs_default": {k: round(seconds[base] / max(v, 1e-9), 2) for k, v in seconds.items()},
+        "files_that_differ": changed,
+    }
+
+
+def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224) -> Path:
+    """fp32 ONNX export with a deepdetect contract carrying the extract defaults' face selection."""
+    import onnx
+    import torch
+
+    from deepdetect.contract.onnx import build_contract, write_contract
+    from deepdetect.export.onnx_export import export_onnx
+    from deepdetect.models.detector import create_detector, resolve_preprocess
+
+    torch.manual_seed(0)
+    model = create_detector(name).eval()
+    meta = {"model": {"name": name}, "preprocess": resolve_preprocess(model, size).to_dict(),
+            "face_crop": {"detector": "mtcnn", "margin": 0.3, "size": size, "min_face": MIN_FACE,
+                          "min_score": MIN_SCORE, "detector_min_face_size": 20}}  # fmt: skip
+    path = scratch / f"{name}.onnx"
+    proto = export_onnx(model, path, (size, size))
+    write_contract(proto, build_contract(meta, "bench"))
+    onnx.save(proto, str(path))
+    return path
+
+
+def _before(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, Any]]:
+    """Predict as it was: `score_file` one file at a time, MTCNN's default pyramid, torch's default threads."""
+    from deepdetect.faces.detect import FaceDetector
+    from deepdetect.inference.predict import RunInfo, score_file
+    from deepdetect.inference.settings import PredictSettings
+
+    settings = PredictSettings(frames=frames, progress=False)
+    run = RunInfo.start(predictor, settings)
+    detector = FaceDetector(device="cpu")
+    return [score_file(p, predictor, detector, settings, run)[0] for p in paths]
+
+
+def _after(paths: list[Path], predictor: Any, frames: int, workers: int = 2) -> list[dict[str, Any]]:
+    """Predict as it runs now: `predict_files` with the contract pyramid, one torch thread, a worker pool."""
+    from deepdetect.inference.predict import predict_detector, predict_files
+    from deepdetect.inference.settings import PredictSettings
+
+    settings = PredictSettings(frames=frames, progress=False, workers=workers)
+    return list(predict_files(paths, predictor, predict_detector(predictor.contract), settings))
+
+
+def throughput(files: dict[str, Path], predictor: Any, n_images: int, n_videos: int, repeats: int) -> dict[str, Any]:
+    """Before vs after, interleaved: images/s over `n_images` image files; one video alone (latency) and
+    seconds per video over a queue of `n_videos` copies of it (throughput with the worker pool)."""
+    jobs: dict[str, list[Path]] = {"image": [files["image"]] * n_images}
+    for key in ("video_720p", "video_1080p"):
+        if key in files:
+            jobs[f"{key}_alone"] = [files[key]]
+            jobs[f"{key}_queue"] = [files[key]] * n_videos
+    _after([files["image"]], predictor, FRAMES)  # warm-up (sessions, MTCNN)
+    out: dict[str, Any] = {}
+    for key, paths in jobs.items():
+        times: dict[str, list[float]] = {"before": [], "after": []}
+        faces: dict[str, int] = {}
+        scores: dict[str, list[float | None]] = {}
+        for _ in range(repeats):
+            for name, fn in (("before", _before), ("after", _after)):
+                start = time.perf_counter()
+                recs = fn(paths, predictor, FRAMES)
+                times[name].append(time.perf_counter() - start)
+                faces[name] = sum(r["n_faces"] for r in recs)
+                scores[name] = [r["score"] for r in recs]
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        diff = [
+            abs(a - b)
+            for a, b in zip(scores["before"], scores["after"], strict=True)
+            if a is not None and b is not None
+        ]
+        out[key] = {
+            "files": len(paths),
+            "median_s": {k: round(v, 3) for k, v in med.items()},
+            "repeats_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
+            "seconds_per_file": {k: round(v / len(paths), 4) for k, v in med.items()},
+            "files_per_s": {k: round(len(paths) / v, 2) for k, v in med.items()},
+            "speedup": round(med["before"] / med["after"], 2),
+            "faces_scored": faces,
+            "max_abs_score_change": round(max(diff), 6) if diff else None,
+        }
+    return out
+
+
+def memory(files: dict[str, Path], predictor: Any, n_files: int, step: int) -> dict[str, Any]:
+    """RSS every `step` records over `n_files` files through `predict_files` (images, with the <= 720p clip as
+    every 50th file), read from a path list as a queue would be."""
+    from deepdetect.inference.predict import predict_detector, predict_files
+    from deepdetect.inference.settings import PredictSettings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "queue.txt"
+        lines = [str(files["video_720p"] if i % 50 == 49 else files["image"]) for i in range(n_files)]
+        listing.write_text("\n".join(lines) + "\n")
+        settings = PredictSettings(frames=FRAMES, progress=False)
+        curve = [(0, round(_rss_mb(), 1))]
+        start = time.perf_counter()
+        statuses: dict[str, int] = {}
+        for i, rec in enumerate(predict_files([listing], predictor, predict_detector(predictor.contract), settings), 1):
+            statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
+            if i % step == 0:
+                curve.append((i, round(_rss_mb(), 1)))
+        seconds = time.perf_counter() - start
+    rss = [r for _, r in curve[1:]]
+    half = len(rss) // 2
+    return {
+        "files": n_files,
+        "seconds": round(seconds, 1),
+        "files_per_s": round(n_files / seconds, 2),
+        "statuses": statuses,
+        "rss_curve_mb": curve,
+        "rss_growth_second_half_mb": round(max(rss[half:]) - max(rss[:half]), 1) if half else None,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def run(out_dir: Path, quick: bool) -> dict[str, Any]:
+    """Every measurement above on the dev data (quick: fewer files and no 1080p clip)."""
+    from deepdetect.inference.predictor import Predictor
+    from deepdetect.utils.devdata import dev_data_dir
+
+    del out_dir
+    data = dev_data_dir()
+    if data is None:
+        return {"skipped": "no dev data (../shared/data or $DEEPDETECT_DEV_DATA)"}
+    files = {"image": data / "photos" / "img50.jpg", "video_720p": data / "videos" / "lp_d0.mp4"}
+    if not quick:
+        files["video_1080p"] = data / "videos" / "fnp_video_1080p.mp4"
+    results: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "aims": AIMS}
+    results["detect_threads"] = detect_threads(files, 8 if quick else FRAMES, 1 if quick else 2)
+    dev = sorted((data / "photos").glob("*.jpg")) + sorted((data / "videos").glob("*.mp4"))
+    results["detect_policy"] = detect_policy(dev[:10] if quick else dev, 8, [1.0, 0.8])
+    with tempfile.TemporaryDirectory() as tmp:
+        predictor = Predictor.from_path(_make_model(Path(tmp)))
+        results["model"] = "efficientnet_b0 224 px ONNX fp32 (random init), batch 32, min_face 40, min_score 0.9"
+        results["throughput"] = throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2)
+        results["memory"] = memory(files, predictor, 200 if quick else 2000, 50 if quick else 100)
+    results["load_avg_end"] = os.getloadavg()
+    return json.loads(json.dumps(results, default=str))

@@ -212,21 +212,34 @@ def throughput(files: dict[str, Path], predictor: Any, n_images: int, n_videos: 
     return out
 
 
-def memory(files: dict[str, Path], predictor: Any, n_files: int, step: int) -> dict[str, Any]:
-    """RSS every `step` records over `n_files` files through `predict_files` (images, with the <= 720p clip as
-    every 50th file), read from a path list as a queue would be."""
+def memory_child(model: Path, files: dict[str, Path], n_files: int, step: int) -> dict[str, Any]:
+    """RSS every `step` records over `n_files` distinct files (hard links of the image, the <= 720p clip as every
+    50th file) read from a path list through `predict_files`, as a queue would be; run in a fresh process."""
     from deepdetect.inference.predict import predict_detector, predict_files
+    from deepdetect.inference.predictor import Predictor
     from deepdetect.inference.settings import PredictSettings
 
+    predictor = Predictor.from_path(model)
+    rss_loaded = _rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
-        listing = Path(tmp) / "queue.txt"
-        lines = [str(files["video_720p"] if i % 50 == 49 else files["image"]) for i in range(n_files)]
-        listing.write_text("\n".join(lines) + "\n")
+        root = Path(tmp)
+        sources = {}
+        for key in ("image", "video_720p"):
+            sources[key] = root / f"source{files[key].suffix}"
+            sources[key].write_bytes(files[key].read_bytes())
+        paths = []
+        for i in range(n_files):
+            src = sources["video_720p" if i % 50 == 49 else "image"]
+            paths.append(root / f"f{i:06d}{src.suffix}")
+            os.link(src, paths[-1])  # a distinct file name per record, no copies of the bytes
+        listing = root / "queue.txt"
+        listing.write_text("\n".join(map(str, paths)) + "\n")
         settings = PredictSettings(frames=FRAMES, progress=False)
         curve = [(0, round(_rss_mb(), 1))]
         start = time.perf_counter()
         statuses: dict[str, int] = {}
-        for i, rec in enumerate(predict_files([listing], predictor, predict_detector(predictor.contract), settings), 1):
+        detector = predict_detector(predictor.contract)
+        for i, rec in enumerate(predict_files([listing], predictor, detector, settings), 1):
             statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
             if i % step == 0:
                 curve.append((i, round(_rss_mb(), 1)))
@@ -235,13 +248,34 @@ def memory(files: dict[str, Path], predictor: Any, n_files: int, step: int) -> d
     half = len(rss) // 2
     return {
         "files": n_files,
+        "videos": n_files // 50,
         "seconds": round(seconds, 1),
         "files_per_s": round(n_files / seconds, 2),
         "statuses": statuses,
+        "rss_after_model_load_mb": round(rss_loaded, 1),
         "rss_curve_mb": curve,
-        "rss_growth_second_half_mb": round(max(rss[half:]) - max(rss[:half]), 1) if half else None,
+        "rss_max_first_half_mb": max(rss[:half]) if half else None,
+        "rss_max_second_half_mb": max(rss[half:]) if half else None,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
+
+
+def memory(model: Path, files: dict[str, Path], n_files: int, step: int) -> dict[str, Any]:
+    """`memory_child` in a fresh Python process, so its RSS is predict's alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, json, sys; from pathlib import Path; "
+        f"spec = importlib.util.spec_from_file_location('b', {str(Path(__file__).resolve())!r}); "
+        "b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b); "
+        f"files = {{k: Path(v) for k, v in {json.dumps({k: str(v) for k, v in files.items()})}.items()}}; "
+        f"print(json.dumps(b.memory_child(Path({str(model)!r}), files, {n_files}, {step})))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
@@ -262,9 +296,10 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     dev = sorted((data / "photos").glob("*.jpg")) + sorted((data / "videos").glob("*.mp4"))
     results["detect_policy"] = detect_policy(dev[:10] if quick else dev, 8, [1.0, 0.8])
     with tempfile.TemporaryDirectory() as tmp:
-        predictor = Predictor.from_path(_make_model(Path(tmp)))
+        model = _make_model(Path(tmp))
+        predictor = Predictor.from_path(model)
         results["model"] = "efficientnet_b0 224 px ONNX fp32 (random init), batch 32, min_face 40, min_score 0.9"
         results["throughput"] = throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2)
-        results["memory"] = memory(files, predictor, 200 if quick else 2000, 50 if quick else 100)
+        results["memory"] = memory(model, files, 200 if quick else 2000, 50 if quick else 100)
     results["load_avg_end"] = os.getloadavg()
     return json.loads(json.dumps(results, default=str))

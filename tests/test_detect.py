@@ -125,7 +125,8 @@ def test_pyramid_for_min_face_maps_the_search_floor_to_mtcnns() -> None:
 
 def test_tied_pyramid_finds_the_large_face_and_threads_can_share_a_detector() -> None:
     """Detection with the contract's pyramid finds the big face; two threads sharing one detector on frames of
-    different sizes (different per-call pyramids) get what each gets alone."""
+    different sizes (different per-call pyramids), and one call's frames spread over 2 threads, get what each frame
+    gets alone."""
     from concurrent.futures import ThreadPoolExecutor
 
     size, scale = pyramid_for_min_face(40, 0.8)
@@ -138,5 +139,8 @@ def test_tied_pyramid_finds_the_large_face_and_threads_can_share_a_detector() ->
     alone = [det.detect([f])[0] for f in frames]
     with ThreadPoolExecutor(2) as pool:
         shared = list(pool.map(lambda f: det.detect([f])[0], frames))
-    for a, b in zip(alone, shared, strict=True):
+    in_parallel = FaceDetector(batch=False, min_face_size=40, downscale=256, frame_workers=2).detect(frames)
+    for a, b, c in zip(alone, shared, in_parallel, strict=True):
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+        np.testing.assert_allclose(a.boxes, c.boxes, atol=1e-3)  # frames of one call on 2 threads, in order
+        np.testing.assert_allclose(a.landmarks, c.landmarks, atol=1e-3)

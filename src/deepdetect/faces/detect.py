@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -87,6 +88,7 @@ class FaceDetector:
         downscale: float | None = None,
         batch: BatchMode = "auto",
         batch_size: int = 16,
+        frame_workers: int = 1,
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -95,6 +97,10 @@ class FaceDetector:
         self.downscale = downscale
         self.batch = resolve_batch(batch, self.device)
         self.batch_size = max(1, int(batch_size))
+        # Frames of one call detected concurrently (per-frame mode): torch releases the GIL inside MTCNN, so with one
+        # torch thread each, a video's frames use several cores. The threads are shared by every caller.
+        self.frame_workers = max(1, int(frame_workers))
+        self._frame_pool: ThreadPoolExecutor | None = None
         self.mtcnn = MTCNN(
             keep_all=True,
             post_process=False,
@@ -131,6 +137,18 @@ class FaceDetector:
             out.append(Detections(b[:, :4].copy(), b[:, 4].copy(), np.asarray(lm, dtype=np.float32).reshape(-1, 5, 2)))
         return out
 
+    def _map(self, fn: Callable[[int], Detections], todo: list[int]) -> Iterator[Detections]:
+        if self.frame_workers == 1 or len(todo) < 2:
+            return map(fn, todo)
+        if self._frame_pool is None:
+            self._frame_pool = ThreadPoolExecutor(self.frame_workers, thread_name_prefix="detect")
+
+        def run(i: int) -> Detections:
+            with torch.inference_mode():  # inference mode is per thread
+                return fn(i)
+
+        return self._frame_pool.map(run, todo)
+
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Detect faces in each frame; boxes and landmarks are mapped back to the frame's full resolution."""
@@ -154,9 +172,10 @@ class FaceDetector:
                     for i, det in zip(chunk, self._run(stack, prepared[chunk[0]][1]), strict=True):
                         results[i] = det
         else:
-            for i, (img, scale) in enumerate(prepared):
-                if i not in tiny:
-                    results[i] = self._run(img[None], scale)[0]
+            todo = [i for i in range(len(prepared)) if i not in tiny]
+            found = self._map(lambda i: self._run(prepared[i][0][None], prepared[i][1])[0], todo)
+            for i, det in zip(todo, found, strict=True):
+                results[i] = det
         final: list[Detections] = []
         for maybe, (_, scale) in zip(results, prepared, strict=True):
             det = maybe if maybe is not None else Detections()

@@ -461,12 +461,13 @@ def detector_on_cpu(detector: Any) -> bool:
     return str(getattr(detector, "device", "cpu")).startswith("cpu")
 
 
-def predict_detector(contract: ModelCard, device: str = "cpu") -> FaceDetector:
+def predict_detector(contract: ModelCard, device: str = "cpu", frame_workers: int = 1) -> FaceDetector:
     """MTCNN for this model's contract: it looks for faces down to `PYRAMID_SLACK` x the contract's `min_face`
-    (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor."""
+    (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor; a video's frames
+    are detected on `frame_workers` threads."""
     floor = max(MTCNN_FLOOR_PX, int(contract.face_crop.detector_min_face_size or MTCNN_FLOOR_PX))
     size, scale = pyramid_for_min_face(contract.min_face, PYRAMID_SLACK, floor=floor)
-    return FaceDetector(device=device, min_face_size=size, downscale=scale)
+    return FaceDetector(device=device, min_face_size=size, downscale=scale, frame_workers=frame_workers)
 
 
 def run_header_path(output: str | os.PathLike[str]) -> Path:
@@ -518,7 +519,7 @@ def run_predict(
             summary.count(rec)
         header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
         _write_header(header_path, header)
-        detector = predict_detector(predictor.contract, settings.device)
+        detector = predict_detector(predictor.contract, settings.device, frame_workers=max(1, settings.workers))
         done = [record_key(r) for r in writer.existing]
         for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
             if matcher is not None:

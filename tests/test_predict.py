@@ -442,13 +442,20 @@ def test_pipeline_runs_detection_with_one_torch_thread_and_restores_it(
 
 
 def test_predict_detector_follows_the_contract(models: dict[str, Path]) -> None:
-    from deepdetect.inference.predict import PYRAMID_SLACK, predict_detector
+    from deepdetect.inference.predict import predict_detector
+    from deepdetect.inference.settings import SettingsError
 
     card = Predictor.from_path(models["onnx"]).contract
     det = predict_detector(card.with_face_crop(min_face=40.0))
-    assert det.min_face_size == int(40 * PYRAMID_SLACK) and det.downscale == pytest.approx(20 / det.min_face_size)
-    det = predict_detector(card.with_face_crop(min_face=None))
+    assert det.min_face_size == 20 and det.downscale is None  # default fraction 0.5: MTCNN's own 20 px search
+    det = predict_detector(card.with_face_crop(min_face=40.0), min_face_fraction=1.0)
+    assert det.min_face_size == 40 and det.downscale == pytest.approx(0.5)  # detected on a half-size copy
+    det = predict_detector(card.with_face_crop(min_face=120.0, detector_min_face_size=30))
+    assert det.min_face_size == 60 and det.downscale == pytest.approx(30 / 60)  # never under the contract's floor
+    det = predict_detector(card.with_face_crop(min_face=None), min_face_fraction=1.0)
     assert det.min_face_size == 20 and det.downscale is None
+    with pytest.raises(SettingsError):
+        PredictSettings(detect_min_face_fraction=0.0)
 
 
 def test_ordered_prefetch_is_ordered_bounded_and_lazy() -> None:

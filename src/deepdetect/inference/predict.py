@@ -70,10 +70,6 @@ FILE_PROGRESS_DELAY_S = 2.0  # a file's own progress bar appears only once it ha
 # Files prepared ahead of the model beyond one per worker. A prepared file holds only its crops (frames are freed once
 # cropped) and only workers hold frames, so this bounds memory; 8 vs 2 measured +5% images/s.
 PREFETCH_FILES = 8
-# MTCNN looks for faces down to this fraction of the contract's min_face. 1.0 (detect on a copy where min_face is
-# 20 px) lost no face >= min_face on the dev photos and videos against MTCNN's default 20 px pyramid, at 2.7x less
-# detect time; 0.8 and 0.67 lost none either and were slower (bench/bench_predict_throughput.py, docs/performance.md).
-PYRAMID_SLACK = 1.0
 
 
 def utc_now() -> str:
@@ -461,12 +457,14 @@ def detector_on_cpu(detector: Any) -> bool:
     return str(getattr(detector, "device", "cpu")).startswith("cpu")
 
 
-def predict_detector(contract: ModelCard, device: str = "cpu", frame_workers: int = 1) -> FaceDetector:
-    """MTCNN for this model's contract: it looks for faces down to `PYRAMID_SLACK` x the contract's `min_face`
-    (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor; a video's frames
-    are detected on `frame_workers` threads."""
+def predict_detector(
+    contract: ModelCard, device: str = "cpu", frame_workers: int = 1, min_face_fraction: float = 0.5
+) -> FaceDetector:
+    """MTCNN for this model's contract: it looks for faces down to `min_face_fraction` x the contract's `min_face`
+    (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor (never below the
+    contract's own `detector_min_face_size`); a video's frames are detected on `frame_workers` threads."""
     floor = max(MTCNN_FLOOR_PX, int(contract.face_crop.detector_min_face_size or MTCNN_FLOOR_PX))
-    size, scale = pyramid_for_min_face(contract.min_face, PYRAMID_SLACK, floor=floor)
+    size, scale = pyramid_for_min_face(contract.min_face, min_face_fraction, floor=floor)
     return FaceDetector(device=device, min_face_size=size, downscale=scale, frame_workers=frame_workers)
 
 
@@ -519,7 +517,12 @@ def run_predict(
             summary.count(rec)
         header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
         _write_header(header_path, header)
-        detector = predict_detector(predictor.contract, settings.device, frame_workers=max(1, settings.workers))
+        detector = predict_detector(
+            predictor.contract,
+            settings.device,
+            frame_workers=max(1, settings.workers),
+            min_face_fraction=settings.detect_min_face_fraction,
+        )
         done = [record_key(r) for r in writer.existing]
         for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
             if matcher is not None:

@@ -23,7 +23,8 @@ class PredictSettings:
     `frames` and `min_face_score` default (None) to the model contract's; `threshold` and `fpr` choose the
     operating point (at most one of them; neither: the model's stored threshold). `workers` threads decode and
     detect the next files while the model scores (0: one file at a time in the calling thread); `detect_threads`
-    is torch's thread count during the run on CPU (None: leave it as it is).
+    is torch's thread count during the run on CPU (None: leave it as it is); MTCNN searches faces down to
+    `detect_min_face_fraction` x the contract's `min_face` (never under its 20 px floor).
     """
 
     device: str = "cpu"
@@ -42,12 +43,15 @@ class PredictSettings:
     progress: bool = True
     workers: int = 2
     detect_threads: int | None = 1
+    detect_min_face_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise SettingsError("workers must be >= 0")
         if self.detect_threads is not None and self.detect_threads < 1:
             raise SettingsError("detect threads must be positive")
+        if not 0.0 < self.detect_min_face_fraction <= 1.0:
+            raise SettingsError("detect min face fraction must be in (0, 1]")
         if self.frames is not None and self.frames < 1:
             raise SettingsError("frames must be positive")
         if self.batch_size < 1:

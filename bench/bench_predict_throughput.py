@@ -108,7 +108,7 @@ def detect_policy(
                 seconds[name] += time.perf_counter() - start
                 counts[name] = _kept(dets, min_face, MIN_SCORE)
                 faces[name] += counts[name]
-            per_file[path.name] = counts
+            per_file[f"{path.parent.name}/{path.name}"] = counts  # DFL real/ and fake/ share names
     base = "default_20px"
     changed = {
         name: {f: {"default": c[base], name: c[name]} for f, c in per_file.items() if c[name] != c[base]}

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         metavar="F",
         help="face detection searches down to F x the model's smallest training face, on a frame scaled so that "
-        "is MTCNN's 20 px (default %(default)s: MTCNN's own 20 px search for min_face 40; 1.0 detects 2.7-5x "
+        "is MTCNN's 20 px (default %(default)s: MTCNN's own 20 px search for min_face 40; 1.0 detects 2.3-2.7x "
         "faster but missed 12 of 150 faces >= min_face on the 1080p dev clip; docs/performance.md)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

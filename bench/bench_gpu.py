@@ -120,8 +120,9 @@ def ort_vs_torch(device: str, onnx_path: Path, name: str, size: int, batch: int,
 
 def predict_videos(device: str, onnx_path: Path, n_videos: int) -> dict[str, Any]:
     from deepdetect.faces.detect import FaceDetector
-    from deepdetect.inference.predict import score_file
+    from deepdetect.inference.predict import RunInfo, score_file
     from deepdetect.inference.predictor import Predictor
+    from deepdetect.inference.settings import PredictSettings
     from deepdetect.utils.devdata import dev_data_dir
 
     data = dev_data_dir()
@@ -130,11 +131,13 @@ def predict_videos(device: str, onnx_path: Path, n_videos: int) -> dict[str, Any
     videos = sorted((data / "videos").glob("*.mp4"), key=lambda p: p.stat().st_size)[:n_videos]  # smallest first
     predictor = Predictor.from_path(onnx_path, device=device, batch_size=64)
     detector = FaceDetector(device=device, batch=True)
-    score_file(videos[0], predictor, detector)  # warm-up
+    settings = PredictSettings(device=device, batch_size=64, progress=False)
+    run = RunInfo.start(predictor, settings)
+    score_file(videos[0], predictor, detector, settings, run)  # warm-up
     per_video = []
     for path in videos:
         start = time.perf_counter()
-        rec, _ = score_file(path, predictor, detector)
+        rec, _ = score_file(path, predictor, detector, settings, run)
         seconds = round(time.perf_counter() - start, 3)
         per_video.append({"video": path.name, "seconds": seconds, "faces": rec["n_faces"]})
     secs = [v["seconds"] for v in per_video]

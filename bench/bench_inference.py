@@ -63,8 +63,9 @@ def _throughput(name: str, size: int, out_dir: Path, batch_size: int, threads: i
 def _video_seconds(out_dir: Path, frames: int) -> dict[str, Any]:
     """Decode + detect + classify `frames` frames of one clip with the tiny ONNX model, on CPU."""
     from deepdetect.faces.detect import FaceDetector
-    from deepdetect.inference.predict import score_file
+    from deepdetect.inference.predict import RunInfo, score_file
     from deepdetect.inference.predictor import Predictor
+    from deepdetect.inference.settings import PredictSettings
     from deepdetect.utils.devdata import dev_data_dir
 
     onnx_path = out_dir / "test_efficientnet.onnx"
@@ -101,7 +102,8 @@ def _video_seconds(out_dir: Path, frames: int) -> dict[str, Any]:
                 container.mux(pkt)
     predictor, detector = Predictor.from_path(onnx_path), FaceDetector(device="cpu")
     start = time.perf_counter()
-    rec, _ = score_file(clip, predictor, detector, frames=frames)
+    settings = PredictSettings(frames=frames, progress=False)
+    rec, _ = score_file(clip, predictor, detector, settings, RunInfo.start(predictor, settings))
     seconds = time.perf_counter() - start
     return {
         "clip": source,

@@ -1,17 +1,13 @@
 """Where predict's time goes: decode, detect, crop, preprocess, model, write, timed stage by stage, plus peak RSS.
 
 Each stage calls the same library function `deepdetect.inference.predict.score_file` calls, in the same order and
-with the same defaults (`FaceDetector(device="cpu")`; the contract's face selection: detection score >= its
-min_score, faces >= its min_face; its crop size and margin; the predictor's batch size), so the stage sum tracks
-an end-to-end `score_file` call on the same file, which is timed too. Inputs: an image of about 512 px with one
-face, a <= 720p clip and the 1080p clip, 32 frames each. The model is an ONNX export of `efficientnet_b0` at
-224 px (random init: speed only), fp32 and its INT8.
-
-MTCNN runs with one torch thread in the stage profile (`PROFILE_TORCH_THREADS`): with torch's default thread
-count detection collapses on a shared 2-core machine (`detect_settings.default_threads` measures it). Detection
-settings (an existing `FaceDetector` option each, predict itself unchanged): the default, MTCNN on a frame
-downscaled to a max side (boxes mapped back), a larger MTCNN minimum face size, both; each with the faces found
-(score >= 0.9) on the same files and on the dev photos and videos, so a speed-up that loses faces shows.
+with predict's detector (`predict_detector`: MTCNN's pyramid tied to the contract's `min_face`; the contract's face
+selection: detection score >= its min_score, faces >= its min_face; its crop size and margin; the predictor's
+batch size), so the stage sum tracks an end-to-end `score_file` call on the same file, which is timed too. Inputs:
+an image of about 512 px with one face, a <= 720p clip and the 1080p clip, 32 frames each. The model is an ONNX
+export of `efficientnet_b0` at 224 px (random init: speed only; contract min_face 40, min_score 0.9), fp32 and its
+INT8. Torch runs with one thread, as predict runs detection. Detection settings, thread counts, the file pipeline
+and RSS over a long run are in `bench_predict_throughput.py`.
 """
 
 from __future__ import annotations
@@ -29,8 +25,7 @@ import numpy as np
 
 FRAMES = 32
 MIN_FACE_SCORE = 0.9
-# MTCNN (torch) threads during the stage profile. Torch's default (all cores) collapses on a shared 2-core machine
-# (see detect_settings.default_threads); ONNX Runtime keeps its own default.
+# MTCNN (torch) threads during the stage profile, as predict runs it; ONNX Runtime keeps its own default.
 PROFILE_TORCH_THREADS = 1
 AIMS_S = {"image": 1 / 25, "video_720p": 1.5, "video_1080p": 3.0}
 
@@ -67,7 +62,8 @@ def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224) -
     torch.manual_seed(0)
     model = create_detector(name).eval()
     meta = {"model": {"name": name}, "preprocess": resolve_preprocess(model, size).to_dict(),
-            "face_crop": {"detector": "mtcnn", "margin": 0.3, "size": size}}  # fmt: skip
+            "face_crop": {"detector": "mtcnn", "margin": 0.3, "size": size, "min_face": 40.0,
+                          "min_score": 0.9}}  # fmt: skip
     fp32 = scratch / f"{name}.onnx"
     proto = export_onnx(model, fp32, (size, size))
     write_contract(proto, build_contract(meta, "bench"))
@@ -138,82 +134,13 @@ def _median_profile(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _detect_settings(
-    files: dict[str, Path], frames: int, repeats: int, settings: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """Detection seconds and faces found (score >= 0.9) per setting on the same decoded frames, interleaved."""
-    import torch
-
-    from deepdetect.faces.detect import FaceDetector
-    from deepdetect.media import load_image, media_kind, read_video_frames
-
-    decoded = {
-        key: [load_image(p)] if media_kind(p) == "image" else [f for _, f in read_video_frames(p, frames)]
-        for key, p in files.items()
-    }
-    threads = torch.get_num_threads()
-    detectors = {name: FaceDetector(device="cpu", **{k: v for k, v in s.items() if k not in ("threads", "skip")})
-                 for name, s in settings.items()}  # fmt: skip
-    out: dict[str, Any] = {}
-    for key, frames_list in decoded.items():
-        times: dict[str, list[float]] = {name: [] for name in settings}
-        faces: dict[str, int] = {}
-        for _ in range(repeats):
-            for name, det in detectors.items():
-                if key in settings[name].get("skip", ()):
-                    continue
-                torch.set_num_threads(int(settings[name].get("threads", threads)))
-                start = time.perf_counter()
-                found = det.detect(frames_list)
-                times[name].append(time.perf_counter() - start)
-                faces[name] = int(sum(int((d.scores >= MIN_FACE_SCORE).sum()) for d in found))
-        torch.set_num_threads(threads)
-        out[key] = {
-            name: {
-                "median_s": round(float(np.median(times[name])), 4),
-                "repeats_s": [round(x, 4) for x in times[name]],
-                "faces": faces[name],
-            }
-            for name in settings
-            if times[name]
-        }
-    return out
-
-
-def _faces_on_dev_set(files: list[Path], frames: int, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Faces found (score >= 0.9) per detection setting over a set of dev files, and the detect seconds."""
-    import torch
-
-    from deepdetect.faces.detect import FaceDetector
-    from deepdetect.media import load_image, media_kind, read_video_frames
-
-    threads = torch.get_num_threads()
-    found = {name: 0 for name in settings}
-    seconds = {name: 0.0 for name in settings}
-    detectors = {name: FaceDetector(device="cpu", **{k: v for k, v in s.items() if k not in ("threads", "skip")})
-                 for name, s in settings.items()}  # fmt: skip
-    for path in files:
-        frames_list = (
-            [load_image(path)] if media_kind(path) == "image" else [f for _, f in read_video_frames(path, frames)]
-        )
-        for name, det in detectors.items():
-            torch.set_num_threads(int(settings[name].get("threads", threads)))
-            start = time.perf_counter()
-            dets = det.detect(frames_list)
-            seconds[name] += time.perf_counter() - start
-            found[name] += int(sum(int((d.scores >= MIN_FACE_SCORE).sum()) for d in dets))
-    torch.set_num_threads(threads)
-    return {"files": len(files), "frames_per_video": frames, "faces": found,
-            "detect_s": {k: round(v, 2) for k, v in seconds.items()}}  # fmt: skip
-
-
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Stage profile of predict on an image, a <= 720p clip and the 1080p clip (quick: image + 720p, 8 frames)."""
     import torch
 
-    from deepdetect.faces.detect import FaceDetector
-    from deepdetect.inference.predict import score_file
+    from deepdetect.inference.predict import RunInfo, predict_detector, score_file
     from deepdetect.inference.predictor import Predictor
+    from deepdetect.inference.settings import PredictSettings
     from deepdetect.inference.writers import RecordWriter
     from deepdetect.utils.devdata import dev_data_dir
 
@@ -231,10 +158,12 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         fp32, int8 = _make_model(scratch)
-        detector = FaceDetector(device="cpu")
+        detector = predict_detector(Predictor.from_path(fp32).contract)
         default_threads = torch.get_num_threads()
         torch.set_num_threads(PROFILE_TORCH_THREADS)
         predictors = {"fp32": Predictor.from_path(fp32), "int8": Predictor.from_path(int8)}
+        settings = PredictSettings(frames=frames, progress=False)
+        run_info = RunInfo.start(predictors["fp32"], settings)
         results["model"] = "efficientnet_b0 224 px ONNX (random init), batch 32"
         results["rss_after_load_mb"] = round(_rss_mb(), 1)
         profiles: dict[str, Any] = {}
@@ -243,7 +172,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
             for key, path in files.items():
                 runs = [profile_file(path, predictors, detector, writer, frames) for _ in range(repeats)]
                 start = time.perf_counter()
-                score_file(path, predictors["fp32"], detector, frames=frames)
+                score_file(path, predictors["fp32"], detector, settings, run_info)
                 end_to_end = time.perf_counter() - start
                 profiles[key] = {
                     "file": path.name,
@@ -260,24 +189,10 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         rss_before = _rss_mb()
         start = time.perf_counter()
         for _ in range(n_mem):
-            score_file(files["image"], predictors["fp32"], detector, frames=frames)
+            score_file(files["image"], predictors["fp32"], detector, settings, run_info)
         results["image_files_per_s_fp32"] = round(n_mem / (time.perf_counter() - start), 2)
         torch.set_num_threads(default_threads)
         results["memory"] = {"rss_start_mb": round(rss_start, 1), "rss_before_loop_mb": round(rss_before, 1),
                              "rss_after_loop_mb": round(_rss_mb(), 1), "loop_files": n_mem,
                              "peak_rss_mb": round(_peak_rss_mb(), 1)}  # fmt: skip
-    # Detection settings at one torch thread (steady on a shared machine), plus predict's default thread count
-    # (torch's default, here all cores) on the image and the 720p clip (the 1080p clip takes minutes that way).
-    settings: dict[str, dict[str, Any]] = {
-        "default_threads": {"threads": torch.get_num_threads(), "skip": ("video_1080p",)},
-        "default": {"threads": 1},
-        "downscale_640": {"threads": 1, "downscale": 640},
-        "min_face_40": {"threads": 1, "min_face_size": 40},
-        "downscale_640_min_face_40": {"threads": 1, "downscale": 640, "min_face_size": 40},
-    }
-    results["detect_settings"] = _detect_settings(files, frames, 1 if quick else 2, settings)
-    if not quick:
-        dev = sorted((data / "photos").glob("*.jpg")) + sorted((data / "videos").glob("*.mp4"))
-        kept = {k: v for k, v in settings.items() if k != "default_threads"}
-        results["detect_settings_dev_faces"] = _faces_on_dev_set(dev, 8, kept)
     return json.loads(json.dumps(results, default=str))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from deepdetect.faces.crop import crop_face, square_box
-from deepdetect.faces.detect import Detections, FaceDetector, downscale_factor, resolve_batch
+from deepdetect.faces.detect import Detections, FaceDetector, downscale_factor, pyramid_for_min_face, resolve_batch
 from deepdetect.faces.track import box_iou, link_tracks, select_faces
 from face_images import astronaut, blank, lfw_face
 
@@ -112,3 +112,35 @@ def test_select_faces() -> None:
     assert len(select_faces(Detections(), "largest")) == 0
     with pytest.raises(ValueError):
         select_faces(det, "biggest")
+
+
+def test_pyramid_for_min_face_maps_the_search_floor_to_mtcnns() -> None:
+    assert pyramid_for_min_face(40, 0.8) == (32, 20 / 32)
+    assert pyramid_for_min_face(40, 1.0) == (40, 0.5)
+    assert pyramid_for_min_face(20, 1.0) == (20, None)  # at the floor: no downscale
+    assert pyramid_for_min_face(0, 0.8) == (20, None)  # no min_face recorded: MTCNN's default
+    with pytest.raises(ValueError):
+        pyramid_for_min_face(40, 0)
+
+
+def test_tied_pyramid_finds_the_large_face_and_threads_can_share_a_detector() -> None:
+    """Detection with the contract's pyramid finds the big face; two threads sharing one detector on frames of
+    different sizes (different per-call pyramids), and one call's frames spread over 2 threads, get what each frame
+    gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    size, scale = pyramid_for_min_face(40, 0.8)
+    det = FaceDetector(batch=False, min_face_size=size, downscale=scale)
+    img = astronaut()
+    tied, full = det.detect([img])[0], FaceDetector(batch=False).detect([img])[0]
+    assert box_iou(tied.boxes[:1], full.boxes[:1])[0, 0] > 0.8
+    det = FaceDetector(batch=False, min_face_size=40, downscale=256)  # a different pyramid per frame size
+    frames = [img, lfw_face(1, canvas=300), img[::2, ::2].copy(), lfw_face(2)] * 2
+    alone = [det.detect([f])[0] for f in frames]
+    with ThreadPoolExecutor(2) as pool:
+        shared = list(pool.map(lambda f: det.detect([f])[0], frames))
+    in_parallel = FaceDetector(batch=False, min_face_size=40, downscale=256, frame_workers=2).detect(frames)
+    for a, b, c in zip(alone, shared, in_parallel, strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+        np.testing.assert_allclose(a.boxes, c.boxes, atol=1e-3)  # frames of one call on 2 threads, in order
+        np.testing.assert_allclose(a.landmarks, c.landmarks, atol=1e-3)

@@ -368,3 +368,147 @@ def test_occlusion_map_finds_the_region_the_score_depends_on(models: dict[str, P
     assert heat.shape == (64, 64) and base > 0.5
     assert heat[:24, :24].min() > 0.02 and np.abs(heat[40:, 40:]).max() < 1e-6
     assert predictor.calls <= 4  # occluded copies go through the scorer in batches
+
+
+class _FailsOnGrey(Predictor):
+    """Delegates to a real model, but fails on any call that holds a grey crop (one bad file in a batch)."""
+
+    def __init__(self, base: Predictor) -> None:
+        self.base, self.contract, self.batch_size, self.calls = base, base.contract, base.batch_size, 0
+
+    def score_crops(self, crops):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if any(np.array_equal(c[..., 0], c[..., 1]) for c in crops):
+            raise RuntimeError("grey crop")
+        return self.base.score_crops(crops)
+
+
+@pytest.fixture
+def mixed_inputs(tmp_path: Path, models: dict[str, Path], three_faces: list[Path]) -> list[Path]:
+    """Faces, a corrupt file, a missing one, a video and a grey face, in an order the pipeline must keep."""
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not a jpeg")
+    grey = tmp_path / "grey.png"
+    Image.open(three_faces[0]).convert("L").convert("RGB").save(grey)
+    clip = models["media"] / "sub" / "clip.mp4"
+    return [three_faces[0], bad, clip, three_faces[1], tmp_path / "missing.png", grey, three_faces[2]]
+
+
+def test_pipeline_keeps_order_and_scores_of_the_one_file_path(
+    models: dict[str, Path], mixed_inputs: list[Path]
+) -> None:
+    """Workers + crops batched across files give the records, in input order, that score_file gives one by one."""
+    from deepdetect.faces.detect import torch_threads
+    from deepdetect.inference.predict import RunInfo, predict_detector, score_file
+
+    predictor = Predictor.from_path(models["onnx"])
+    detector = predict_detector(predictor.contract)
+    seq = PredictSettings(frames=3, progress=False, workers=0, batch_size=4)
+    run = RunInfo.start(predictor, seq)
+    with torch_threads(1):  # as predict_files runs it (fast on a busy machine)
+        alone = [score_file(p, predictor, detector, seq, run)[0] for p in mixed_inputs if p.exists()]
+    par = PredictSettings(frames=3, progress=False, workers=2, batch_size=4)
+    piped = list(predict_files(mixed_inputs, predictor, detector, par, run))
+    assert [r["path"] for r in piped] == [str(p) for p in mixed_inputs]
+    statuses = [r["status"] for r in piped]
+    assert statuses == ["ok", "unreadable", "ok", "ok", "not_found", "ok", "ok"]
+    piped = [r for r in piped if r["status"] != "not_found"]
+    for a, b in zip(alone, piped, strict=True):
+        assert a["status"] == b["status"] and a["n_faces"] == b["n_faces"] and a["sha256"] == b["sha256"]
+        if a["score"] is not None:
+            assert abs(a["score"] - b["score"]) <= 1e-5
+            for fa, fb in zip(a["faces"], b["faces"], strict=True):
+                assert fa["box"] == fb["box"] and abs(fa["score"] - fb["score"]) <= 1e-5
+
+
+def test_pipeline_a_failing_model_call_costs_only_its_file(models: dict[str, Path], mixed_inputs: list[Path]) -> None:
+    from deepdetect.inference.predict import predict_detector
+
+    base = Predictor.from_path(models["onnx"])
+    predictor = _FailsOnGrey(base)
+    settings = PredictSettings(frames=3, progress=False, workers=2, batch_size=64)  # one batch for every file
+    recs = {
+        Path(r["path"]).name: r
+        for r in predict_files(mixed_inputs, predictor, predict_detector(base.contract), settings)
+    }
+    assert recs["grey.png"]["status"] == "error" and "model failed" in recs["grey.png"]["error"]
+    assert recs["grey.png"]["score"] is None and recs["grey.png"]["sha256"]
+    assert all(recs[p.name]["status"] == "ok" for p in [*mixed_inputs[:1], *mixed_inputs[2:4], mixed_inputs[6]])
+    assert predictor.calls >= 2  # the shared call failed, then each file alone
+
+
+def test_pipeline_runs_detection_with_one_torch_thread_and_restores_it(
+    models: dict[str, Path], three_faces: list[Path]
+) -> None:
+    import torch
+
+    from deepdetect.inference.predict import predict_detector
+
+    predictor = Predictor.from_path(models["onnx"])
+    real = predict_detector(predictor.contract)
+    seen: list[int] = []
+
+    class Spy:
+        min_face_size, batch_size, device = real.min_face_size, real.batch_size, real.device
+
+        def detect(self, frames):  # type: ignore[no-untyped-def]
+            seen.append(torch.get_num_threads())
+            return real.detect(frames)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        recs = list(predict_files(three_faces, predictor, Spy(), PredictSettings(progress=False)))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert [r["status"] for r in recs] == ["ok"] * 3 and seen == [1, 1, 1]
+
+
+def test_predict_detector_follows_the_contract(models: dict[str, Path]) -> None:
+    from deepdetect.inference.predict import predict_detector
+    from deepdetect.inference.settings import SettingsError
+
+    card = Predictor.from_path(models["onnx"]).contract
+    det = predict_detector(card.with_face_crop(min_face=40.0))
+    assert det.min_face_size == 20 and det.downscale is None  # default fraction 0.5: MTCNN's own 20 px search
+    det = predict_detector(card.with_face_crop(min_face=40.0), min_face_fraction=1.0)
+    assert det.min_face_size == 40 and det.downscale == pytest.approx(0.5)  # detected on a half-size copy
+    det = predict_detector(card.with_face_crop(min_face=120.0, detector_min_face_size=30))
+    assert det.min_face_size == 60 and det.downscale == pytest.approx(30 / 60)  # never under the contract's floor
+    det = predict_detector(card.with_face_crop(min_face=None), min_face_fraction=1.0)
+    assert det.min_face_size == 20 and det.downscale is None
+    with pytest.raises(SettingsError):
+        PredictSettings(detect_min_face_fraction=0.0)
+
+
+def test_ordered_prefetch_is_ordered_bounded_and_lazy() -> None:
+    import threading
+    import time
+
+    from deepdetect.utils.pool import ordered_prefetch
+
+    pulled: list[int] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(20):
+            pulled.append(i)
+            yield i
+
+    def slow(i: int) -> tuple[int, str]:
+        time.sleep(0.01 * (i % 3))  # later items often finish first
+        return i, threading.current_thread().name
+
+    out = []
+    for value, thread in ordered_prefetch(slow, items(), workers=2, ahead=3):
+        assert len(pulled) - value <= 3  # never more than `ahead` items beyond the one being consumed
+        out.append(value)
+        assert thread.startswith("prefetch")
+    assert out == list(range(20))
+    pulled.clear()
+    assert [v for v, _ in ordered_prefetch(slow, items(), workers=0, ahead=3)] == list(range(20))
+    pulled.clear()
+    gen = ordered_prefetch(slow, items(), workers=2, ahead=3)
+    next(gen)
+    gen.close()
+    assert len(pulled) <= 4

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +24,8 @@ CPU_BATCH_DEFAULT = False
 # MTCNN's image pyramid on a 64-megapixel photo needs gigabytes; at this size it finds the same faces. Measured with
 # bench/bench_memory.py (7999x7999 JPEG, 2 busy cores): peak RSS 1.65 GB and 11.6 s, vs 3.74 GB and 50.9 s at full size.
 DETECT_MAX_SIDE = 2048
+# MTCNN's P-Net window is 12 px and finds faces from about 20 px on its input: the floor of its pyramid that we use.
+MTCNN_FLOOR_PX = 20
 
 
 def _empty_boxes() -> np.ndarray:
@@ -84,6 +88,7 @@ class FaceDetector:
         downscale: float | None = None,
         batch: BatchMode = "auto",
         batch_size: int = 16,
+        frame_workers: int = 1,
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -92,6 +97,10 @@ class FaceDetector:
         self.downscale = downscale
         self.batch = resolve_batch(batch, self.device)
         self.batch_size = max(1, int(batch_size))
+        # Frames of one call detected concurrently (per-frame mode): torch releases the GIL inside MTCNN, so with one
+        # torch thread each, a video's frames use several cores. The threads are shared by every caller.
+        self.frame_workers = max(1, int(frame_workers))
+        self._frame_pool: ThreadPoolExecutor | None = None
         self.mtcnn = MTCNN(
             keep_all=True,
             post_process=False,
@@ -115,22 +124,30 @@ class FaceDetector:
         return np.ascontiguousarray(frame), scale
 
     def _run(self, stack: np.ndarray, scale: float) -> list[Detections]:
-        # MTCNN's minimum face size is in detector pixels; keep it in full-res pixels when downscaled.
-        self.mtcnn.min_face_size = max(12, round(self.min_face_size * scale))
-        boxes, probs, points = self.mtcnn.detect(stack, landmarks=True)
+        from facenet_pytorch.models.utils.detect_face import detect_face
+
+        # MTCNN's minimum face size is in detector pixels; keep it in full-res pixels when downscaled. It is passed
+        # per call (MTCNN.detect would read it from the shared module), so threads may share one detector.
+        m = self.mtcnn
+        minsize = max(12, round(self.min_face_size * scale))
+        boxes, points = detect_face(stack, minsize, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, self.device)
         out: list[Detections] = []
-        for b, p, lm in zip(boxes, probs, points, strict=True):
-            if b is None:
-                out.append(Detections())
-                continue
-            out.append(
-                Detections(
-                    np.asarray(b, dtype=np.float32).reshape(-1, 4),
-                    np.asarray(p, dtype=np.float32).reshape(-1),
-                    np.asarray(lm, dtype=np.float32).reshape(-1, 5, 2),
-                )
-            )
+        for b, lm in zip(boxes, points, strict=True):
+            b = np.asarray(b, dtype=np.float32).reshape(-1, 5)
+            out.append(Detections(b[:, :4].copy(), b[:, 4].copy(), np.asarray(lm, dtype=np.float32).reshape(-1, 5, 2)))
         return out
+
+    def _map(self, fn: Callable[[int], Detections], todo: list[int]) -> Iterator[Detections]:
+        if self.frame_workers == 1 or len(todo) < 2:
+            return map(fn, todo)
+        if self._frame_pool is None:
+            self._frame_pool = ThreadPoolExecutor(self.frame_workers, thread_name_prefix="detect")
+
+        def run(i: int) -> Detections:
+            with torch.inference_mode():  # inference mode is per thread
+                return fn(i)
+
+        return self._frame_pool.map(run, todo)
 
     @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
@@ -155,9 +172,10 @@ class FaceDetector:
                     for i, det in zip(chunk, self._run(stack, prepared[chunk[0]][1]), strict=True):
                         results[i] = det
         else:
-            for i, (img, scale) in enumerate(prepared):
-                if i not in tiny:
-                    results[i] = self._run(img[None], scale)[0]
+            todo = [i for i in range(len(prepared)) if i not in tiny]
+            found = self._map(lambda i: self._run(prepared[i][0][None], prepared[i][1])[0], todo)
+            for i, det in zip(todo, found, strict=True):
+                results[i] = det
         final: list[Detections] = []
         for maybe, (_, scale) in zip(results, prepared, strict=True):
             det = maybe if maybe is not None else Detections()
@@ -169,6 +187,30 @@ class FaceDetector:
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Alias of `detect`."""
         return self.detect(frames)
+
+
+def pyramid_for_min_face(min_face: float, slack: float, floor: int = MTCNN_FLOOR_PX) -> tuple[int, float | None]:
+    """(MTCNN minimum face size, downscale factor) that look for faces down to `slack` x `min_face` full-res px:
+    the frame is detected on a copy scaled so that size maps to MTCNN's `floor` (boxes mapped back); no
+    downscale when that size is at or under the floor."""
+    if min_face < 0 or not 0 < slack <= 1:
+        raise ValueError(f"need min_face >= 0 and slack in (0, 1], got {min_face}, {slack}")
+    size = max(floor, int(min_face * slack))
+    return size, (floor / size if size > floor else None)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` torch intra-op threads (process-wide), restoring the previous count after."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def detector_from_config(cfg: Any) -> FaceDetector:

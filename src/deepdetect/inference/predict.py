@@ -35,6 +35,7 @@ from tqdm import tqdm
 from deepdetect import __version__
 from deepdetect.contract import ModelCard
 from deepdetect.contract.aggregate import aggregate_scores
+from deepdetect.faces.detect import MTCNN_FLOOR_PX, FaceDetector, pyramid_for_min_face, torch_threads
 from deepdetect.inference.explain import FaceEvidence, TopFlagged, write_explanation
 from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
@@ -49,6 +50,7 @@ from deepdetect.media import (
 )
 from deepdetect.utils.io import atomic_write_text, sha256_file
 from deepdetect.utils.paths import path_bytes_b64, printable_text
+from deepdetect.utils.pool import ordered_prefetch
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ STATUSES = (
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded
 FILE_PROGRESS_DELAY_S = 2.0  # a file's own progress bar appears only once it has taken this long
+# Files prepared ahead of the model beyond one per worker. A prepared file holds only its crops (frames are freed once
+# cropped) and only workers hold frames, so this bounds memory; 8 vs 2 measured +5% images/s.
+PREFETCH_FILES = 8
 
 
 def utc_now() -> str:
@@ -234,25 +239,37 @@ def _summarise(
     )
 
 
-def score_file(
+@dataclass
+class PreparedFile:
+    """One file after decode, detection and cropping: its record so far, its face crops and their face records.
+
+    `final` means the record is complete already (a bad file, or nothing left to score)."""
+
+    rec: dict[str, Any]
+    crops: list[np.ndarray] = field(default_factory=list)
+    owners: list[dict[str, Any]] = field(default_factory=list)
+    start: float = field(default_factory=time.perf_counter)
+    final: bool = False
+
+
+def prepare_file(
     path: Path,
     predictor: Predictor,
     detector: Any,
     settings: PredictSettings,
     run: RunInfo,
-) -> tuple[dict[str, Any], FaceEvidence | None]:
-    """One file's record, plus its best face when it is flagged (for an explanation); never raises for a bad file.
+    file_progress: bool = True,
+) -> PreparedFile:
+    """Decode, hash, detect and crop one file (the model is not called); never raises for a bad file.
 
     `settings.frames` and `settings.min_face_score` default to the model contract's; faces under its `min_face`
-    are never scored. A video's faces get `time_s` = frame index / frame rate (null when the rate is unknown).
+    are dropped. `file_progress`: a progress bar over a long video's frames (off when files run in parallel).
     """
     contract = predictor.contract
     frames = contract.frames_per_video if settings.frames is None else int(settings.frames)
     min_face_score = contract.min_score if settings.min_face_score is None else float(settings.min_face_score)
-    start = time.perf_counter()
-    thr = run.operating_point.threshold
-    rec = _base_record(path, predictor, run, settings)
-    evidence: FaceEvidence | None = None
+    prep = PreparedFile(_base_record(path, predictor, run, settings))
+    rec = prep.rec
     try:
         reject_special_file(path)  # before any open: a FIFO or device would block or never end
         kind = media_kind(path)
@@ -263,8 +280,6 @@ def score_file(
         # Frames smaller than the smallest detectable face hold no face (and MTCNN fails on them).
         min_side = int(getattr(detector, "min_face_size", 20))
         decoded = [(i, f) for i, f in decoded if min(f.shape[:2]) >= min_side]
-        faces: list[dict[str, Any]] = []
-        best: tuple[float, np.ndarray, dict[str, Any]] | None = None
         chunk = max(1, int(getattr(detector, "batch_size", 8) or 8))
         with tqdm(
             total=len(decoded),
@@ -272,35 +287,92 @@ def score_file(
             unit="frame",
             leave=False,
             delay=FILE_PROGRESS_DELAY_S,
-            disable=not settings.progress or kind != "video",
+            disable=not (settings.progress and file_progress) or kind != "video",
         ) as bar:
             for lo in range(0, len(decoded), chunk):
                 part = decoded[lo : lo + chunk]
                 crops, owners = _crop_faces(part, detector, contract, min_face_score, kind, fps)
-                probs = predictor.calibrate(predictor.score_crops(crops)) if crops else np.zeros(0)
-                for face, crop, p in zip(owners, crops, probs, strict=True):
-                    face["score"] = round(float(p), 6)
-                    faces.append(face)
-                    if best is None or face["score"] > best[0]:
-                        best = (face["score"], crop, face)
+                prep.crops.extend(crops)
+                prep.owners.extend(owners)
                 bar.update(len(part))
-                bar.set_postfix(faces=len(faces), refresh=False)
-        rec["n_faces"] = len(faces)
-        rec["faces"] = faces
-        if not faces:
+                bar.set_postfix(faces=len(prep.owners), refresh=False)
+        if not prep.crops:
             rec["status"] = "no_face"
             rec["error"] = f"no face >= {contract.min_face:g} px with detection score >= {min_face_score:g}"
-        else:
-            evidence = _summarise(rec, faces, best, settings, thr)
+            prep.final = True
     except MediaError as exc:
         rec["status"], rec["error"] = exc.status, str(exc)
         if exc.status != "not_found":
             rec["sha256"] = sha256_file(path)
+        prep.final = True
     except Exception as exc:  # a bug or an exotic file must not stop the batch
         log.debug("error scoring %s", path, exc_info=True)
         rec["status"], rec["error"] = "error", f"{type(exc).__name__}: {exc}"
-    rec["seconds"] = round(time.perf_counter() - start, 4)
+        prep.final = True
+    if prep.final:
+        prep.crops, prep.owners = [], []
+    return prep
+
+
+def finish_file(
+    prep: PreparedFile, probs: np.ndarray | None, settings: PredictSettings, run: RunInfo
+) -> tuple[dict[str, Any], FaceEvidence | None]:
+    """The file's final record from its crops' calibrated P(fake) (`probs`, None when the model call failed: status
+    error), plus its best face when it is flagged."""
+    rec = prep.rec
+    evidence: FaceEvidence | None = None
+    if not prep.final and probs is None:
+        rec["status"], rec["error"] = "error", "the model failed on this file's face crops"
+    elif not prep.final and probs is not None:
+        best: tuple[float, np.ndarray, dict[str, Any]] | None = None
+        for face, crop, p in zip(prep.owners, prep.crops, probs, strict=True):
+            face["score"] = round(float(p), 6)
+            if best is None or face["score"] > best[0]:
+                best = (face["score"], crop, face)
+        rec["n_faces"] = len(prep.owners)
+        rec["faces"] = prep.owners
+        evidence = _summarise(rec, prep.owners, best, settings, run.operating_point.threshold)
+    rec["seconds"] = round(time.perf_counter() - prep.start, 4)
     return rec, evidence
+
+
+def score_prepared(predictor: Predictor, batch: Sequence[PreparedFile]) -> list[np.ndarray | None]:
+    """Calibrated P(fake) for each prepared file's crops, from one model call over all of them (batched across
+    files); if that call fails, each file is scored alone, and a file whose own call fails gets None."""
+    sizes = [len(p.crops) for p in batch]
+    crops = [c for p in batch for c in p.crops]
+    if not crops:
+        return [np.zeros(0) for _ in batch]
+    try:
+        probs = predictor.calibrate(predictor.score_crops(crops))
+        return list(np.split(probs, np.cumsum(sizes)[:-1]))
+    except Exception:
+        log.warning("the model failed on a batch of %d files; scoring them one by one", len(batch), exc_info=True)
+    out: list[np.ndarray | None] = []
+    for p in batch:
+        try:
+            out.append(predictor.calibrate(predictor.score_crops(p.crops)) if p.crops else np.zeros(0))
+        except Exception:
+            log.warning("the model failed on %s", p.rec["path"], exc_info=True)
+            out.append(None)
+    return out
+
+
+def score_file(
+    path: Path,
+    predictor: Predictor,
+    detector: Any,
+    settings: PredictSettings,
+    run: RunInfo,
+) -> tuple[dict[str, Any], FaceEvidence | None]:
+    """One file's record, plus its best face when it is flagged (for an explanation); never raises for a bad file.
+
+    The one-file path: `prepare_file`, one model call, `finish_file`. A video's faces get `time_s` = frame index /
+    frame rate (null when the rate is unknown).
+    """
+    prep = prepare_file(path, predictor, detector, settings, run)
+    (probs,) = score_prepared(predictor, [prep])
+    return finish_file(prep, probs, settings, run)
 
 
 def record_key(rec: dict[str, Any]) -> tuple[str, str | None]:
@@ -330,26 +402,71 @@ def predict_files(
     done: Sequence[tuple[str, str | None]] = (),
     keep: TopFlagged | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one record per input file (see the module docstring), skipping inputs whose (absolute path, sha256)
-    is in `done`; the best face of each flagged file is offered to `keep` (explanations)."""
+    """Yield one record per input file, in input order (see the module docstring), skipping inputs whose
+    (absolute path, sha256) is in `done`; the best face of each flagged file is offered to `keep` (explanations).
+
+    `settings.workers` threads decode, detect and crop the next files while the model scores the current ones
+    (at most `workers + PREFETCH_FILES` files in flight); crops of consecutive files share one model call of
+    about `settings.batch_size` crops. Torch runs with `settings.detect_threads` threads while this iterates.
+    """
     settings = settings or PredictSettings()
     run = run or RunInfo.start(predictor, settings)
     predictor.batch_size = int(settings.batch_size)
     done_set = set(done)
     done_paths = {p for p, _ in done_set}
     inputs = expand_inputs(paths)
-    for path, missing in tqdm(inputs, desc="predict", unit="file", disable=not settings.progress, dynamic_ncols=True):
-        if done_set and _already_done(path, done_set, done_paths):
-            continue
-        if missing is not None:
-            rec = _base_record(path, predictor, run, settings)
-            rec["status"], rec["error"] = missing.status, str(missing)
+    bar = tqdm(total=len(inputs), desc="predict", unit="file", disable=not settings.progress, dynamic_ncols=True)
+
+    def todo() -> Iterator[tuple[Path, MediaError | None]]:
+        for path, missing in inputs:
+            if done_set and _already_done(path, done_set, done_paths):
+                bar.update(1)
+                continue
+            yield path, missing
+
+    def prepare(item: tuple[Path, MediaError | None]) -> PreparedFile:
+        path, missing = item
+        if missing is None:
+            return prepare_file(path, predictor, detector, settings, run, file_progress=settings.workers == 0)
+        rec = _base_record(path, predictor, run, settings)
+        rec["status"], rec["error"] = missing.status, str(missing)
+        return PreparedFile(rec, final=True)
+
+    def flush(batch: list[PreparedFile]) -> Iterator[dict[str, Any]]:
+        for prep, probs in zip(batch, score_prepared(predictor, batch), strict=True):
+            rec, evidence = finish_file(prep, probs, settings, run)
+            if keep is not None and evidence is not None:
+                keep.offer(rec["score"], (rec["abs_path"], str(rec["path"])), evidence)
+            bar.update(1)
             yield rec
-            continue
-        rec, evidence = score_file(path, predictor, detector, settings, run)
-        if keep is not None and evidence is not None:
-            keep.offer(rec["score"], (rec["abs_path"], str(path)), evidence)
-        yield rec
+
+    batch: list[PreparedFile] = []
+    pending_crops = 0
+    ahead = settings.workers + PREFETCH_FILES
+    with bar, torch_threads(settings.detect_threads if detector_on_cpu(detector) else None):
+        for prep in ordered_prefetch(prepare, todo(), settings.workers, ahead):
+            batch.append(prep)
+            pending_crops += len(prep.crops)
+            if pending_crops >= predictor.batch_size:
+                yield from flush(batch)
+                batch, pending_crops = [], 0
+        yield from flush(batch)
+
+
+def detector_on_cpu(detector: Any) -> bool:
+    """Whether the face detector runs on the CPU (torch's thread count matters only there)."""
+    return str(getattr(detector, "device", "cpu")).startswith("cpu")
+
+
+def predict_detector(
+    contract: ModelCard, device: str = "cpu", frame_workers: int = 1, min_face_fraction: float = 0.5
+) -> FaceDetector:
+    """MTCNN for this model's contract: it looks for faces down to `min_face_fraction` x the contract's `min_face`
+    (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor (never below the
+    contract's own `detector_min_face_size`); a video's frames are detected on `frame_workers` threads."""
+    floor = max(MTCNN_FLOOR_PX, int(contract.face_crop.detector_min_face_size or MTCNN_FLOOR_PX))
+    size, scale = pyramid_for_min_face(contract.min_face, min_face_fraction, floor=floor)
+    return FaceDetector(device=device, min_face_size=size, downscale=scale, frame_workers=frame_workers)
 
 
 def run_header_path(output: str | os.PathLike[str]) -> Path:
@@ -374,7 +491,6 @@ def run_predict(
     `settings.resume`. With a known-content `settings.index` (deepdetect-index), records also get `pdq` and
     `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
     """
-    from deepdetect.faces.detect import FaceDetector
     from deepdetect.inference.writers import RecordWriter
 
     settings = settings or PredictSettings()
@@ -402,7 +518,12 @@ def run_predict(
             summary.count(rec)
         header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
         _write_header(header_path, header)
-        detector = FaceDetector(device=settings.device)
+        detector = predict_detector(
+            predictor.contract,
+            settings.device,
+            frame_workers=max(1, settings.workers),
+            min_face_fraction=settings.detect_min_face_fraction,
+        )
         done = [record_key(r) for r in writer.existing]
         for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
             if matcher is not None:

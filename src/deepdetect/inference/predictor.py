@@ -84,7 +84,7 @@ class OnnxBackend(Predictor):
         self.path = Path(path)
         self.batch_size = max(1, int(batch_size))
         try:
-            self.session = ort_session(path, device=device)
+            self.session = ort_session(path, device=device, spinning=False)  # leave the cores to detection
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types for unloadable graphs
             raise ModelLoadError(f"onnxruntime cannot load {path}: {exc}") from exc
         if device.startswith("cuda") and "CUDAExecutionProvider" not in self.session.get_providers():

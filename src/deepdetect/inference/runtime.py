@@ -8,12 +8,20 @@ import numpy as np
 import onnxruntime as ort
 
 
-def ort_session(path: str | os.PathLike[str], threads: int | None = None, device: str = "cpu") -> ort.InferenceSession:
-    """An onnxruntime session on CPU (or CUDA when asked and available), with a fixed thread count if given."""
+def ort_session(
+    path: str | os.PathLike[str], threads: int | None = None, device: str = "cpu", spinning: bool = True
+) -> ort.InferenceSession:
+    """An onnxruntime session on CPU (or CUDA when asked and available), with a fixed thread count if given.
+
+    `spinning=False` stops ORT's idle threads from busy-waiting between calls: what predict wants, where the
+    detector's threads need the same cores between model calls.
+    """
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():

@@ -21,7 +21,10 @@ class PredictSettings:
     """How to score a batch: sampling, faces, operating point, aggregation, explanations, output handling.
 
     `frames` and `min_face_score` default (None) to the model contract's; `threshold` and `fpr` choose the
-    operating point (at most one of them; neither: the model's stored threshold).
+    operating point (at most one of them; neither: the model's stored threshold). `workers` threads decode and
+    detect the next files while the model scores (0: one file at a time in the calling thread); `detect_threads`
+    is torch's thread count during the run on CPU (None: leave it as it is); MTCNN searches faces down to
+    `detect_min_face_fraction` x the contract's `min_face` (never under its 20 px floor).
     """
 
     device: str = "cpu"
@@ -39,8 +42,17 @@ class PredictSettings:
     resume: bool = False
     progress: bool = True
     report: str | None = None  # the triage HTML page (deepdetect.triage) written from the records at the end
+    workers: int = 2
+    detect_threads: int | None = 1
+    detect_min_face_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise SettingsError("workers must be >= 0")
+        if self.detect_threads is not None and self.detect_threads < 1:
+            raise SettingsError("detect threads must be positive")
+        if not 0.0 < self.detect_min_face_fraction <= 1.0:
+            raise SettingsError("detect min face fraction must be in (0, 1]")
         if self.frames is not None and self.frames < 1:
             raise SettingsError("frames must be positive")
         if self.batch_size < 1:

@@ -97,8 +97,8 @@ def test_auc_or_nan() -> None:
     assert np.isnan(auc_or_nan(np.array([]), np.array([])))
 
 
-# Known offenders, owned by other work in progress (inference/predict.py: the triage branch) or mirroring timm's
-# keyword arguments (build_detector). Anything new over the limits fails here.
+# The one allowed exception: build_detector mirrors timm.create_model's keyword-only options (a factory by name,
+# each option defaulted). Anything new over the limits fails here.
 KNOWN_LONG = {"build_detector"}
 
 

@@ -1,4 +1,5 @@
-"""`export(cfg)`: checkpoint -> EX/model.onnx with its contract, a parity check, optional INT8/fp16, EX/export.json."""
+"""`export(cfg)` / `run_export(settings)`: checkpoint -> EX/model.onnx with its contract, a parity check, optional
+INT8/fp16, EX/export.json."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from deepdetect.contract import Preprocess
 from deepdetect.contract.onnx import build_contract, validate_signature, write_contract
-from deepdetect.export.onnx_export import DEFAULT_OPSET, export_onnx
+from deepdetect.export.onnx_export import export_onnx
 from deepdetect.export.parity import (
     CheckCrops,
     auc_or_none,
@@ -24,7 +25,6 @@ from deepdetect.export.parity import (
     video_auc_or_none,
 )
 from deepdetect.export.quantize import (
-    Int8Settings,
     convert_fp16,
     freeze_static_shapes,
     int8_coverage,
@@ -32,6 +32,7 @@ from deepdetect.export.quantize import (
     runtime_op_counts,
     time_sessions,
 )
+from deepdetect.export.settings import ExportError, ExportSettings, ExportUsageError
 from deepdetect.inference.runtime import ort_session, run_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.utils.io import atomic_path, atomic_write_text, weights_version
@@ -39,12 +40,7 @@ from deepdetect.utils.io import atomic_path, atomic_write_text, weights_version
 log = logging.getLogger(__name__)
 
 
-class ExportError(RuntimeError):
-    """Raised when an export cannot be made or fails its parity check."""
-
-
-class ExportUsageError(ExportError):
-    """Raised for a missing or wrong argument (exit status 2 on the command line)."""
+__all__ = ["ExportError", "ExportSettings", "ExportUsageError", "export", "run_export"]
 
 
 def training_manifest(meta: dict[str, Any]) -> str | None:
@@ -102,24 +98,25 @@ def _variant(
 
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Export the checkpoint in `cfg.checkpoint` to `cfg.output_dir`; returns (and writes) the export report."""
-    if not cfg.get("checkpoint"):
-        raise ExportUsageError(
-            "checkpoint is required: deepdetect-export checkpoint=RUN_DIR|FILE.safetensors output_dir=EX"
-        )
-    out = Path(str(cfg.output_dir))
+    return run_export(ExportSettings.from_config(cfg))
+
+
+def run_export(settings: ExportSettings) -> dict[str, Any]:
+    """Export `settings.checkpoint` to `settings.output_dir`; returns (and writes) the export report."""
+    out = settings.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    weights = resolve_model_path(str(cfg.checkpoint))
+    weights = resolve_model_path(settings.checkpoint)
     model, meta = load_detector(weights)
-    opset = int(cfg.get("opset") or DEFAULT_OPSET)
-    version = str(cfg.get("model_version") or weights_version(weights))
+    opset = settings.opset
+    version = settings.model_version or weights_version(weights)
     contract = build_contract(meta, version, opset)
     preprocess = Preprocess.from_dict(contract["preprocess"])
 
     onnx_path = out / "model.onnx"
     tmp_path = out / ".export.onnx.tmp"
-    proto = export_onnx(model, tmp_path, preprocess.input_size, opset, bool(cfg.get("dynamic_batch", True)))
+    proto = export_onnx(model, tmp_path, preprocess.input_size, opset, settings.dynamic_batch)
     tmp_path.unlink(missing_ok=True)
-    if cfg.get("fold_static_shapes", True):
+    if settings.fold_static_shapes:
         # timm's TF "same" padding is exported as Shape/Gather/Ceil/Pad arithmetic on the (static) H and W; as
         # constants ORT fuses the Pad into the Conv (tf_efficientnet_lite0 fp32: 1.56x, bench/bench_int8.py).
         folded = freeze_static_shapes(proto)
@@ -130,57 +127,54 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     _save_atomic(proto, onnx_path)
     log.info("wrote %s (opset %d)", onnx_path, opset)
 
-    parity_cfg = cfg.get("parity") or {}
-    manifest = parity_cfg.get("manifest") or training_manifest(meta)
-    crops = load_check_crops(
-        manifest, int(parity_cfg.get("n", 16)), preprocess.input_size, split=parity_cfg.get("split")
-    )
+    par = settings.parity
+    manifest = par.manifest or training_manifest(meta)
+    crops = load_check_crops(manifest, par.n, preprocess.input_size, split=par.split)
     batch = prepared(crops, preprocess)
     temperature = float(contract["calibration"]["temperature"])
     ref = torch_logits(model, batch)
     logits = run_session(ort_session(onnx_path), batch)
-    atol = float(parity_cfg.get("atol", 1e-4))
-    parity = {**compare(ref, logits, temperature, atol), "n_inputs": len(batch), "inputs": crops.source, "atol": atol}
+    parity = {**compare(ref, logits, temperature, par.atol), "n_inputs": len(batch), "inputs": crops.source}
+    parity["atol"] = par.atol
 
     report: dict[str, Any] = {
         "onnx": str(onnx_path),
         "checkpoint": str(weights),
         "opset": opset,
-        "dynamic_batch": bool(cfg.get("dynamic_batch", True)),
+        "dynamic_batch": settings.dynamic_batch,
         "model": contract["model"],
         "parity": parity,
         "variants": {},
         "contract": contract,
     }
-    qcfg = cfg.get("quantize") or {}
-    if parity["passed"] and qcfg.get("int8"):
-        settings = Int8Settings.from_config(qcfg.get("int8_settings"))
+    quant = settings.quantize
+    if parity["passed"] and quant.int8:
         # Calibrate on the training crops, not on the crops the AUC change is measured on, when both are given.
-        calib_manifest = qcfg.get("calibration_manifest") or training_manifest(meta) or manifest
-        calib_n, calib_split = int(qcfg.get("calibration_n", 64)), qcfg.get("calibration_split")
-        calib = load_check_crops(calib_manifest, calib_n, preprocess.input_size, seed=1, split=calib_split)
-        int8_path = quantize_int8(onnx_path, out / "model.int8.onnx", prepared(calib, preprocess), settings)
+        calib_manifest = quant.calibration_manifest or training_manifest(meta) or manifest
+        calib = load_check_crops(
+            calib_manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
+        )
+        int8_path = quantize_int8(onnx_path, out / "model.int8.onnx", prepared(calib, preprocess), quant.int8_settings)
         ops = runtime_op_counts(int8_path)
         report["variants"]["int8"] = {
             **_variant("int8", int8_path, onnx_path, batch, crops, temperature),
             "calibration": {"inputs": calib.source, "n": len(calib.crops)},
-            "settings": settings.to_dict(),
+            "settings": quant.int8_settings.to_dict(),
             "coverage": int8_coverage(ops),
             "runtime_ops": ops,
         }
-    if parity["passed"] and qcfg.get("fp16"):
+    if parity["passed"] and quant.fp16:
         try:
             fp16_path = convert_fp16(onnx_path, out / "model.fp16.onnx")
             report["variants"]["fp16"] = _variant("fp16", fp16_path, onnx_path, batch, crops, temperature)
         except ImportError as exc:
             report["variants"]["fp16"] = {"skipped": f"onnxruntime.transformers.float16 unavailable: {exc}"}
-    if isinstance(cfg, DictConfig):
-        plain = OmegaConf.to_container(cfg, resolve=False)
-        report["config"] = {k: v for k, v in plain.items() if k != "hydra"} if isinstance(plain, dict) else None
+    if settings.config is not None:
+        report["config"] = settings.config
     atomic_write_text(out / "export.json", json.dumps(report, indent=2, default=str))
     if not parity["passed"]:
         raise ExportError(
-            f"parity failed: max |prob diff| {parity['max_abs_diff_prob']} > {atol} on {parity['inputs']} "
+            f"parity failed: max |prob diff| {parity['max_abs_diff_prob']} > {par.atol} on {parity['inputs']} "
             f"(see {out / 'export.json'})"
         )
     log.info("parity ok: max |prob diff| %.2e on %d %s inputs", parity["max_abs_diff_prob"], len(batch), crops.source)

@@ -124,11 +124,9 @@ class TorchBackend(Predictor):
         self.batch_size = max(1, int(batch_size))
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
-        import torch
+        from deepdetect.models.scoring import score_batches
 
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(batch).to(self.device))
-        return out.float().cpu().numpy()
+        return score_batches(self.model, [batch], self.device)  # the loop training and evaluation score with
 
     def heatmaps(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Grad-CAM maps (N, H, W) in [0, 1] for the crops (evidence for "fake")."""

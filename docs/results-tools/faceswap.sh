@@ -37,6 +37,7 @@ run_paired_all() { train all_frames "data.manifest=[$DFL,$FF,$DC]" data.frames_p
 run_gan()        { train with_gan "data.manifest=[$DFL,$FF,$DC,$GAN]"; standard with_gan; }
 run_gan_eval()   { standard with_gan; }   # evaluations only (after a run_gan training)
 run_fpv4_eval()  { standard fpv4; }
+run_paired_all_eval() { standard all_frames; }
 L2="model=efficientnet_lite2 model.input_size=128"
 run_loso_dfl_lite2()  { train loso_dfl_lite2 "data.manifest=[$FF,$DC]" $L2; ev loso_dfl_lite2 heldout "$DFL" all; ev loso_dfl_lite2 unseen "$PH,$VI" all; }
 run_loso_ffpp_lite2() { train loso_ffpp_lite2 "data.manifest=[$DFL,$DC]" $L2; ev loso_ffpp_lite2 heldout "$FF" all; ev loso_ffpp_lite2 unseen "$PH,$VI" all; }

@@ -55,3 +55,6 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert {r["kind"] for r in records} == {"image", "video"}
     assert sum(r["status"] == "ok" for r in records) >= 30
     assert all(r["score"] is not None for r in records if r["status"] == "ok")
+    assert result.triage_page is not None
+    page = result.triage_page.read_text(encoding="utf-8")
+    assert all(Path(r["path"]).name in page for r in records)  # the triage page has a row per file

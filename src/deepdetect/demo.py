@@ -22,6 +22,7 @@ class DemoResult:
     report: Path
     onnx_model: Path
     predictions: Path
+    triage_page: Path | None = None
     test_video_auc: float | None = None
     prediction_status: dict[str, int] = field(default_factory=dict)
 
@@ -91,8 +92,11 @@ def run_demo(cfg: DictConfig) -> DemoResult:
 
     log.info("[6/6] predicting on the sample files with the ONNX model")
     predictions = out / "predictions.jsonl"
-    settings = PredictSettings(device=device, frames=int(cfg.predict.frames), overwrite=True)  # rebuilt each run
-    statuses = run_predict([sample.root], ex_dir / "model.onnx", predictions, settings).statuses
+    settings = PredictSettings(  # rebuilt each run; the analysts' triage page written from the records
+        device=device, frames=int(cfg.predict.frames), overwrite=True, report=str(out / "triage.html")
+    )
+    summary = run_predict([sample.root], ex_dir / "model.onnx", predictions, settings)
+    statuses = summary.statuses
     return DemoResult(
         sample_dir=sample.root,
         manifest=manifest,
@@ -100,6 +104,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
         report=ev_dir / "report.html",
         onnx_model=ex_dir / "model.onnx",
         predictions=predictions,
+        triage_page=summary.report,
         test_video_auc=_video_auc(metrics),
         prediction_status=dict(statuses),
     )

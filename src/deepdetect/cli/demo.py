@@ -21,6 +21,7 @@ def _task(cfg: DictConfig) -> float | None:
         f"  report        : {result.report}\n"
         f"  ONNX model    : {result.onnx_model}\n"
         f"  predictions   : {result.predictions}  {result.prediction_status}\n"
+        f"  triage page   : {result.triage_page}\n"
     )
     return result.test_video_auc
 

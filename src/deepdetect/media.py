@@ -14,6 +14,7 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -388,14 +389,10 @@ def _decode_seeking(
     return out
 
 
-def read_video_frames(
-    path: PathLike,
-    frames_per_video: int | None = 32,
-    every_k: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[tuple[int, np.ndarray]]:
-    """Decode the sampled frames of a video as (frame_index, HxWx3 uint8 RGB) pairs; raises MediaError."""
-    p = Path(path)
+@contextmanager
+def _video_decoding(p: Path, max_pixels: int) -> Iterator[tuple[Any, Any, VideoInfo]]:
+    """Open `p`'s video stream (container, stream, info), refuse frames over `max_pixels`, map decoder failures to
+    MediaError, and close the container whatever happens."""
     container = _open_container(p)
     try:
         stream = _video_stream(container, p)
@@ -404,6 +401,26 @@ def read_video_frames(
             raise MediaError(
                 "too_large", f"video frames are {info.width}x{info.height}, over the pixel limit {max_pixels}"
             )
+        yield container, stream, info
+    except MediaError:
+        raise
+    except MemoryError:
+        raise MediaError("too_large", f"out of memory decoding {p}") from None
+    except _av_errors() as exc:
+        raise MediaError("unreadable", f"cannot decode {p}: {exc}") from None
+    finally:
+        container.close()
+
+
+def read_video_frames(
+    path: PathLike,
+    frames_per_video: int | None = 32,
+    every_k: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[tuple[int, np.ndarray]]:
+    """Decode the sampled frames of a video as (frame_index, HxWx3 uint8 RGB) pairs; raises MediaError."""
+    p = Path(path)
+    with _video_decoding(p, max_pixels) as (container, stream, info):
         frame_count = info.frame_count or _count_packets(container, stream)
         if frame_count <= 0:
             raise MediaError("no_frames", f"video stream has no frames: {p}")
@@ -424,14 +441,6 @@ def read_video_frames(
                 "%s: %d decode errors (first: %s); kept %d frames", p, dec.errors, dec.first_error, len(frames)
             )
         return frames
-    except MediaError:
-        raise
-    except MemoryError:
-        raise MediaError("too_large", f"out of memory decoding {p}") from None
-    except _av_errors() as exc:
-        raise MediaError("unreadable", f"cannot decode {p}: {exc}") from None
-    finally:
-        container.close()
 
 
 def read_video_frames_at(
@@ -443,14 +452,7 @@ def read_video_frames_at(
     """
     p = Path(path)
     targets = sorted({int(i) for i in indices if int(i) >= 0})
-    container = _open_container(p)
-    try:
-        stream = _video_stream(container, p)
-        info = _stream_info(container, stream)
-        if info.width * info.height > max_pixels:
-            raise MediaError(
-                "too_large", f"video frames are {info.width}x{info.height}, over the pixel limit {max_pixels}"
-            )
+    with _video_decoding(p, max_pixels) as (container, stream, info):
         if not targets:
             return []
         dec = _Decoder(container, stream, info, p, max_pixels)
@@ -462,14 +464,6 @@ def read_video_frames_at(
         if not frames and dec.errors:
             raise MediaError("unreadable", f"no frame could be decoded from {p}: {dec.first_error}")
         return frames
-    except MediaError:
-        raise
-    except MemoryError:
-        raise MediaError("too_large", f"out of memory decoding {p}") from None
-    except _av_errors() as exc:
-        raise MediaError("unreadable", f"cannot decode {p}: {exc}") from None
-    finally:
-        container.close()
 
 
 def _read_frames(

@@ -419,6 +419,16 @@ def read_video_frames(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[tuple[int, np.ndarray]]:
     """Decode the sampled frames of a video as (frame_index, HxWx3 uint8 RGB) pairs; raises MediaError."""
+    return read_video(path, frames_per_video, every_k, max_pixels)[0]
+
+
+def read_video(
+    path: PathLike,
+    frames_per_video: int | None = 32,
+    every_k: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[list[tuple[int, np.ndarray]], VideoInfo]:
+    """`read_video_frames`, plus the stream's `VideoInfo` (fps for timestamps) from the same open container."""
     p = Path(path)
     with _video_decoding(p, max_pixels) as (container, stream, info):
         frame_count = info.frame_count or _count_packets(container, stream)
@@ -440,7 +450,7 @@ def read_video_frames(
             logger.warning(
                 "%s: %d decode errors (first: %s); kept %d frames", p, dec.errors, dec.first_error, len(frames)
             )
-        return frames
+        return frames, info
 
 
 def read_video_frames_at(

@@ -44,9 +44,8 @@ from deepdetect.media import (
     iter_media_files,
     load_image,
     media_kind,
-    read_video_frames,
+    read_video,
     reject_special_file,
-    video_info,
 )
 from deepdetect.utils.io import atomic_write_text, sha256_file
 from deepdetect.utils.paths import path_bytes_b64, printable_text
@@ -165,12 +164,8 @@ def _decode(path: Path, kind: str, frames: int) -> tuple[list[tuple[int, np.ndar
     """Sampled frames as (index, RGB) and the video's frame rate (0 for images or when unknown)."""
     if kind == "image":
         return [(0, load_image(path))], 0.0
-    decoded = read_video_frames(path, frames_per_video=frames)
-    try:
-        fps = video_info(path).fps
-    except MediaError:
-        fps = 0.0
-    return decoded, fps
+    decoded, info = read_video(path, frames_per_video=frames)  # one open: frames and the rate for timestamps
+    return decoded, info.fps
 
 
 def _crop_faces(

@@ -6,15 +6,22 @@ after in one process run, plus RSS over a long run of files.
   and videos for MTCNN's default pyramid (20 px) vs `pyramid_for_min_face(min_face, slack)` (MTCNN's minimum face
   = slack x min_face, detected on a copy scaled so that size maps to 20 px); the files where any face is lost are
   listed.
-- `throughput`: "before" is predict as it was (`score_file` per file, MTCNN's default pyramid), but at one torch
-  thread, not the old default count (so the gain shown leaves out `detect_threads`'); "after" is `predict_files` as
-  it runs now (one torch thread, 2 workers, a video's frames on 2 threads, ORT without spinning, crops batched
-  across files); "after_fraction_1" adds `detect_min_face_fraction=1.0`. Images (about 512 px, one face), a
-  <= 720p clip alone and in a queue, and the 1080p clip alone, 32 frames per video.
-- `memory`: RSS sampled every `step` files over a long run of image files through `predict_files`.
+- `detect_tracking`: the same, for tracked detection in videos (`faces.track.detect_tracked`): the full detector
+  on every k-th of 32 sampled frames and MTCNN's R-Net/O-Net following the faces in between, k = 1 (every frame),
+  2, 4, 8; faces kept, detect seconds, the IoU of each tracked face with the full detector's, and the files that
+  differ.
+- `throughput`: "before" is predict as it was at the start of session 3 (`score_file` per file, MTCNN's default
+  pyramid), but at one torch thread, not the old default count (so the gain shown leaves out `detect_threads`');
+  "after_every_1" is `predict_files` with the full detector on every frame (one torch thread, 2 workers, a
+  video's frames on 2 threads, ORT without spinning, crops batched across files); "after" is `predict_files` with
+  today's defaults (tracked detection, every 4th frame); "after_fraction_1" adds `detect_min_face_fraction=1.0`.
+  Images (about 512 px, one face), a <= 720p clip alone and in a queue, and the 1080p clip alone, 32 frames per
+  video. Two models: efficientnet_b0 at 224 px fp32 (the model of session 3's figures) and the shipped face-swap
+  detector's format, tf_efficientnet_lite0 at 128 px INT8 (`quantize.int8=true` with the shipped settings).
+- `memory`: RSS sampled every `step` files over a long run of image files through `predict_files`
+  (`bench_predict_memory.py` runs it over 10,000 files).
 
-The model is an ONNX export of efficientnet_b0 at 224 px with random weights (speed only) and the extract
-defaults' face contract (min_face 40, min_score 0.9).
+Models have random weights (speed only) and the extract defaults' face contract (min_face 40, min_score 0.9).
 """
 
 from __future__ import annotations
@@ -128,8 +135,57 @@ def detect_policy(
     }
 
 
-def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224) -> Path:
-    """fp32 ONNX export with a deepdetect contract carrying the extract defaults' face selection."""
+def detect_tracking(files: list[Path], frames: int, everies: Sequence[int]) -> dict[str, Any]:
+    """Faces >= MIN_FACE (score >= MIN_SCORE), seconds and IoU with the full detector, per keyframe interval."""
+    from deepdetect.faces.detect import FaceDetector
+    from deepdetect.faces.track import box_iou, detect_tracked, select_faces
+
+    detector = FaceDetector(device="cpu", frame_workers=1)  # one thread: seconds are CPU cost
+    names = [f"every_{k}" for k in everies]
+    faces = {n: 0 for n in names}
+    seconds = {n: 0.0 for n in names}
+    ious: dict[str, list[float]] = {n: [] for n in names}
+    per_file: dict[str, dict[str, int]] = {}
+    for path in files:
+        fr = _frames(path, frames)
+        found: dict[str, list[Any]] = {}
+        for name, every in zip(names, everies, strict=True):
+            start = time.perf_counter()
+            dets = detect_tracked(detector, fr, every)
+            seconds[name] += time.perf_counter() - start
+            found[name] = [d.subset(select_faces(d, "all", MIN_FACE, MIN_SCORE)) for d in dets]
+        base = found[names[0]]
+        counts = {n: sum(len(d) for d in found[n]) for n in names}
+        for n in names:
+            faces[n] += counts[n]
+            for a, b in zip(base, found[n], strict=True):  # each full-detector face: its best tracked IoU
+                if len(a):
+                    ious[n].extend(box_iou(a.boxes, b.boxes).max(axis=1).tolist() if len(b) else [0.0] * len(a))
+        per_file[f"{path.parent.name}/{path.name}"] = counts
+    return {
+        "files": len(files),
+        "frames_per_video": frames,
+        "faces_ge_min_face": faces,
+        "detect_s": {k: round(v, 2) for k, v in seconds.items()},
+        "speedup_vs_every_1": {k: round(seconds[names[0]] / max(v, 1e-9), 2) for k, v in seconds.items()},
+        "iou_with_every_1": {
+            n: {
+                "median": round(float(np.median(v)), 3) if v else None,
+                "p05": round(float(np.percentile(v, 5)), 3) if v else None,
+                "share_below_0_5": round(float(np.mean(np.asarray(v) < 0.5)), 4) if v else None,
+            }
+            for n, v in ious.items()
+        },
+        "files_that_differ": {
+            n: {f: {names[0]: c[names[0]], n: c[n]} for f, c in per_file.items() if c[n] != c[names[0]]}
+            for n in names[1:]
+        },
+    }
+
+
+def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224, int8: bool = False) -> Path:
+    """ONNX export (fp32, or INT8 with the shipped settings) with a deepdetect contract carrying the extract
+    defaults' face selection."""
     import onnx
     import torch
 
@@ -146,7 +202,19 @@ def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224) -
     proto = export_onnx(model, path, (size, size))
     write_contract(proto, build_contract(meta, "bench"))
     onnx.save(proto, str(path))
-    return path
+    if not int8:
+        return path
+    import importlib.util
+
+    from deepdetect.export.quantize import Int8Settings, quantize_int8
+
+    spec = importlib.util.spec_from_file_location("bench_int8", Path(__file__).with_name("bench_int8.py"))
+    assert spec is not None and spec.loader is not None
+    bench_int8 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_int8)  # the shipped settings, read from configs/export.yaml
+    calib = np.random.default_rng(0).normal(0, 0.5, (32, 3, size, size)).astype(np.float32)
+    settings = Int8Settings.from_config(bench_int8.shipped_settings())
+    return Path(quantize_int8(path, scratch / f"{name}.int8.onnx", calib, settings))
 
 
 def _before(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, Any]]:
@@ -166,17 +234,31 @@ def _before(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, An
 _DETECTORS: dict[tuple[int, float], Any] = {}
 
 
-def _after(paths: list[Path], predictor: Any, frames: int, fraction: float = 0.5) -> list[dict[str, Any]]:
+def _after(
+    paths: list[Path], predictor: Any, frames: int, fraction: float = 0.5, every: int | None = None
+) -> list[dict[str, Any]]:
     """Predict as it runs now (`run_predict`'s defaults): `predict_files` with 2 workers, frames on 2 threads, one
-    torch thread, crops batched across files; MTCNN searching down to `fraction` x min_face."""
+    torch thread, crops batched across files, tracked detection; MTCNN searching down to `fraction` x min_face, the
+    full detector on every `every`-th frame (None: the default)."""
     from deepdetect.inference.predict import predict_detector, predict_files
-    from deepdetect.inference.settings import PredictSettings
+    from deepdetect.inference.settings import DETECT_EVERY_DEFAULT, PredictSettings
 
-    settings = PredictSettings(frames=frames, progress=False, workers=2, detect_min_face_fraction=fraction)
+    settings = PredictSettings(
+        frames=frames,
+        progress=False,
+        workers=2,
+        detect_min_face_fraction=fraction,
+        detect_every=DETECT_EVERY_DEFAULT if every is None else every,
+    )
     key = (id(predictor), fraction)
     if key not in _DETECTORS:
         _DETECTORS[key] = predict_detector(predictor.contract, frame_workers=2, min_face_fraction=fraction)
     return list(predict_files(paths, predictor, _DETECTORS[key], settings))
+
+
+def _after_every_1(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, Any]]:
+    """`_after` with the full detector on every frame (`--detect-every 1`): session 3's "after"."""
+    return _after(paths, predictor, frames, every=1)
 
 
 def _after_fast(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, Any]]:
@@ -192,11 +274,11 @@ def throughput(files: dict[str, Path], predictor: Any, n_images: int, n_videos: 
     jobs["video_720p_queue"] = [files["video_720p"]] * n_videos
     if "video_1080p" in files:
         jobs["video_1080p_alone"] = [files["video_1080p"]]
-    for warm in (_before, _after, _after_fast):  # sessions, MTCNN, thread pools
+    variants = {"before": _before, "after_every_1": _after_every_1, "after": _after, "after_fraction_1": _after_fast}
+    for warm in variants.values():  # sessions, MTCNN, thread pools
         warm([files["image"]], predictor, FRAMES)
     out: dict[str, Any] = {}
     for key, paths in jobs.items():
-        variants = {"before": _before, "after": _after, "after_fraction_1": _after_fast}
         times: dict[str, list[float]] = {name: [] for name in variants}
         faces: dict[str, int] = {}
         scores: dict[str, list[float | None]] = {}
@@ -208,11 +290,11 @@ def throughput(files: dict[str, Path], predictor: Any, n_images: int, n_videos: 
                 faces[name] = sum(r["n_faces"] for r in recs)
                 scores[name] = [r["score"] for r in recs]
         med = {k: float(np.median(v)) for k, v in times.items()}
-        diff = [
-            abs(a - b)
-            for a, b in zip(scores["before"], scores["after"], strict=True)
-            if a is not None and b is not None
-        ]
+        diff = {
+            name: [abs(a - b) for a, b in zip(scores["before"], s, strict=True) if a is not None and b is not None]
+            for name, s in scores.items()
+            if name != "before"
+        }
         out[key] = {
             "files": len(paths),
             "median_s": {k: round(v, 3) for k, v in med.items()},
@@ -221,7 +303,7 @@ def throughput(files: dict[str, Path], predictor: Any, n_images: int, n_videos: 
             "files_per_s": {k: round(len(paths) / v, 2) for k, v in med.items()},
             "speedup": {k: round(med["before"] / v, 2) for k, v in med.items()},
             "faces_scored": faces,
-            "max_abs_score_change": round(max(diff), 6) if diff else None,
+            "max_abs_score_change_vs_before": {k: round(max(v), 6) if v else None for k, v in diff.items()},
         }
     return out
 
@@ -314,11 +396,20 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         swaps = [p for sub in ("ffpp-c23", "faceswap-dfl", "dfdc-sample") for p in sorted((data / sub).glob("*/*.mp4"))]
         results["detect_policy_face_swap_videos"] = detect_policy(swaps, 8, slacks)
         results["detect_policy_1080p_32_frames"] = detect_policy([files["video_1080p"]], FRAMES, slacks)
+        vids = swaps + sorted((data / "videos").glob("*.mp4"))
+        results["detect_tracking"] = detect_tracking(vids, FRAMES, (1, 2, 4, 8))
+    else:
+        results["detect_tracking"] = detect_tracking(dev[-3:], 8, (1, 4))
+    models = {"b0_224_fp32": ("efficientnet_b0", 224, False), "lite0_128_int8": ("tf_efficientnet_lite0", 128, True)}
     with tempfile.TemporaryDirectory() as tmp:
-        model = _make_model(Path(tmp))
-        predictor = Predictor.from_path(model)
-        results["model"] = "efficientnet_b0 224 px ONNX fp32 (random init), batch 32, min_face 40, min_score 0.9"
-        results["throughput"] = throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2)
+        for key, (name, size, int8) in models.items():
+            model = _make_model(Path(tmp), name, size, int8)
+            predictor = Predictor.from_path(model)
+            results[f"throughput_{key}"] = {
+                "model": f"{name} {size} px ONNX {'INT8 (shipped settings)' if int8 else 'fp32'} (random init), "
+                "batch 32, min_face 40, min_score 0.9",
+                **throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2),
+            }
         results["memory"] = memory(model, files, 200 if quick else 1000, 50)
     results["load_avg_end"] = os.getloadavg()
     return json.loads(json.dumps(results, default=str))

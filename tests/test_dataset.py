@@ -87,6 +87,34 @@ def test_sbi_only_dataset_labels(manifest: Path) -> None:
     assert float(CropDataset(reals, train_tf, sbi_mode="off")[0][1]) == 0.0
 
 
+def test_cv_split_partitions_whole_groups_and_spreads_datasets_and_labels() -> None:
+    import pandas as pd
+
+    from deepdetect.data.sampling import cv_split
+
+    rows = []
+    for p in range(9):  # 9 people with an original/swap pair each: both halves share the person's group
+        rows += [("dfl", f"dfl:p{p}", label, f"{label}/p{p}.mp4") for label in ("real", "fake")]
+    for g in range(6):  # 3 real and 3 fake groups in another dataset
+        rows += [("ffpp", f"ff:g{g}", "real" if g < 3 else "fake", f"ff/{g}_{k}.mp4") for k in range(2)]
+    frame = pd.DataFrame(rows, columns=["dataset", "group", "label", "video_id"]).assign(source=lambda f: f.dataset)
+    seen: list[str] = []
+    for fold in range(3):
+        train, val = cv_split(frame, 3, fold, seed=5)
+        assert len(train) + len(val) == len(frame)
+        assert not set(train["group"]) & set(val["group"])  # a person is never on both sides
+        assert (val.groupby("group")["label"].nunique().loc[lambda s: s.index.str.startswith("dfl")] == 2).all()
+        assert val.groupby("dataset")["group"].nunique().to_dict() == {"dfl": 3, "ffpp": 2}
+        assert set(val[val.dataset == "ffpp"]["label"]) == {"real", "fake"}
+        seen += sorted(set(val["group"]))
+    assert sorted(seen) == sorted(set(frame["group"]))  # every group validated exactly once
+    assert cv_split(frame, 3, 1, seed=5)[1].equals(cv_split(frame, 3, 1, seed=5)[1])
+    assert not cv_split(frame, 3, 1, seed=5)[1].equals(cv_split(frame, 3, 1, seed=6)[1])
+    for folds, fold in ((1, 0), (3, 3), (3, -1)):
+        with pytest.raises(ValueError, match="cv_fold"):
+            cv_split(frame, folds, fold)
+
+
 def test_keep_groups_nests_per_source_and_refuses_bad_fractions() -> None:
     import pandas as pd
 
@@ -106,3 +134,20 @@ def test_keep_groups_nests_per_source_and_refuses_bad_fractions() -> None:
     for bad in (0, 1.5, -0.1, True):
         with pytest.raises(ValueError, match="train_groups"):
             keep_groups(frame, bad)
+
+
+def test_training_with_cv_folds_validates_on_held_out_train_and_val_groups(tmp_path: Path) -> None:
+    from deepdetect.training.settings import DataSettings
+    from deepdetect.training.setup import load_frames
+    from tiny_data import make_tiny_manifest
+
+    manifest = make_tiny_manifest(tmp_path, n_videos=24)
+    plain_train, plain_val, _ = load_frames(DataSettings(manifest=str(manifest)), seed=0)
+    pool = set(plain_train["group"]) | set(plain_val["group"])
+    held: list[str] = []
+    for fold in range(2):
+        train, val, _ = load_frames(DataSettings(manifest=str(manifest), cv_folds=2, cv_fold=fold), seed=0)
+        assert not set(train["group"]) & set(val["group"])
+        assert set(train["group"]) | set(val["group"]) == pool  # test rows stay out
+        held += list(set(val["group"]))
+    assert sorted(held) == sorted(pool)

@@ -236,6 +236,13 @@ def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
     recs = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
     assert recs["known.jpg"]["known_match"]["label"] == "ncii" and len(recs["known.jpg"]["pdq"]) == 64
     assert recs[other.name]["known_match"] is None and recs[other.name]["pdq"]
+    csv_out = tmp_path / "p.csv"  # the CSV carries both as JSON cells
+    assert predict_main([*args[:4], str(csv_out), *args[5:]]) == 0
+    from deepdetect.inference.writers import complete_records
+
+    rows = {Path(r["path"]).name: r for r in complete_records(csv_out.read_bytes(), "csv")[1]}
+    assert rows["known.jpg"]["known_match"] == recs["known.jpg"]["known_match"]
+    assert rows["known.jpg"]["pdq"] == recs["known.jpg"]["pdq"] and rows[other.name]["known_match"] is None
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 50)
     assert predict_main([*args[:-1], str(bad)]) == 2

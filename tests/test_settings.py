@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -39,12 +40,24 @@ def test_train_settings_read_the_config_once(cfg_factory) -> None:
         ("data.manifest=null", "set data.manifest"),
         ("trainer.precision=8", "unknown trainer.precision"),
         ("data.sbi.val=maybe", "data.sbi.val must be"),
+        ("trainer.monitor=val/vidoe_auc", "not a logged metric"),
+        ("trainer.mode=maximum", "expected max or min"),
+        ("data.cv_folds=1", "data.cv_folds must be"),
     ],
 )
 def test_train_settings_refuse_bad_values(cfg_factory, override: str, message: str) -> None:
     cfg = cfg_factory("train", ["model=test", "data.manifest=m.csv", override])
     with pytest.raises(TrainConfigError, match=message):
         TrainSettings.from_config(cfg)
+
+
+def test_every_monitor_is_a_metric_the_loop_logs() -> None:
+    from deepdetect.training.settings import MONITORS
+    from deepdetect.training.validate import validation_metrics
+
+    frame = pd.DataFrame({"video_id": ["a", "a", "b", "b"]})
+    logged = {"epoch", "train/loss", "lr"} | set(validation_metrics(frame, np.array([0, 0, 1, 1]), np.zeros(4)))
+    assert set(MONITORS) <= logged
 
 
 def test_sbi_only_validates_on_blends(cfg_factory) -> None:

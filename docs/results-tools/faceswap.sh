@@ -50,5 +50,12 @@ run_loso_dfl()   { train loso_dfl "data.manifest=[$FF,$DC]"; ev loso_dfl heldout
 run_loso_gan()   { ev main gan "$GAN" all; }   # main never sees gan-faces: score all of it
 run_loso_gan_lite2() { ev lite2 gan "$GAN" all; }
 run_loso_ffpp()  { train loso_ffpp "data.manifest=[$DFL,$DC]"; ev loso_ffpp heldout "$FF" all; ev loso_ffpp unseen "$PH,$VI" all; }
+# selection by 3-fold cross-validation over the train+val people (test people untouched): one run per fold
+cv() { # name extra-args...: folds 0..2 of a candidate recipe
+  local name=$1; shift
+  for k in 0 1 2; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
+}
+run_cv_main()    { cv main; }
+run_cv_lite2()   { cv lite2 $L2; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -58,6 +58,8 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    from deepdetect.inference.settings import DETECT_EVERY_DEFAULT
+
     parser = argparse.ArgumentParser(
         prog="deepdetect-predict",
         description="Score images and videos for face deepfakes: detect faces (MTCNN), crop them as in "
@@ -138,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         "is MTCNN's 20 px (default %(default)s: MTCNN's own 20 px search for min_face 40; 1.0 detects 2.3-2.7x "
         "faster but missed 12 of 150 faces >= min_face on the 1080p dev clip; docs/performance.md)",
     )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=DETECT_EVERY_DEFAULT,
+        metavar="N",
+        help="in a video, run the full face detector on every N-th sampled frame and follow the faces in between "
+        "with MTCNN's last two stages (1: the full detector on every frame; default %(default)s; "
+        "docs/performance.md measures the speed and the faces it misses)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
@@ -180,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report=args.report,
             workers=args.workers,
             detect_min_face_fraction=args.detect_min_face_fraction,
+            detect_every=args.detect_every,
         )
     except SettingsError as exc:
         parser.error(str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -98,3 +99,31 @@ def keep_groups(frame: pd.DataFrame, fraction: float | None, seed: int = 0) -> p
         n = max(1, round(len(groups) * float(fraction)))
         parts.append(rows[rows["group"].astype(str).isin(set(groups[order[:n]]))])
     return pd.concat(parts).sort_index() if parts else frame
+
+
+def cv_split(frame: pd.DataFrame, folds: int, fold: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, val) rows of fold `fold` of a `folds`-fold cross-validation over groups (people).
+
+    Each dataset's groups are dealt in turn to the folds, in a seeded order: groups of one label first, then the
+    other, so each fold holds a share of every dataset and of both labels where the groups allow. One group's rows all
+    go to one fold (a pair's original and swap, a person's clips, even across sources), so the held-out fold's people
+    are never trained on. The folds partition the groups: over `fold = 0..folds-1` each is validated exactly once.
+    """
+    if isinstance(folds, bool) or int(folds) < 2:
+        raise ValueError(f"data.cv_folds must be an integer >= 2, got {folds!r}")
+    if not 0 <= int(fold) < int(folds):
+        raise ValueError(f"data.cv_fold must be in [0, {int(folds) - 1}], got {fold!r}")
+    groups = frame["group"].astype(str)
+    by_group = frame.groupby(groups, sort=True).agg(
+        dataset=("dataset", lambda s: str(s.mode().iloc[0])), label=("label", lambda s: str(s.mode().iloc[0]))
+    )
+    fold_of: dict[str, int] = {}
+    for dataset, rows in by_group.groupby("dataset", sort=True):
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(dataset).encode())])
+        names = np.asarray(rows.index, dtype=object)[rng.permutation(len(rows))]
+        ordered = sorted(names, key=lambda g: str(rows.at[g, "label"]))  # stable: seeded order within each label
+        offset = int(rng.integers(int(folds)))
+        for i, g in enumerate(ordered):
+            fold_of[str(g)] = (i + offset) % int(folds)
+    held = groups.map(fold_of).to_numpy() == int(fold)
+    return frame[~held], frame[held]

@@ -7,15 +7,18 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import cv2
 import numpy as np
 import torch
 
+from deepdetect.faces.boxes import box_iou
+
 log = logging.getLogger(__name__)
 
 BatchMode = bool | Literal["auto"]
+T = TypeVar("T")
 
 # Measured in bench/bench_mtcnn.py: on CPU per-frame detection is as fast or faster than batched
 # (batching pads nothing but pushes a huge P-Net pyramid tensor through at once), on CUDA batching wins.
@@ -137,13 +140,14 @@ class FaceDetector:
             out.append(Detections(b[:, :4].copy(), b[:, 4].copy(), np.asarray(lm, dtype=np.float32).reshape(-1, 5, 2)))
         return out
 
-    def _map(self, fn: Callable[[int], Detections], todo: list[int]) -> Iterator[Detections]:
+    def map_frames(self, fn: Callable[[int], T], todo: Sequence[int]) -> Iterator[T]:
+        """`fn` over `todo` in order, on the detector's `frame_workers` threads (each in inference mode)."""
         if self.frame_workers == 1 or len(todo) < 2:
             return map(fn, todo)
         if self._frame_pool is None:
             self._frame_pool = ThreadPoolExecutor(self.frame_workers, thread_name_prefix="detect")
 
-        def run(i: int) -> Detections:
+        def run(i: int) -> T:
             with torch.inference_mode():  # inference mode is per thread
                 return fn(i)
 
@@ -173,7 +177,7 @@ class FaceDetector:
                         results[i] = det
         else:
             todo = [i for i in range(len(prepared)) if i not in tiny]
-            found = self._map(lambda i: self._run(prepared[i][0][None], prepared[i][1])[0], todo)
+            found = self.map_frames(lambda i: self._run(prepared[i][0][None], prepared[i][1])[0], todo)
             for i, det in zip(todo, found, strict=True):
                 results[i] = det
         final: list[Detections] = []
@@ -184,9 +188,121 @@ class FaceDetector:
             final.append(det)
         return final
 
+    @torch.inference_mode()
+    def refine(self, frame: np.ndarray, candidates: np.ndarray) -> Detections:
+        """MTCNN's second and third stages (R-Net, O-Net) on candidate boxes instead of P-Net's pyramid proposals.
+
+        For tracking: the boxes of the same faces in a nearby frame (full-res x1y1x2y2) are checked and regressed onto
+        this frame. A candidate that is no longer a face fails R-Net's or O-Net's threshold, as a pyramid proposal
+        would. Much cheaper than `detect`: no image pyramid and no P-Net pass over the frame.
+        """
+        cand = np.asarray(candidates, dtype=np.float32).reshape(-1, 4)
+        img, scale = self._prepare(frame)
+        if len(cand) == 0 or min(img.shape[:2]) < 12:
+            return Detections()
+        boxes, points = _refine_stages(self.mtcnn, img, cand * scale, self.device)
+        # A candidate no face was confirmed on is tried again at a few scales and shifts: P-Net proposes many
+        # windows around a face and the stages keep the best; one window per face loses faces the full detector finds.
+        missed = cand[_uncovered(cand * scale, boxes[boxes[:, 4] >= CONFIRMED_SCORE, :4])]
+        if len(missed):
+            more, more_points = _refine_stages(self.mtcnn, img, jitter_boxes(missed) * scale, self.device)
+            boxes, points = _merge(np.concatenate([boxes, more]), np.concatenate([points, more_points]))
+        if len(boxes) == 0:
+            return Detections()
+        return Detections(boxes[:, :4] / scale, boxes[:, 4].copy(), points / scale)
+
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Alias of `detect`."""
         return self.detect(frames)
+
+
+# A candidate counts as confirmed when a face with at least this O-Net score overlaps it.
+CONFIRMED_SCORE = 0.95
+# A candidate box that `refine` confirms no face on is tried again at these scales and shifts (fractions of its side).
+JITTER_SCALES = (0.85, 1.0, 1.2)
+JITTER_SHIFTS = ((0.0, 0.0), (-0.1, 0.0), (0.1, 0.0), (0.0, -0.1), (0.0, 0.1))
+
+
+def jitter_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Every box (N,4) at each of `JITTER_SCALES` x `JITTER_SHIFTS` around its centre: (N*15, 4)."""
+    if len(boxes) == 0:
+        return boxes.reshape(0, 4)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    out = []
+    for s in JITTER_SCALES:
+        for dx, dy in JITTER_SHIFTS:
+            x, y = cx + dx * w, cy + dy * h
+            out.append(np.stack([x - s * w / 2, y - s * h / 2, x + s * w / 2, y + s * h / 2], axis=1))
+    return np.concatenate(out).astype(np.float32)
+
+
+def _uncovered(cand: np.ndarray, boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
+    """Mask of the candidate boxes that no found box overlaps by at least `iou_threshold` IoU."""
+    if len(boxes) == 0:
+        return np.ones(len(cand), dtype=bool)
+    return np.asarray(box_iou(cand, boxes).max(axis=1) < iou_threshold)
+
+
+def _merge(boxes: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MTCNN's last NMS ("Min", 0.7) over boxes (K,5) found by separate passes, with their landmarks."""
+    from facenet_pytorch.models.utils.detect_face import nms_numpy
+
+    if len(boxes) < 2:
+        return boxes, points
+    keep = np.asarray(nms_numpy(boxes[:, :4], boxes[:, 4], 0.7, "Min"), dtype=np.int64)
+    return boxes[keep], points[keep]
+
+
+def _crops(image: torch.Tensor, boxes: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The square boxes of a 1x3xHxW image (clipped to it) resampled to size x size and MTCNN-normalised,
+    with the boxes that had pixels in the image (the others are dropped, as MTCNN drops them)."""
+    from facenet_pytorch.models.utils.detect_face import imresample, pad
+
+    h, w = image.shape[2:4]
+    y, ey, x, ex = pad(boxes, w, h)
+    ok = [k for k in range(len(y)) if ey[k] > y[k] - 1 and ex[k] > x[k] - 1]
+    if not ok:
+        return torch.zeros(0, 3, size, size, device=image.device), boxes[:0]
+    parts = [imresample(image[:, :, y[k] - 1 : ey[k], x[k] - 1 : ex[k]].float(), (size, size)) for k in ok]
+    return (torch.cat(parts) - 127.5) * 0.0078125, boxes[ok]
+
+
+def _refine_stages(
+    mtcnn: Any, img: np.ndarray, cand: np.ndarray, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """R-Net then O-Net on candidate boxes of one HxWx3 uint8 frame, as in facenet-pytorch's `detect_face`:
+    (K,5) boxes with scores and (K,5,2) landmarks, after MTCNN's thresholds, box regression and NMS."""
+    from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, rerec
+    from torchvision.ops import nms
+
+    empty = (np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))
+    image = torch.as_tensor(img, device=device).permute(2, 0, 1)[None]  # uint8; only the crops become float
+    boxes = torch.cat([torch.as_tensor(cand, device=device), torch.zeros(len(cand), 1, device=device)], dim=1)
+    thresholds = mtcnn.thresholds
+    data, boxes = _crops(image, rerec(boxes), 24)
+    if len(boxes) == 0:
+        return empty
+    reg, prob = mtcnn.rnet(data)
+    keep = prob[:, 1] > thresholds[1]
+    boxes = torch.cat([boxes[keep, :4], prob[keep, 1:2]], dim=1)
+    reg = reg[keep]
+    pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
+    data, boxes = _crops(image, rerec(bbreg(boxes[pick], reg[pick])), 48)
+    if len(boxes) == 0:
+        return empty
+    reg, marks, prob = mtcnn.onet(data)
+    keep = prob[:, 1] > thresholds[2]
+    boxes = torch.cat([boxes[keep, :4], prob[keep, 1:2]], dim=1)
+    reg, marks = reg[keep], marks[keep]
+    if len(boxes) == 0:
+        return empty
+    w_i = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+    h_i = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+    points = torch.stack([w_i * marks[:, :5] + boxes[:, 0:1] - 1, h_i * marks[:, 5:] + boxes[:, 1:2] - 1], dim=2)
+    boxes = bbreg(boxes, reg)
+    pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], torch.zeros(len(boxes), dtype=torch.int64), 0.7, "Min")
+    return boxes[pick].cpu().numpy().astype(np.float32), points[pick].cpu().numpy().astype(np.float32)
 
 
 def pyramid_for_min_face(min_face: float, slack: float, floor: int = MTCNN_FLOOR_PX) -> tuple[int, float | None]:

@@ -35,7 +35,8 @@ from tqdm import tqdm
 from deepdetect import __version__
 from deepdetect.contract import ModelCard
 from deepdetect.contract.aggregate import aggregate_scores
-from deepdetect.faces.detect import MTCNN_FLOOR_PX, FaceDetector, pyramid_for_min_face, torch_threads
+from deepdetect.faces.detect import MTCNN_FLOOR_PX, Detections, FaceDetector, pyramid_for_min_face, torch_threads
+from deepdetect.faces.track import detect_tracked
 from deepdetect.inference.explain import FaceEvidence, TopFlagged, write_explanation
 from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
@@ -170,19 +171,19 @@ def _decode(path: Path, kind: str, frames: int) -> tuple[list[tuple[int, np.ndar
 
 def _crop_faces(
     part: list[tuple[int, np.ndarray]],
-    detector: Any,
+    dets: Sequence[Detections],
     contract: ModelCard,
     min_face_score: float,
     kind: str,
     fps: float,
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Detect faces in `part`'s frames, keep those the contract allows, crop them; each crop's face record."""
+    """Keep the faces of `part`'s frames that the contract allows and crop them; each crop's face record."""
     from deepdetect.faces.crop import crop_face
     from deepdetect.faces.track import select_faces
 
     crops: list[np.ndarray] = []
     owners: list[dict[str, Any]] = []
-    for (index, frame), det in zip(part, detector.detect([f for _, f in part]), strict=True):
+    for (index, frame), det in zip(part, dets, strict=True):
         keep = select_faces(det, "all", contract.min_face, min_face_score)
         for box, score, lm in zip(det.boxes[keep], det.scores[keep], det.landmarks[keep], strict=True):
             try:
@@ -284,13 +285,8 @@ def prepare_file(
             delay=FILE_PROGRESS_DELAY_S,
             disable=not (settings.progress and file_progress) or kind != "video",
         ) as bar:
-            for lo in range(0, len(decoded), chunk):
-                part = decoded[lo : lo + chunk]
-                crops, owners = _crop_faces(part, detector, contract, min_face_score, kind, fps)
-                prep.crops.extend(crops)
-                prep.owners.extend(owners)
-                bar.update(len(part))
-                bar.set_postfix(faces=len(prep.owners), refresh=False)
+            dets = detect_tracked(detector, [f for _, f in decoded], settings.detect_every, chunk, bar.update)
+        prep.crops, prep.owners = _crop_faces(decoded, dets, contract, min_face_score, kind, fps)
         if not prep.crops:
             rec["status"] = "no_face"
             rec["error"] = f"no face >= {contract.min_face:g} px with detection score >= {min_face_score:g}"

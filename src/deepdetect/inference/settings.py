@@ -16,6 +16,10 @@ class SettingsError(ValueError):
     """Raised for settings that cannot be used together or with this model (a usage error)."""
 
 
+# Full face detection on every 4th sampled video frame, the others tracked: measured in docs/performance.md.
+DETECT_EVERY_DEFAULT = 4
+
+
 @dataclass(frozen=True)
 class PredictSettings:
     """How to score a batch: sampling, faces, operating point, aggregation, explanations, output handling.
@@ -24,7 +28,9 @@ class PredictSettings:
     operating point (at most one of them; neither: the model's stored threshold). `workers` threads decode and
     detect the next files while the model scores (0: one file at a time in the calling thread); `detect_threads`
     is torch's thread count during the run on CPU (None: leave it as it is); MTCNN searches faces down to
-    `detect_min_face_fraction` x the contract's `min_face` (never under its 20 px floor).
+    `detect_min_face_fraction` x the contract's `min_face` (never under its 20 px floor); in a video the full
+    detector runs on every `detect_every`-th sampled frame and the frames between follow the faces
+    (`faces.track.detect_tracked`; 1: the full detector on every frame).
     """
 
     device: str = "cpu"
@@ -45,6 +51,7 @@ class PredictSettings:
     workers: int = 2
     detect_threads: int | None = 1
     detect_min_face_fraction: float = 0.5
+    detect_every: int = DETECT_EVERY_DEFAULT
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -53,6 +60,8 @@ class PredictSettings:
             raise SettingsError("detect threads must be positive")
         if not 0.0 < self.detect_min_face_fraction <= 1.0:
             raise SettingsError("detect min face fraction must be in (0, 1]")
+        if self.detect_every < 1:
+            raise SettingsError("detect every must be >= 1 (1: the full detector on every sampled frame)")
         if self.frames is not None and self.frames < 1:
             raise SettingsError("frames must be positive")
         if self.batch_size < 1:

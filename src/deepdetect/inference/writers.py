@@ -49,8 +49,10 @@ CSV_COLUMNS = (
     "explanation",
     "faces",
     "path_bytes_b64",
+    "pdq",  # with --index (known-content matching): the image's PDQ hash, or a video's per-frame hashes
+    "known_match",  # with --index: the best matching indexed item, or null
 )
-JSON_CELLS = ("faces", "operating_point", "score_interval")  # CSV cells holding JSON
+JSON_CELLS = ("faces", "operating_point", "score_interval", "pdq", "known_match")  # CSV cells holding JSON
 EXISTING_MODES = ("refuse", "overwrite", "resume")
 
 

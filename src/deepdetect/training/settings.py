@@ -90,6 +90,8 @@ class DataSettings:
     manifest: str | tuple[str, ...]
     holdout_source: str | None = None
     train_groups: float | None = None
+    cv_folds: int | None = None  # cross-validation over people: pool train+val groups into this many folds
+    cv_fold: int = 0  # ... and validate on this one
     train_split: str = "train"
     val_split: str = "val"
     balance: str = "class"
@@ -106,10 +108,15 @@ class DataSettings:
             raise TrainConfigError("set data.manifest=PATH/manifest.csv (written by deepdetect-extract)")
         pos_weight = data.get("pos_weight")
         face_crop = data.get("face_crop")
+        folds, fold = _opt_int(data.get("cv_folds")), int(data.get("cv_fold") or 0)
+        if folds is not None and (folds < 2 or not 0 <= fold < folds):
+            raise TrainConfigError(f"data.cv_folds must be >= 2 and data.cv_fold in [0, cv_folds), got {folds}, {fold}")
         return cls(
             manifest=str(manifest) if isinstance(manifest, str | Path) else tuple(str(m) for m in manifest),
             holdout_source=str(data["holdout_source"]) if data.get("holdout_source") else None,
             train_groups=_opt_float(data.get("train_groups")),
+            cv_folds=folds,
+            cv_fold=fold,
             train_split=str(data.get("train_split", cls.train_split)),
             val_split=str(data.get("val_split", cls.val_split)),
             balance=str(data.get("balance", cls.balance)),
@@ -168,12 +175,29 @@ class TrainerSettings:
             ema=bool(ema.get("enabled", False)),
             ema_decay=float(ema.get("decay", cls.ema_decay)),
             ema_warmup=bool(ema.get("warmup", True)),
-            monitor=str(trainer.get("monitor", cls.monitor)),
-            mode=str(trainer.get("mode", cls.mode)),
+            monitor=_monitor(trainer.get("monitor", cls.monitor)),
+            mode=_mode(trainer.get("mode", cls.mode)),
             patience=_opt_int(trainer.get("patience")),
             resume=None if resume in (None, "", False) else str(resume),
             stop_after_epoch=_opt_int(trainer.get("stop_after_epoch")),
         )
+
+
+# What `trainer.monitor` may name: the metrics every epoch logs (training/loop.py::epoch_metrics).
+MONITORS = ("val/video_auc", "val/frame_auc", "val/loss", "val/acc", "train/loss")
+
+
+def _monitor(value: Any) -> str:
+    """A metric the loop logs, checked before any epoch runs (a typo used to fail only after the first epoch)."""
+    if str(value) not in MONITORS:
+        raise TrainConfigError(f"trainer.monitor={value!r} is not a logged metric; expected one of {MONITORS}")
+    return str(value)
+
+
+def _mode(value: Any) -> str:
+    if str(value) not in ("max", "min"):
+        raise TrainConfigError(f"trainer.mode={value!r}; expected max or min")
+    return str(value)
 
 
 @dataclass(frozen=True)

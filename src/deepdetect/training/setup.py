@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from deepdetect.contract import FaceCrop, Preprocess
 from deepdetect.data.dataset import CropDataset, check_crops_exist, with_sbi_fakes
 from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests, select_split
-from deepdetect.data.sampling import EpochSampler, keep_groups
+from deepdetect.data.sampling import EpochSampler, cv_split, keep_groups
 from deepdetect.data.transforms import build_transforms
 from deepdetect.models.detector import build_from_config
 from deepdetect.models.weights import LoadReport
@@ -60,8 +60,18 @@ def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFra
         log.info(
             "leave-one-source-out: every row of source %r is held out of training and validation", data.holdout_source
         )
-    train = keep_groups(select_split(frame, data.train_split), data.train_groups, seed)
-    val = select_split(frame, data.val_split)
+    if data.cv_folds:
+        pooled = select_split(frame, [data.train_split, data.val_split])
+        train, val = cv_split(pooled, data.cv_folds, data.cv_fold, seed)
+        train, val = keep_groups(train.reset_index(drop=True), data.train_groups, seed), val.reset_index(drop=True)
+        log.info(
+            "cross-validation fold %d of %d over the %r+%r groups: %d train / %d val groups",
+            data.cv_fold, data.cv_folds, data.train_split, data.val_split,
+            train["group"].nunique(), val["group"].nunique(),
+        )  # fmt: skip
+    else:
+        train = keep_groups(select_split(frame, data.train_split), data.train_groups, seed)
+        val = select_split(frame, data.val_split)
     if len(train) == 0 or len(val) == 0:
         raise TrainConfigError(f"{manifest} needs rows in both the {data.train_split!r} and {data.val_split!r} splits")
     if data.sbi.mode == "only":

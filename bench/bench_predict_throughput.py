@@ -374,6 +374,18 @@ def memory(model: Path, files: dict[str, Path], n_files: int, step: int) -> dict
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+SECTIONS = ("detect_threads", "detect_policy", "detect_tracking", "throughput", "memory")
+
+
+def _sections() -> set[str]:
+    """`BENCH_PREDICT_SECTIONS=a,b` runs only those sections (default: all of `SECTIONS`)."""
+    chosen = {s.strip() for s in os.environ.get("BENCH_PREDICT_SECTIONS", "").split(",") if s.strip()}
+    unknown = chosen - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown BENCH_PREDICT_SECTIONS {sorted(unknown)}; expected some of {SECTIONS}")
+    return chosen or set(SECTIONS)
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Every measurement above on the dev data (quick: fewer files and no 1080p clip)."""
     from deepdetect.inference.predictor import Predictor
@@ -383,33 +395,42 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     data = dev_data_dir()
     if data is None:
         return {"skipped": "no dev data (../shared/data or $DEEPDETECT_DEV_DATA)"}
+    sections = _sections()
     files = {"image": data / "photos" / "img50.jpg", "video_720p": data / "videos" / "lp_d0.mp4"}
     if not quick:
         files["video_1080p"] = data / "videos" / "fnp_video_1080p.mp4"
     results: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "aims": AIMS}
+    results["sections"] = sorted(sections)
     small = {k: v for k, v in files.items() if k != "video_1080p"}  # default threads take minutes on 1080p
-    results["detect_threads"] = detect_threads(small, 8 if quick else FRAMES, 1 if quick else 2)
+    if "detect_threads" in sections:
+        results["detect_threads"] = detect_threads(small, 8 if quick else FRAMES, 1 if quick else 2)
     dev = sorted((data / "photos").glob("*.jpg")) + sorted((data / "videos").glob("*.mp4"))
+    swaps = [p for sub in ("ffpp-c23", "faceswap-dfl", "dfdc-sample") for p in sorted((data / sub).glob("*/*.mp4"))]
     slacks = [1.0, 0.8, 0.67]
-    results["detect_policy"] = detect_policy(dev[:10] if quick else dev, 8, slacks)
-    if not quick:
-        swaps = [p for sub in ("ffpp-c23", "faceswap-dfl", "dfdc-sample") for p in sorted((data / sub).glob("*/*.mp4"))]
-        results["detect_policy_face_swap_videos"] = detect_policy(swaps, 8, slacks)
-        results["detect_policy_1080p_32_frames"] = detect_policy([files["video_1080p"]], FRAMES, slacks)
+    if "detect_policy" in sections:
+        results["detect_policy"] = detect_policy(dev[:10] if quick else dev, 8, slacks)
+        if not quick:
+            results["detect_policy_face_swap_videos"] = detect_policy(swaps, 8, slacks)
+            results["detect_policy_1080p_32_frames"] = detect_policy([files["video_1080p"]], FRAMES, slacks)
+    if "detect_tracking" in sections:
         vids = swaps + sorted((data / "videos").glob("*.mp4"))
-        results["detect_tracking"] = detect_tracking(vids, FRAMES, (1, 2, 4, 8))
-    else:
-        results["detect_tracking"] = detect_tracking(dev[-3:], 8, (1, 4))
+        results["detect_tracking"] = (
+            detect_tracking(dev[-3:], 8, (1, 4)) if quick else detect_tracking(vids, FRAMES, (1, 2, 4, 8))
+        )
     models = {"b0_224_fp32": ("efficientnet_b0", 224, False), "lite0_128_int8": ("tf_efficientnet_lite0", 128, True)}
     with tempfile.TemporaryDirectory() as tmp:
         for key, (name, size, int8) in models.items():
+            if "throughput" not in sections and not (key == "b0_224_fp32" and "memory" in sections):
+                continue
             model = _make_model(Path(tmp), name, size, int8)
-            predictor = Predictor.from_path(model)
-            results[f"throughput_{key}"] = {
-                "model": f"{name} {size} px ONNX {'INT8 (shipped settings)' if int8 else 'fp32'} (random init), "
-                "batch 32, min_face 40, min_score 0.9",
-                **throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2),
-            }
-        results["memory"] = memory(model, files, 200 if quick else 1000, 50)
+            if "throughput" in sections:
+                predictor = Predictor.from_path(model)
+                results[f"throughput_{key}"] = {
+                    "model": f"{name} {size} px ONNX {'INT8 (shipped settings)' if int8 else 'fp32'} (random init), "
+                    "batch 32, min_face 40, min_score 0.9",
+                    **throughput(files, predictor, 20 if quick else 100, 2 if quick else 4, 1 if quick else 2),
+                }
+            if key == "b0_224_fp32" and "memory" in sections:
+                results["memory"] = memory(model, files, 200 if quick else 1000, 50)
     results["load_avg_end"] = os.getloadavg()
     return json.loads(json.dumps(results, default=str))

@@ -260,7 +260,12 @@ def three_faces(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_output_refuses_overwrites_and_resumes_after_a_kill(
-    tmp_path: Path, models: dict[str, Path], three_faces: list[Path], suffix: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    models: dict[str, Path],
+    three_faces: list[Path],
+    suffix: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / f"out{suffix}"
     folder = str(three_faces[0].parent)
@@ -296,7 +301,13 @@ def test_output_refuses_overwrites_and_resumes_after_a_kill(
 
     assert run("--resume") == 0 and len(_read(out)) == 3  # nothing left to do
     Image.open(three_faces[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(three_faces[1])  # a changed file
+    import deepdetect.inference.predict as predict_module
+
+    hashed: list[str] = []
+    real_sha = predict_module.sha256_file
+    monkeypatch.setattr(predict_module, "sha256_file", lambda p: hashed.append(str(p)) or real_sha(p))
     assert run("--resume") == 0
+    assert sorted(hashed) == sorted(map(str, three_faces))  # each input hashed once, the changed one too
     recs = _read(out)
     assert len(recs) == 4 and [r["abs_path"] for r in recs].count(str(three_faces[1].absolute())) == 2
     assert len({r["sha256"] for r in recs if r["abs_path"] == str(three_faces[1].absolute())}) == 2

@@ -255,11 +255,13 @@ def prepare_file(
     settings: PredictSettings,
     run: RunInfo,
     file_progress: bool = True,
+    sha256: str | None = None,
 ) -> PreparedFile:
     """Decode, hash, detect and crop one file (the model is not called); never raises for a bad file.
 
     `settings.frames` and `settings.min_face_score` default to the model contract's; faces under its `min_face`
     are dropped. `file_progress`: a progress bar over a long video's frames (off when files run in parallel).
+    `sha256`: the file's digest when the caller has just computed it (`--resume` checks).
     """
     contract = predictor.contract
     frames = contract.frames_per_video if settings.frames is None else int(settings.frames)
@@ -271,7 +273,7 @@ def prepare_file(
         kind = media_kind(path)
         rec["kind"] = kind
         decoded, fps = _decode(path, kind, frames)
-        rec["sha256"] = sha256_file(path)
+        rec["sha256"] = sha256 or sha256_file(path)
         rec["n_frames"] = len(decoded)
         # Frames smaller than the smallest detectable face hold no face (and MTCNN fails on them).
         min_side = int(getattr(detector, "min_face_size", 20))
@@ -373,15 +375,18 @@ def record_key(rec: dict[str, Any]) -> tuple[str, str | None]:
     return printable_text(str(abs_path)), rec.get("sha256")
 
 
-def _already_done(path: Path, done: Container[tuple[str, str | None]], done_paths: Container[str]) -> bool:
+def _already_done(
+    path: Path, done: Container[tuple[str, str | None]], done_paths: Container[str]
+) -> tuple[bool, str | None]:
+    """(whether this path with its current content is recorded already, its sha256 when it was computed)."""
     abs_path = printable_text(os.path.abspath(path))
     if abs_path not in done_paths:
-        return False
+        return False, None
     try:
         digest = sha256_file(path) if os.path.isfile(path) else None
     except OSError:
         digest = None
-    return (abs_path, digest) in done
+    return (abs_path, digest) in done, digest
 
 
 def predict_files(
@@ -408,17 +413,20 @@ def predict_files(
     inputs = expand_inputs(paths)
     bar = tqdm(total=len(inputs), desc="predict", unit="file", disable=not settings.progress, dynamic_ncols=True)
 
-    def todo() -> Iterator[tuple[Path, MediaError | None]]:
+    def todo() -> Iterator[tuple[Path, MediaError | None, str | None]]:
         for path, missing in inputs:
-            if done_set and _already_done(path, done_set, done_paths):
+            seen, digest = _already_done(path, done_set, done_paths) if done_set else (False, None)
+            if seen:
                 bar.update(1)
                 continue
-            yield path, missing
+            yield path, missing, digest  # a changed file's new sha256 is not computed twice
 
-    def prepare(item: tuple[Path, MediaError | None]) -> PreparedFile:
-        path, missing = item
+    def prepare(item: tuple[Path, MediaError | None, str | None]) -> PreparedFile:
+        path, missing, digest = item
         if missing is None:
-            return prepare_file(path, predictor, detector, settings, run, file_progress=settings.workers == 0)
+            return prepare_file(
+                path, predictor, detector, settings, run, file_progress=settings.workers == 0, sha256=digest
+            )
         rec = _base_record(path, predictor, run, settings)
         rec["status"], rec["error"] = missing.status, str(missing)
         return PreparedFile(rec, final=True)

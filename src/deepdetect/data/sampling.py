@@ -29,6 +29,13 @@ class EpochSampler(Sampler[int]):
     Each epoch (seeded by `seed` and the epoch number, so a resumed run draws the same) it picks up to
     `frames_per_video` frames of every video (None = all), then orders them: a shuffle (`none`) or a weighted draw
     with replacement (`class` / `source`). Under DDP each rank takes every `world_size`-th index of the same stream.
+
+    `paired`: a real frame and the fake frame made from it (same group, same source file name, same frame index: an
+    original/swap pair such as DeepFaceLive's real/X.mp4 and fake/X.mp4) are drawn together and come out next to
+    each other, so they share a batch (except a pair that straddles a batch boundary, or the end of a weighted
+    draw); the frames of a pair's two
+    videos count as one video for `frames_per_video`, and a weighted draw weighs a pair by its two rows. Frames
+    without a partner are drawn alone. Under DDP each rank then takes a contiguous share of the stream.
     """
 
     def __init__(
@@ -39,6 +46,7 @@ class EpochSampler(Sampler[int]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        paired: bool = False,
     ) -> None:
         if balance not in BALANCE_MODES:
             raise ValueError(f"unknown data.balance {balance!r}; expected one of {BALANCE_MODES}")
@@ -49,9 +57,16 @@ class EpochSampler(Sampler[int]):
         self.epoch = 0
         self.videos = [np.asarray(ix, dtype=np.int64) for ix in frame.groupby("video_id", sort=True).indices.values()]
         self.weights = balance_weights(frame.reset_index(drop=True), balance)
+        self.paired = bool(paired)
+        self.units: list[list[np.ndarray]] = pair_units(frame) if self.paired else []
         per_epoch = sum(
             len(v) if self.frames_per_video is None else min(len(v), self.frames_per_video) for v in self.videos
         )
+        if self.paired:  # a video's units all have one size: 2 for a pair's, 1 for a lone video's
+            per_epoch = sum(
+                len(u[0]) * (len(u) if self.frames_per_video is None else min(len(u), self.frames_per_video))
+                for u in self.units
+            )
         self.total = int(np.ceil(per_epoch / self.world_size)) * self.world_size
 
     def set_epoch(self, epoch: int) -> None:
@@ -61,6 +76,8 @@ class EpochSampler(Sampler[int]):
     def epoch_indices(self) -> np.ndarray:
         """The full (all-rank) index stream of the current epoch."""
         rng = np.random.default_rng([self.seed, self.epoch])
+        if self.paired:
+            return self._paired_indices(rng)
         chosen = []
         for ix in self.videos:
             k = len(ix) if self.frames_per_video is None else min(len(ix), self.frames_per_video)
@@ -75,11 +92,58 @@ class EpochSampler(Sampler[int]):
             order = np.concatenate([order, order[: self.total - len(order)]])
         return order.astype(np.int64)
 
+    def _paired_indices(self, rng: np.random.Generator) -> np.ndarray:
+        chosen: list[np.ndarray] = []  # units (one index, or a real and its fake)
+        for units in self.units:
+            k = len(units) if self.frames_per_video is None else min(len(units), self.frames_per_video)
+            pick = np.arange(len(units)) if k == len(units) else rng.choice(len(units), size=k, replace=False)
+            chosen.extend(units[int(i)] for i in pick)
+        if not chosen:
+            return np.zeros(0, dtype=np.int64)
+        if self.balance == "none":
+            order = rng.permutation(len(chosen))
+        else:
+            w = np.array([self.weights[u].sum() for u in chosen])
+            order = rng.choice(len(chosen), size=len(chosen), replace=True, p=w / w.sum())
+        stream = np.concatenate([chosen[int(i)] for i in order])[: self.total]
+        if len(stream) < self.total:
+            stream = np.concatenate([stream, stream[: self.total - len(stream)]])
+        return stream.astype(np.int64)
+
     def __iter__(self) -> Iterator[int]:
-        yield from (int(i) for i in self.epoch_indices()[self.rank :: self.world_size])
+        stream = self.epoch_indices()
+        if self.paired:  # a contiguous share per rank keeps pairs together
+            share = len(stream) // self.world_size
+            yield from (int(i) for i in stream[self.rank * share : (self.rank + 1) * share])
+            return
+        yield from (int(i) for i in stream[self.rank :: self.world_size])
 
     def __len__(self) -> int:
         return self.total // self.world_size
+
+
+def pair_units(frame: pd.DataFrame) -> list[list[np.ndarray]]:
+    """The frame's rows (positional indices) as sampling units, listed per pair of videos or lone video.
+
+    A real row and a fake row with the same group, source file name and frame index form one unit [real, fake];
+    every other row is a unit of its own. Units of a real video and its fake partner are listed together.
+    """
+    rows = frame.reset_index(drop=True)
+    name = rows["source_path"].astype(str).str.replace("\\", "/").str.rsplit("/", n=1).str[-1]
+    key = rows["group"].astype(str) + "|" + name + "|" + rows["frame_index"].astype(str)
+    label = rows["label"].astype(str)
+    real_at = {k: i for i, k in enumerate(key) if label.iat[i] == "real"}
+    fake_at = {k: i for i, k in enumerate(key) if label.iat[i] == "fake"}
+    partner = {k: (real_at[k], fake_at[k]) for k in real_at.keys() & fake_at.keys()}
+    paired_rows = {i for pair in partner.values() for i in pair}
+    by_video: dict[str, list[np.ndarray]] = {}
+    for _, (r, f) in sorted(partner.items()):
+        video = f"pair|{rows['group'].iat[r]}|{name.iat[r]}"
+        by_video.setdefault(video, []).append(np.array([r, f], dtype=np.int64))
+    for i in range(len(rows)):
+        if i not in paired_rows:
+            by_video.setdefault(f"video|{rows['video_id'].iat[i]}", []).append(np.array([i], dtype=np.int64))
+    return [by_video[v] for v in sorted(by_video)]
 
 
 def keep_groups(frame: pd.DataFrame, fraction: float | None, seed: int = 0) -> pd.DataFrame:

@@ -96,6 +96,7 @@ class DataSettings:
     val_split: str = "val"
     balance: str = "class"
     frames_per_video_epoch: int | None = None  # None: every frame each epoch
+    paired: bool = False  # an original frame and its swap drawn together (data.sampling.EpochSampler)
     pos_weight: str | float | None = None
     sbi: SbiSettings = field(default_factory=SbiSettings)
     face_crop: dict[str, Any] = field(default_factory=dict)  # recorded when the manifest has no extract.json
@@ -121,6 +122,7 @@ class DataSettings:
             val_split=str(data.get("val_split", cls.val_split)),
             balance=str(data.get("balance", cls.balance)),
             frames_per_video_epoch=_opt_int(data.get("frames_per_video_epoch")),
+            paired=bool(data.get("paired", False)),
             pos_weight=None if pos_weight is None else ("auto" if str(pos_weight) == "auto" else float(pos_weight)),
             sbi=SbiSettings.from_config(data.get("sbi")),
             face_crop=_plain(face_crop) if face_crop is not None else {},

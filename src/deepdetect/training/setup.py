@@ -204,6 +204,7 @@ def build_data(
         seed=seed,
         rank=info.rank,
         world_size=info.world_size,
+        paired=data.paired,
     )
     loader = settings.loader
     val_indices = list(range(info.rank, len(val_ds), info.world_size))

@@ -100,3 +100,15 @@ def test_every_one_is_the_full_detector_and_a_face_seen_only_between_keyframes_i
     brief = [grey, grey, frames[2], grey, grey]  # the face shows in frame 2 only; keyframes are 0 and 4
     assert [len(d) for d in detect_tracked(detector, brief, every=4)] == [0, 0, 0, 0, 0]
     assert [len(d) for d in detect_tracked(detector, brief, every=2)] == [0, 0, 1, 0, 0]
+
+
+def test_predict_tracks_only_when_sampled_frames_are_close_in_time() -> None:
+    from deepdetect.inference.predict import TRACK_MAX_GAP_S, tracking_interval
+
+    frame = np.zeros((2, 2, 3), np.uint8)
+    close = [(i * 3, frame) for i in range(32)]  # 3 frames apart at 25 fps: 0.12 s
+    far = [(i * 30, frame) for i in range(32)]  # 1.2 s apart: people move too far, scenes cut
+    assert tracking_interval(close, 25.0, 4) == 4
+    assert 30 / 25.0 > TRACK_MAX_GAP_S and tracking_interval(far, 25.0, 4) == 1
+    assert tracking_interval(close, 0.0, 4) == 1  # unknown frame rate
+    assert tracking_interval(close, 25.0, 1) == 1

@@ -56,6 +56,8 @@ cv() { # name extra-args...: folds 0..2 of a candidate recipe
   for k in 0 1 2; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
 }
 run_cv_main()    { cv main; }
+run_cv_paired()  { cv paired data.paired=true; }
+run_paired()     { train paired "data.manifest=[$DFL,$FF,$DC]" data.paired=true; standard paired; }
 run_cv_lite2()   { cv lite2 $L2; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -169,6 +169,20 @@ def _decode(path: Path, kind: str, frames: int) -> tuple[list[tuple[int, np.ndar
     return decoded, info.fps
 
 
+# Faces are followed between keyframes only when the sampled frames are at most this far apart: over longer gaps
+# people move too far (and scenes cut), so every sampled frame then gets the full detector.
+TRACK_MAX_GAP_S = 0.5
+
+
+def tracking_interval(decoded: Sequence[tuple[int, np.ndarray]], fps: float, every: int) -> int:
+    """The keyframe interval for a video's sampled frames: `every`, or 1 (full detection on each frame) when the
+    frame rate is unknown or the median gap between sampled frames exceeds `TRACK_MAX_GAP_S`."""
+    if every <= 1 or fps <= 0 or len(decoded) < 3:
+        return 1
+    gap_s = float(np.median(np.diff([i for i, _ in decoded]))) / fps
+    return every if gap_s <= TRACK_MAX_GAP_S else 1
+
+
 def _crop_faces(
     part: list[tuple[int, np.ndarray]],
     dets: Sequence[Detections],
@@ -287,7 +301,8 @@ def prepare_file(
             delay=FILE_PROGRESS_DELAY_S,
             disable=not (settings.progress and file_progress) or kind != "video",
         ) as bar:
-            dets = detect_tracked(detector, [f for _, f in decoded], settings.detect_every, chunk, bar.update)
+            every = tracking_interval(decoded, fps, settings.detect_every) if kind == "video" else 1
+            dets = detect_tracked(detector, [f for _, f in decoded], every, chunk, bar.update)
         prep.crops, prep.owners = _crop_faces(decoded, dets, contract, min_face_score, kind, fps)
         if not prep.crops:
             rec["status"] = "no_face"

@@ -224,7 +224,7 @@ def _before(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, An
     from deepdetect.inference.predict import RunInfo, score_file
     from deepdetect.inference.settings import PredictSettings
 
-    settings = PredictSettings(frames=frames, progress=False)
+    settings = PredictSettings(frames=frames, progress=False, detect_every=1)  # the full detector on every frame
     run = RunInfo.start(predictor, settings)
     detector = FaceDetector(device="cpu")
     with torch_threads(1):

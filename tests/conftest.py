@@ -25,6 +25,18 @@ def hub_offline() -> Iterator[None]:
     mp.undo()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module's MTCNN tests: much faster than several on a busy shared CPU
+    (bench/bench_mtcnn.py); use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def dev_data() -> Path:
     """Path of ../shared/data; skips the test when the development data is absent."""

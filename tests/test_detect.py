@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from deepdetect.faces.crop import crop_face, square_box
 from deepdetect.faces.detect import Detections, FaceDetector, downscale_factor, pyramid_for_min_face, resolve_batch
 from deepdetect.faces.track import box_iou, link_tracks, select_faces
 from face_images import astronaut, blank, lfw_face
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: much faster than several on a busy shared CPU (see bench/bench_mtcnn.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from deepdetect.faces.detect import FaceDetector, jitter_boxes
 from deepdetect.faces.track import box_iou, detect_tracked, distinct_boxes, interpolate_boxes, keyframes
 from face_images import astronaut, blank
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +100,6 @@ def test_predict_tracks_only_when_sampled_frames_are_close_in_time() -> None:
     close = [(i * 3, frame) for i in range(32)]  # 3 frames apart at 25 fps: 0.12 s
     far = [(i * 30, frame) for i in range(32)]  # 1.2 s apart: people move too far, scenes cut
     assert tracking_interval(close, 25.0, 4) == 4
-    assert 30 / 25.0 > TRACK_MAX_GAP_S and tracking_interval(far, 25.0, 4) == 1
+    assert TRACK_MAX_GAP_S < 30 / 25.0 and tracking_interval(far, 25.0, 4) == 1
     assert tracking_interval(close, 0.0, 4) == 1  # unknown frame rate
     assert tracking_interval(close, 25.0, 1) == 1

@@ -13,9 +13,10 @@ T=.venv/bin/deepdetect-train; E=.venv/bin/deepdetect-evaluate
 EV="bootstrap.n=1000 report.gradcam=0 robustness=[]"
 mkdir -p $R/logs $R/runs
 
-train() { # name train-args...
+train() { # name train-args...   (the session-3 lever runs were unpaired: PAIRED=true for the paired ones)
   local name=$1; shift
-  ( time $T experiment=faceswap_reference "$@" output_dir=$R/runs/$name ) > $R/logs/$name.log 2>&1
+  ( time $T experiment=faceswap_reference data.paired=${PAIRED:-false} "$@" output_dir=$R/runs/$name ) \
+    > $R/logs/$name.log 2>&1
 }
 ev() { # name eval-name manifests split [extra...]: evaluate a run
   local name=$1 tag=$2 man=$3 split=$4; shift 4
@@ -56,8 +57,9 @@ cv() { # name extra-args...: folds 0..2 of a candidate recipe
   for k in 0 1 2; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
 }
 run_cv_main()    { cv main; }
-run_cv_paired()  { cv paired data.paired=true; }
-run_paired()     { train paired "data.manifest=[$DFL,$FF,$DC]" data.paired=true; standard paired; }
+run_cv_paired()  { PAIRED=true cv paired; }
+# the reference since session 4 (chosen by cross-validation, RESULTS §1.4): `main` with pairs side by side
+run_paired()     { PAIRED=true train paired "data.manifest=[$DFL,$FF,$DC]"; standard paired; }
 run_cv_lite2()   { cv lite2 $L2; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

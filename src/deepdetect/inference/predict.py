@@ -36,7 +36,7 @@ from deepdetect import __version__
 from deepdetect.contract import ModelCard
 from deepdetect.contract.aggregate import aggregate_scores
 from deepdetect.faces.detect import MTCNN_FLOOR_PX, Detections, FaceDetector, pyramid_for_min_face, torch_threads
-from deepdetect.faces.track import detect_tracked
+from deepdetect.faces.track import detect_tracked, select_faces
 from deepdetect.inference.explain import FaceEvidence, TopFlagged, write_explanation
 from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
@@ -193,7 +193,6 @@ def _crop_faces(
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
     """Keep the faces of `part`'s frames that the contract allows and crop them; each crop's face record."""
     from deepdetect.faces.crop import crop_face
-    from deepdetect.faces.track import select_faces
 
     crops: list[np.ndarray] = []
     owners: list[dict[str, Any]] = []

@@ -59,15 +59,22 @@ class EpochSampler(Sampler[int]):
         self.weights = balance_weights(frame.reset_index(drop=True), balance)
         self.paired = bool(paired)
         self.units: list[list[np.ndarray]] = pair_units(frame) if self.paired else []
-        per_epoch = sum(
-            len(v) if self.frames_per_video is None else min(len(v), self.frames_per_video) for v in self.videos
-        )
         if self.paired:  # a video's units all have one size: 2 for a pair's, 1 for a lone video's
-            per_epoch = sum(
-                len(u[0]) * (len(u) if self.frames_per_video is None else min(len(u), self.frames_per_video))
-                for u in self.units
-            )
+            per_epoch = sum(len(u[0]) * self._per_video(len(u)) for u in self.units)
+        else:
+            per_epoch = sum(self._per_video(len(v)) for v in self.videos)
         self.total = int(np.ceil(per_epoch / self.world_size)) * self.world_size
+
+    def _per_video(self, n: int) -> int:
+        """How many of a video's n frames (or pairs) one epoch draws."""
+        return n if self.frames_per_video is None else min(n, self.frames_per_video)
+
+    def _fit_to_total(self, stream: np.ndarray) -> np.ndarray:
+        """The stream cut or padded (by repeating its start) to `total`, so every rank gets the same count."""
+        stream = stream[: self.total]
+        if 0 < len(stream) < self.total:
+            stream = np.concatenate([stream, stream[: self.total - len(stream)]])
+        return stream.astype(np.int64)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose draw `__iter__` yields."""
@@ -80,7 +87,7 @@ class EpochSampler(Sampler[int]):
             return self._paired_indices(rng)
         chosen = []
         for ix in self.videos:
-            k = len(ix) if self.frames_per_video is None else min(len(ix), self.frames_per_video)
+            k = self._per_video(len(ix))
             chosen.append(ix if k == len(ix) else rng.choice(ix, size=k, replace=False))
         pool = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
         if self.balance == "none":
@@ -88,14 +95,12 @@ class EpochSampler(Sampler[int]):
         else:
             p = self.weights[pool] / self.weights[pool].sum()
             order = rng.choice(pool, size=len(pool), replace=True, p=p)
-        if len(order) < self.total and len(order) > 0:  # pad so every rank gets the same count
-            order = np.concatenate([order, order[: self.total - len(order)]])
-        return order.astype(np.int64)
+        return self._fit_to_total(order)
 
     def _paired_indices(self, rng: np.random.Generator) -> np.ndarray:
         chosen: list[np.ndarray] = []  # units (one index, or a real and its fake)
         for units in self.units:
-            k = len(units) if self.frames_per_video is None else min(len(units), self.frames_per_video)
+            k = self._per_video(len(units))
             pick = np.arange(len(units)) if k == len(units) else rng.choice(len(units), size=k, replace=False)
             chosen.extend(units[int(i)] for i in pick)
         if not chosen:
@@ -105,10 +110,7 @@ class EpochSampler(Sampler[int]):
         else:
             w = np.array([self.weights[u].sum() for u in chosen])
             order = rng.choice(len(chosen), size=len(chosen), replace=True, p=w / w.sum())
-        stream = np.concatenate([chosen[int(i)] for i in order])[: self.total]
-        if len(stream) < self.total:
-            stream = np.concatenate([stream, stream[: self.total - len(stream)]])
-        return stream.astype(np.int64)
+        return self._fit_to_total(np.concatenate([chosen[int(i)] for i in order]))
 
     def __iter__(self) -> Iterator[int]:
         stream = self.epoch_indices()

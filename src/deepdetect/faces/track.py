@@ -130,10 +130,10 @@ def detect_tracked(
     frame threads. `progress(k)` is called as k more frames are done.
     """
     n = len(frames)
-    keys = keyframes(n, every) if every > 1 else list(range(n))
+    keys, chunk = keyframes(n, every), max(1, chunk)  # every <= 1: each frame is a keyframe
     out: list[Detections] = [Detections()] * n
-    for lo in range(0, len(keys), max(1, chunk)):
-        part = keys[lo : lo + max(1, chunk)]
+    for lo in range(0, len(keys), chunk):
+        part = keys[lo : lo + chunk]
         for i, det in zip(part, detector.detect([frames[i] for i in part]), strict=True):
             out[i] = det
         if progress is not None:

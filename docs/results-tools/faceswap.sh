@@ -56,10 +56,24 @@ cv() { # name extra-args...: folds 0..2 of a candidate recipe
   local name=$1; shift
   for k in 0 1 2; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
 }
+crops224() { # the same sources extracted at 224 px (same detector, margin, frames and split): $R/crops224/<source>
+  C=$R/crops224
+  DFL=$C/faceswap-dfl/manifest.csv; FF=$C/ffpp-c23/manifest.csv; DC=$C/dfdc-sample/manifest.csv
+  PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv
+}
 run_cv_main()    { cv main; }
 run_cv_paired()  { PAIRED=true cv paired; }
 # the reference since session 4 (chosen by cross-validation, RESULTS §1.4): `main` with pairs side by side
 run_paired()     { PAIRED=true train paired "data.manifest=[$DFL,$FF,$DC]"; standard paired; }
 run_cv_lite2()   { cv lite2 $L2; }
+# refit: the reference recipe's folds keep their last epoch (their val_scores.csv are then the scores of what a refit
+# keeps), and the refit trains on all 9 train+val people, calibrated on those pooled out-of-fold scores
+run_cv_paired_last() { PAIRED=true cv paired_last trainer.keep=last; }
+run_refit()      { PAIRED=true train refit "data.manifest=[$DFL,$FF,$DC]" data.refit=true \
+                     "calibration.from_runs=[$R/runs/cv_paired_last_0,$R/runs/cv_paired_last_1,$R/runs/cv_paired_last_2]"
+                   standard refit; }
+# crop size: 224 px crops (extracted with `size=224`, otherwise as the 128 px ones) at the model's 224 px input
+run_cv_paired224() { crops224; PAIRED=true cv paired224 model.input_size=224; }
+run_paired224()  { crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -1,5 +1,7 @@
-"""The finishing step: reload the best weights, calibrate on validation, write the model with its card and
-`metrics.json`. Everything the model card learns from validation is set here, in `finish()`."""
+"""The finishing step: reload the kept weights, calibrate on validation (a refit: on its cross-validation runs'
+out-of-fold scores), write the model with its card, `metrics.json` and `val_scores.csv`.
+
+Everything the model card learns from validation is set here, in `finish()`."""
 
 from __future__ import annotations
 
@@ -19,13 +21,18 @@ from deepdetect.training.distributed import broadcast_object
 from deepdetect.training.loop import Progress, validate
 from deepdetect.training.settings import CalibrationSettings
 from deepdetect.training.setup import TrainRun
+from deepdetect.training.validate import validation_metrics
+from deepdetect.training.valscores import VAL_SCORES, read_out_of_fold, write_val_scores
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 
-def calibrate(logits: np.ndarray, labels: np.ndarray, settings: CalibrationSettings) -> Calibration:
-    """Temperature fitted on val logits, the threshold chosen by the rule, and the val rates at that threshold."""
+def calibrate(
+    logits: np.ndarray, labels: np.ndarray, settings: CalibrationSettings, extra: dict[str, Any] | None = None
+) -> Calibration:
+    """Temperature fitted on val logits, the threshold chosen by the rule, and the val rates at that threshold
+    (`extra`: further entries stored with them, e.g. where the scores came from)."""
     temperature = fit_temperature(logits, labels)
     probs = apply_temperature(logits, temperature)
     try:
@@ -44,8 +51,29 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, settings: CalibrationSetti
             "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
             "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
             "roc": operating_points(probs, labels),  # the val ROC, thinned: predict --fpr picks from it
+            **(extra or {}),
         }
     )
+
+
+def calibrate_refit(settings: CalibrationSettings) -> tuple[Calibration, dict[str, float]]:
+    """A refit's calibration (no val of its own): fitted on the pooled out-of-fold val scores of the
+    cross-validation runs in `settings.from_runs`, with those scores' metrics (`oof/...`); uncalibrated without."""
+    if not settings.from_runs:
+        log.warning(
+            "a refit without calibration.from_runs is uncalibrated (temperature 1, threshold 0.5): pass the "
+            "cross-validation runs of its recipe to calibrate it on their out-of-fold scores"
+        )
+        return Calibration(), {}
+    pool = read_out_of_fold(settings.from_runs)
+    labels = (pool["label"] == "fake").to_numpy(np.int64)
+    logits = pool["logit"].to_numpy(np.float64)
+    log.info(
+        "calibrating on %d out-of-fold val scores (%d videos) of %d runs", len(pool), pool["video_id"].nunique(),
+        len(settings.from_runs),
+    )  # fmt: skip
+    extra = {"calibrated_on": "out_of_fold", "from_runs": list(settings.from_runs)}
+    return calibrate(logits, labels, settings, extra), validation_metrics(pool, labels, logits, prefix="oof")
 
 
 def finish(run: TrainRun, progress: Progress, card: ModelCard) -> dict[str, Any]:
@@ -55,10 +83,16 @@ def finish(run: TrainRun, progress: Progress, card: ModelCard) -> dict[str, Any]
     if run.info.enabled:
         torch.distributed.barrier()
     target.load_state_dict(load_file(str(run.ckpt_dir / "best.safetensors")))
-    index, logits = validate(run, target)
-    labels = run.data.val_ds.labels[index].astype(np.int64)
-    calibration = calibrate(logits, labels, run.settings.calibration)
-    best_metrics = progress.best_metrics
+    if run.data.has_val:
+        index, logits = validate(run, target)
+        labels = run.data.val_ds.labels[index].astype(np.int64)
+        calibration = calibrate(logits, labels, run.settings.calibration)
+        oof_metrics: dict[str, float] = {}
+        if run.info.is_main:  # a cross-validation fold's out-of-fold scores, for calibrating a refit
+            write_val_scores(out_dir / VAL_SCORES, run.data.val_df.iloc[index], logits)
+    else:
+        calibration, oof_metrics = calibrate_refit(run.settings.calibration)
+    best_metrics = {**progress.best_metrics, **oof_metrics}
     card = replace(card, calibration=calibration, val_metrics=best_metrics)
     monitor = run.settings.trainer.monitor
     result = {

@@ -133,10 +133,13 @@ def validate(run: TrainRun, model: torch.nn.Module | None = None) -> tuple[np.nd
 
 
 def epoch_metrics(run: TrainRun, epoch: int, train_loss: float) -> dict[str, float]:
-    """Loss, learning rate and the validation metrics after an epoch; refuses a monitor that is not among them."""
+    """Loss, learning rate and the validation metrics after an epoch (none in a refit); refuses a monitor that is
+    not among them when it selects the weights kept."""
+    metrics = {"epoch": float(epoch), "train/loss": train_loss, "lr": float(run.optimizer.param_groups[0]["lr"])}
+    if not run.data.has_val:
+        return metrics
     index, logits = validate(run)
     val = run.data
-    metrics = {"epoch": float(epoch), "train/loss": train_loss, "lr": float(run.optimizer.param_groups[0]["lr"])}
     metrics.update(validation_metrics(val.val_df.iloc[index], val.val_ds.labels[index], logits))
     monitor = run.settings.trainer.monitor
     if monitor not in metrics:
@@ -161,17 +164,30 @@ def save_state(run: TrainRun, progress: Progress, rngs: list[dict[str, Any]]) ->
     )
 
 
+def keep_last_epoch(run: TrainRun) -> bool:
+    """Whether the weights kept are the last epoch's (`trainer.keep=last`, or a refit: nothing to select on);
+    then nothing stops early either."""
+    if run.settings.trainer.keep == "last":
+        return True
+    if not run.data.has_val:
+        log.info("no validation set: the last epoch's weights are kept (trainer.monitor and patience are unused)")
+        return True
+    return False
+
+
 def fit(run: TrainRun, progress: Progress, card: ModelCard, logger: MetricLogger) -> bool:
     """Run epochs until max_epochs, early stopping or `stop_after_epoch`; returns False when stopped early on
     request (the run is to be resumed), True when training is over."""
     trainer, info = run.settings.trainer, run.info
+    keep_last = keep_last_epoch(run)
     while progress.epoch < trainer.max_epochs:
         epoch = progress.epoch
         run.data.sampler.set_epoch(epoch)
         run.data.train_ds.set_epoch(epoch)
         metrics = epoch_metrics(run, epoch, train_epoch(run, progress))
-        if is_better(metrics[trainer.monitor], progress.best, trainer.mode):
-            progress.best, progress.best_epoch, progress.bad_epochs = metrics[trainer.monitor], epoch, 0
+        value = metrics.get(trainer.monitor)  # absent in a refit
+        if keep_last or (value is not None and is_better(value, progress.best, trainer.mode)):
+            progress.best, progress.best_epoch, progress.bad_epochs = value, epoch, 0
             if info.is_main:
                 best = replace(card, val_metrics=metrics)
                 save_detector(run.eval_model, run.ckpt_dir / "best.safetensors", best.to_sidecar())

@@ -92,6 +92,7 @@ class DataSettings:
     train_groups: float | None = None
     cv_folds: int | None = None  # cross-validation over people: pool train+val groups into this many folds
     cv_fold: int = 0  # ... and validate on this one
+    refit: bool = False  # train on the train+val groups together, validate on nothing (after choosing by cv)
     train_split: str = "train"
     val_split: str = "val"
     balance: str = "class"
@@ -112,12 +113,16 @@ class DataSettings:
         folds, fold = _opt_int(data.get("cv_folds")), int(data.get("cv_fold") or 0)
         if folds is not None and (folds < 2 or not 0 <= fold < folds):
             raise TrainConfigError(f"data.cv_folds must be >= 2 and data.cv_fold in [0, cv_folds), got {folds}, {fold}")
+        refit = bool(data.get("refit", False))
+        if refit and folds is not None:
+            raise TrainConfigError("data.refit trains on every train+val group; it cannot be a cross-validation fold")
         return cls(
             manifest=str(manifest) if isinstance(manifest, str | Path) else tuple(str(m) for m in manifest),
             holdout_source=str(data["holdout_source"]) if data.get("holdout_source") else None,
             train_groups=_opt_float(data.get("train_groups")),
             cv_folds=folds,
             cv_fold=fold,
+            refit=refit,
             train_split=str(data.get("train_split", cls.train_split)),
             val_split=str(data.get("val_split", cls.val_split)),
             balance=str(data.get("balance", cls.balance)),
@@ -152,6 +157,7 @@ class TrainerSettings:
     ema_warmup: bool = True
     monitor: str = "val/video_auc"
     mode: str = "max"
+    keep: str = "best"  # best: the monitor's best epoch | last: the last epoch (no early stopping)
     patience: int | None = None
     resume: str | None = None
     stop_after_epoch: int | None = None
@@ -179,6 +185,7 @@ class TrainerSettings:
             ema_warmup=bool(ema.get("warmup", True)),
             monitor=_monitor(trainer.get("monitor", cls.monitor)),
             mode=_mode(trainer.get("mode", cls.mode)),
+            keep=_keep(trainer.get("keep", cls.keep)),
             patience=_opt_int(trainer.get("patience")),
             resume=None if resume in (None, "", False) else str(resume),
             stop_after_epoch=_opt_int(trainer.get("stop_after_epoch")),
@@ -196,6 +203,12 @@ def _monitor(value: Any) -> str:
     return str(value)
 
 
+def _keep(value: Any) -> str:
+    if str(value) not in ("best", "last"):
+        raise TrainConfigError(f"trainer.keep={value!r}; expected best or last")
+    return str(value)
+
+
 def _mode(value: Any) -> str:
     if str(value) not in ("max", "min"):
         raise TrainConfigError(f"trainer.mode={value!r}; expected max or min")
@@ -204,18 +217,22 @@ def _mode(value: Any) -> str:
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """How the finishing step picks the operating threshold on validation."""
+    """How the finishing step picks the operating threshold: on validation, or (a refit, which has none) on the
+    pooled out-of-fold validation scores of the cross-validation runs in `from_runs`."""
 
     threshold_rule: str = "fpr"
     target_fpr: float = 0.05
+    from_runs: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, calib: Mapping[str, Any] | None) -> CalibrationSettings:
         """`calibration.*` (absent: the defaults)."""
         calib = calib or {}
+        runs = calib.get("from_runs") or ()
         return cls(
             threshold_rule=str(calib.get("threshold_rule", cls.threshold_rule)),
             target_fpr=float(calib.get("target_fpr", cls.target_fpr)),
+            from_runs=(str(runs),) if isinstance(runs, str | Path) else tuple(str(r) for r in runs),
         )
 
 
@@ -242,13 +259,19 @@ class TrainSettings:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> TrainSettings:
         """Read and check the whole training config once."""
+        data, calibration = DataSettings.from_config(cfg.data), CalibrationSettings.from_config(cfg.get("calibration"))
+        if calibration.from_runs and not data.refit:
+            raise TrainConfigError(
+                "calibration.from_runs calibrates a refit (data.refit=true), which has no validation split; "
+                "a run with validation calibrates on it"
+            )
         return cls(
             output_dir=Path(str(cfg.output_dir)),
             seed=int(cfg.get("seed", 0)),
-            data=DataSettings.from_config(cfg.data),
+            data=data,
             loader=LoaderSettings.from_config(cfg.data),
             trainer=TrainerSettings.from_config(cfg.trainer),
-            calibration=CalibrationSettings.from_config(cfg.get("calibration")),
+            calibration=calibration,
             model=cfg.model,
             optimizer=cfg.optimizer,
             scheduler=cfg.scheduler,

@@ -52,7 +52,8 @@ def autocast_for(precision: str, device: torch.device) -> Any:
 
 
 def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Train and val rows of `data.manifest`; every other row (the test split) is dropped before anything opens it."""
+    """Train and val rows of `data.manifest` (a refit: train+val rows, and no val); every other row (the test
+    split) is dropped before anything opens it."""
     manifest = manifest_paths(data.manifest)[0]
     frame = read_manifests(data.manifest)
     if data.holdout_source:
@@ -69,10 +70,17 @@ def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFra
             data.cv_fold, data.cv_folds, data.train_split, data.val_split,
             train["group"].nunique(), val["group"].nunique(),
         )  # fmt: skip
+    elif data.refit:
+        train = keep_groups(select_split(frame, [data.train_split, data.val_split]), data.train_groups, seed)
+        val = train.iloc[:0]
+        log.info(
+            "refit: training on the %r+%r splits together (%d groups) with no validation; the last epoch is kept",
+            data.train_split, data.val_split, train["group"].nunique(),
+        )  # fmt: skip
     else:
         train = keep_groups(select_split(frame, data.train_split), data.train_groups, seed)
         val = select_split(frame, data.val_split)
-    if len(train) == 0 or len(val) == 0:
+    if len(train) == 0 or (len(val) == 0 and not data.refit):
         raise TrainConfigError(f"{manifest} needs rows in both the {data.train_split!r} and {data.val_split!r} splits")
     if data.sbi.mode == "only":
         train = train[train["label"] == "real"].reset_index(drop=True)
@@ -186,6 +194,11 @@ class TrainData:
     sampler: EpochSampler
     train_loader: DataLoader[Any]
     val_loader: DataLoader[Any]
+
+    @property
+    def has_val(self) -> bool:
+        """Whether there is a validation set (a refit has none)."""
+        return len(self.val_df) > 0
 
 
 def build_data(

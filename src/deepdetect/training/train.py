@@ -24,6 +24,7 @@ from deepdetect.training.loop import Progress, fit, resume_from
 from deepdetect.training.settings import PRECISIONS, TrainConfigError, TrainSettings, plain_config
 from deepdetect.training.setup import TrainRun, autocast_for, build_run, face_crop_record, train_device
 from deepdetect.training.state import seed_everything
+from deepdetect.training.valscores import read_out_of_fold
 from deepdetect.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def run_training(settings: TrainSettings, info: DistInfo) -> dict[str, Any]:
     ckpt_dir = out_dir / "checkpoints"
     resume = _resume_path(settings.trainer.resume, ckpt_dir)
     check_run_dir(out_dir, resume, settings.overwrite, info)
+    if settings.calibration.from_runs:
+        read_out_of_fold(settings.calibration.from_runs)  # a refit's calibration scores, checked before it trains
     device = train_device(settings.trainer.accelerator, info)
     autocast_for(settings.trainer.precision, device)  # fails early on impossible combinations (fp16 on CPU)
     seed_everything(settings.seed + info.rank)

@@ -74,6 +74,12 @@ run_refit()      { PAIRED=true train refit "data.manifest=[$DFL,$FF,$DC]" data.r
                    standard refit; }
 # crop size: 224 px crops (extracted with `size=224`, otherwise as the 128 px ones) at the model's 224 px input
 run_cv_paired224() { crops224; PAIRED=true cv paired224 model.input_size=224; }
+# 224 px folds keeping their last epoch, comparable with cv_paired_last (same keep rule, pooled out-of-fold scores);
+# then the 224 px refit on all 9 train+val people, calibrated on those folds' pooled scores
+run_cv_paired224_last() { crops224; PAIRED=true cv paired224_last model.input_size=224 trainer.keep=last; }
+run_refit224()   { crops224; PAIRED=true train refit224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224 data.refit=true \
+                     "calibration.from_runs=[$R/runs/cv_paired224_last_0,$R/runs/cv_paired224_last_1,$R/runs/cv_paired224_last_2]"
+                   standard refit224; }
 run_paired224()  { crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

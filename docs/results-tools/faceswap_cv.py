@@ -37,7 +37,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in names:
         best, last, done = [], [], []
-        for run in sorted(root.glob(f"cv_{name}_[0-9]")):
+        runs = sorted(root.glob(f"cv_{name}_[0-9]"))
+        for run in runs:
             if not (run / "metrics.json").is_file():
                 print(f"| {name} | {run.name.rsplit('_', 1)[1]} | not finished | | | |")
                 continue
@@ -52,7 +53,7 @@ def main() -> None:
                 f"{best[-1]:.3f} ({top}) | {last[-1]:.3f} | |"
             )
         if best:
-            pooled = pooled_video_auc(done)
+            pooled = pooled_video_auc(done) if len(done) == len(runs) else None  # a pool of every fold or none
             cell = f"**{pooled:.3f}**" if pooled is not None else "–"
             print(f"| **{name}: mean** | | | **{statistics.mean(best):.3f}** | **{statistics.mean(last):.3f}** | {cell} |")
 

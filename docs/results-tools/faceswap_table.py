@@ -35,15 +35,22 @@ def main() -> None:
     print("| run | evaluated on | videos real/fake | video AUC [95% CI] | frame AUC [95% CI] | video FPR@thr | video TPR@thr | agg |")
     print("|---|---|---|---|---|---|---|---|")
     for run in sorted(p for p in root.iterdir() if p.is_dir()):
+        name = run.name  # named on the first line printed for the run
         for ev in sorted(run.glob("eval_*")):
             line = row(run, ev.name[5:])
             if line:
                 print(line)
+                name = ""
         mfile = run / "metrics.json"
         if mfile.is_file():
             m = json.loads(mfile.read_text())
-            print(f"|  | (val, best epoch {m.get('best_epoch')}) | | {fmt(m.get('val/video_auc'))} | {fmt(m.get('val/frame_auc'))} "
-                  f"| {fmt(m['calibration'].get('val_fpr'))} (frame) | {fmt(m['calibration'].get('val_tpr'))} (frame) | |")
+            cal = m.get("calibration") or {}
+            # a refit has no val split: its selection line is the cv folds' pooled out-of-fold scores it calibrated on
+            key, what = ("val", f"val, kept epoch {m.get('best_epoch')}")
+            if "oof/video_auc" in m:
+                key, what = "oof", "out-of-fold pool"
+            print(f"| {name} | ({what}) | | {fmt(m.get(f'{key}/video_auc'))} | {fmt(m.get(f'{key}/frame_auc'))} "
+                  f"| {fmt(cal.get('val_fpr'))} (frame) | {fmt(cal.get('val_tpr'))} (frame) | |")
 
 
 if __name__ == "__main__":

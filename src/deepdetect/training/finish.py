@@ -108,12 +108,9 @@ def finish(run: TrainRun, progress: Progress, card: ModelCard) -> dict[str, Any]
     if run.info.is_main:
         save_detector(target, out_dir / FINAL_NAME, card.to_sidecar())
         atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2, default=float))
-        best = progress.best if progress.best is not None else float("nan")
-        log.info(
-            "wrote %s and metrics.json (best %s=%.4f at epoch %d)",
-            out_dir / FINAL_NAME,
-            monitor,
-            best,
-            progress.best_epoch,
-        )
+        if progress.best is None:  # a refit (no validation) or trainer.keep=last without a monitored value
+            kept = f"kept epoch {progress.best_epoch}, no {monitor} to select on"
+        else:
+            kept = f"best {monitor}={progress.best:.4f} at epoch {progress.best_epoch}"
+        log.info("wrote %s and metrics.json (%s)", out_dir / FINAL_NAME, kept)
     return broadcast_object(result, run.info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -99,6 +100,29 @@ def test_quantize_int8_runs_every_conv_as_int8(tmp_path: Path) -> None:
     assert np.max(np.abs(ref - out)) < 0.05
     times = time_sessions({"fp32": ort_session(src), "int8": ort_session(fast)}, x, repeats=2)
     assert [len(v) for v in times.values()] == [2, 2]
+
+
+class _Recording:
+    """An ORT session that records the batch size of every run."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.sizes: list[int] = []
+
+    def get_inputs(self) -> Any:
+        return self.session.get_inputs()
+
+    def run(self, names: Any, feed: dict[str, np.ndarray]) -> Any:
+        self.sizes.append(len(next(iter(feed.values()))))
+        return self.session.run(names, feed)
+
+
+def test_time_sessions_runs_the_batch_in_chunks(tmp_path: Path) -> None:
+    # one ORT run over a whole parity set of 224 px crops held every activation at once: 24 GB and the OOM killer
+    session = _Recording(ort_session(_export(tmp_path)))
+    times = time_sessions({"fp32": session}, _inputs(10), repeats=2, batch_size=4)
+    assert len(times["fp32"]) == 2 and all(t > 0 for t in times["fp32"])
+    assert session.sizes == [4, 4, 2] * 3  # warm-up + 2 timed passes, each over all 10 inputs in chunks
 
 
 def test_keep_fp32_prefix_and_suffix_run_in_float(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

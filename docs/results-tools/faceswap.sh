@@ -1,21 +1,23 @@
 #!/bin/bash
 # The face-swap runs of docs/RESULTS.md ("Face-swap reference detector"), with the commands that were run.
-# Needs the crops `make reference` extracts (outputs/reference/crops/<source>/manifest.csv); each run's wall time
-# ends its log in $R/logs/. Usage: bash docs/results-tools/faceswap.sh [RUN...]   (no argument: every run)
+# Needs 128 px crops in $R/crops128 (`SIZE=128 DIR=crops128 bash docs/results-tools/extract.sh`; until session 7
+# `make reference` extracted these into $R/crops) and, for the 224 px runs, $R/crops224 (`SIZE=224 DIR=crops224`,
+# what `make reference` extracts since session 7). Each run's wall time ends its log in $R/logs/.
+# Usage: bash docs/results-tools/faceswap.sh [RUN...]   (no argument: every run)
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=2
 R=${R:-outputs/reference}
-C=$R/crops
+C=$R/crops128
 DFL=$C/faceswap-dfl/manifest.csv; FF=$C/ffpp-c23/manifest.csv; DC=$C/dfdc-sample/manifest.csv
 PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv; GAN=$C/gan-faces/manifest.csv
 T=.venv/bin/deepdetect-train; E=.venv/bin/deepdetect-evaluate
 EV="bootstrap.n=1000 report.gradcam=0 robustness=[]"
 mkdir -p $R/logs $R/runs
 
-train() { # name train-args...   (the session-3 lever runs were unpaired: PAIRED=true for the paired ones)
-  local name=$1; shift
-  ( time $T experiment=faceswap_reference data.paired=${PAIRED:-false} "$@" output_dir=$R/runs/$name ) \
+train() { # name train-args...   (the session-3 lever runs were unpaired: PAIRED=true for the paired ones; they ran
+  local name=$1; shift          # at 128 px, the recipe's size until session 7: a later model.input_size wins)
+  ( time $T experiment=faceswap_reference data.paired=${PAIRED:-false} model.input_size=128 "$@" output_dir=$R/runs/$name ) \
     > $R/logs/$name.log 2>&1
 }
 ev() { # name eval-name manifests split [extra...]: evaluate a run
@@ -52,12 +54,12 @@ run_loso_gan()   { ev main gan "$GAN" all; }   # main never sees gan-faces: scor
 run_loso_gan_lite2() { ev lite2 gan "$GAN" all; }
 run_loso_ffpp()  { train loso_ffpp "data.manifest=[$DFL,$DC]"; ev loso_ffpp heldout "$FF" all; ev loso_ffpp unseen "$PH,$VI" all; }
 # selection by 3-fold cross-validation over the train+val people (test people untouched): one run per fold
-cv() { # name extra-args...: folds 0..2 of a candidate recipe
+cv() { # name extra-args...: folds 0..2 of a candidate recipe (FOLDS="2": only those folds)
   local name=$1; shift
-  for k in 0 1 2; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
+  for k in ${FOLDS:-0 1 2}; do train cv_${name}_$k "data.manifest=[$DFL,$FF,$DC]" data.cv_folds=3 data.cv_fold=$k "$@"; done
 }
-crops224() { # the same sources extracted at 224 px (same detector, margin, frames and split): $R/crops224/<source>
-  C=$R/crops224
+crops_in() { # dir: the same sources extracted by extract.sh with another size or margin (same detector, frames
+  C=$R/$1      # and split): $R/<dir>/<source>
   DFL=$C/faceswap-dfl/manifest.csv; FF=$C/ffpp-c23/manifest.csv; DC=$C/dfdc-sample/manifest.csv
   PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv
 }
@@ -73,13 +75,15 @@ run_refit()      { PAIRED=true train refit "data.manifest=[$DFL,$FF,$DC]" data.r
                      "calibration.from_runs=[$R/runs/cv_paired_last_0,$R/runs/cv_paired_last_1,$R/runs/cv_paired_last_2]"
                    standard refit; }
 # crop size: 224 px crops (extracted with `size=224`, otherwise as the 128 px ones) at the model's 224 px input
-run_cv_paired224() { crops224; PAIRED=true cv paired224 model.input_size=224; }
+run_cv_paired224() { crops_in crops224; PAIRED=true cv paired224 model.input_size=224; }
 # 224 px folds keeping their last epoch, comparable with cv_paired_last (same keep rule, pooled out-of-fold scores);
 # then the 224 px refit on all 9 train+val people, calibrated on those folds' pooled scores
-run_cv_paired224_last() { crops224; PAIRED=true cv paired224_last model.input_size=224 trainer.keep=last; }
-run_refit224()   { crops224; PAIRED=true train refit224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224 data.refit=true \
+run_cv_paired224_last() { crops_in crops224; PAIRED=true cv paired224_last model.input_size=224 trainer.keep=last; }
+run_refit224()   { crops_in crops224; PAIRED=true train refit224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224 data.refit=true \
                      "calibration.from_runs=[$R/runs/cv_paired224_last_0,$R/runs/cv_paired224_last_1,$R/runs/cv_paired224_last_2]"
                    standard refit224; }
-run_paired224()  { crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
+# margin: 128 px crops with a 0.5 margin (`MARGIN=0.5 DIR=crops_m50 extract.sh`), folds keeping their last epoch
+run_cv_paired_m50_last() { crops_in crops_m50; PAIRED=true cv paired_m50_last trainer.keep=last; }
+run_paired224()  { crops_in crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

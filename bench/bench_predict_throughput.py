@@ -16,8 +16,9 @@ after in one process run, plus RSS over a long run of files.
   video's frames on 2 threads, ORT without spinning, crops batched across files); "after" is `predict_files` with
   today's defaults (tracked detection, every 4th frame); "after_fraction_1" adds `detect_min_face_fraction=1.0`.
   Images (about 512 px, one face), a <= 720p clip alone and in a queue, and the 1080p clip alone, 32 frames per
-  video. Two models: efficientnet_b0 at 224 px fp32 (the model of session 3's figures) and the shipped face-swap
-  detector's format, tf_efficientnet_lite0 at 128 px INT8 (`quantize.int8=true` with the shipped settings).
+  video. Models (`BENCH_PREDICT_MODELS=a,b` picks some): efficientnet_b0 at 224 px fp32 (the model of session 3's
+  figures), tf_efficientnet_lite0 at 128 px INT8 (`quantize.int8=true` with the shipped settings: the face-swap
+  reference's format in sessions 3-6) and at 224 px INT8 (its format since session 7).
 - `memory`: RSS sampled every `step` files over a long run of image files through `predict_files`
   (`bench_predict_memory.py` runs it over 10,000 files).
 
@@ -386,6 +387,22 @@ def _sections() -> set[str]:
     return chosen or set(SECTIONS)
 
 
+MODELS = {
+    "b0_224_fp32": ("efficientnet_b0", 224, False),
+    "lite0_128_int8": ("tf_efficientnet_lite0", 128, True),
+    "lite0_224_int8": ("tf_efficientnet_lite0", 224, True),
+}
+
+
+def _models() -> dict[str, tuple[str, int, bool]]:
+    """`BENCH_PREDICT_MODELS=a,b` times only those models (default: all of `MODELS`)."""
+    chosen = {s.strip() for s in os.environ.get("BENCH_PREDICT_MODELS", "").split(",") if s.strip()}
+    unknown = chosen - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown BENCH_PREDICT_MODELS {sorted(unknown)}; expected some of {sorted(MODELS)}")
+    return {k: v for k, v in MODELS.items() if not chosen or k in chosen}
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Every measurement above on the dev data (quick: fewer files and no 1080p clip)."""
     from deepdetect.inference.predictor import Predictor
@@ -417,7 +434,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         results["detect_tracking"] = (
             detect_tracking(dev[-3:], 8, (1, 4)) if quick else detect_tracking(vids, FRAMES, (1, 2, 4, 8))
         )
-    models = {"b0_224_fp32": ("efficientnet_b0", 224, False), "lite0_128_int8": ("tf_efficientnet_lite0", 128, True)}
+    models = _models()
     with tempfile.TemporaryDirectory() as tmp:
         for key, (name, size, int8) in models.items():
             if "throughput" not in sections and not (key == "b0_224_fp32" and "memory" in sections):

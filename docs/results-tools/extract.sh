@@ -4,7 +4,8 @@
 # every person lands in the same split and fold), with another crop size or margin.
 # Usage: SIZE=224 DIR=crops224 bash docs/results-tools/extract.sh [SOURCE...]
 #        MARGIN=0.5 DIR=crops_m50 bash docs/results-tools/extract.sh faceswap-dfl ffpp-c23 dfdc-sample
-# (no SOURCE: all five; cross-validation reads only the three train sources). Crops go to $R/$DIR/<source>.
+# (no SOURCE: the five of configs/reference.yaml; cross-validation reads only the three train sources; gan-faces on
+# request, for leave one source out). Crops go to $R/$DIR/<source>.
 set -eu
 cd "$(dirname "$0")/../.."
 R=${R:-outputs/reference}
@@ -26,5 +27,6 @@ for s in "${@:-faceswap-dfl ffpp-c23 dfdc-sample photos videos}"; do for x in $s
   dfdc-sample)  one "$x" frames_per_video=32 downscale=960 "group_pattern='^([a-z]{10})(?:-\\d+-\\d+)?\$'" ;;
   photos)       one "$x" layout=single label=real ;;
   videos)       one "$x" layout=single label=real frames_per_video=32 ;;
+  gan-faces)    one "$x" val_fraction=0.15 test_fraction=0 ;;   # RESULTS §2.1's split (§1 scores all of it)
   *) echo "unknown source $x" >&2; exit 2 ;;
 esac; done; done

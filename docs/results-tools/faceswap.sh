@@ -84,6 +84,12 @@ run_refit224()   { crops_in crops224; PAIRED=true train refit224 "data.manifest=
                    standard refit224; }
 # margin: 128 px crops with a 0.5 margin (`MARGIN=0.5 DIR=crops_m50 extract.sh`), folds keeping their last epoch
 run_cv_paired_m50_last() { crops_in crops_m50; PAIRED=true cv paired_m50_last trainer.keep=last; }
+# leave one source out with the session-7 reference recipe (paired, 224 px); gan-faces: the reference scores all of it
+run_loso_dfl224()  { crops_in crops224; PAIRED=true train loso_dfl224 "data.manifest=[$FF,$DC]" model.input_size=224
+                     ev loso_dfl224 heldout "$DFL" all; ev loso_dfl224 unseen "$PH,$VI" all; }
+run_loso_ffpp224() { crops_in crops224; PAIRED=true train loso_ffpp224 "data.manifest=[$DFL,$DC]" model.input_size=224
+                     ev loso_ffpp224 heldout "$FF" all; ev loso_ffpp224 unseen "$PH,$VI" all; }
+run_loso_gan224()  { crops_in crops224; ev paired224 gan "$C/gan-faces/manifest.csv" all; }
 run_paired224()  { crops_in crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

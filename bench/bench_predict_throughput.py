@@ -378,13 +378,18 @@ def memory(model: Path, files: dict[str, Path], n_files: int, step: int) -> dict
 SECTIONS = ("detect_threads", "detect_policy", "detect_tracking", "throughput", "memory")
 
 
+def _chosen(variable: str, allowed: Sequence[str]) -> set[str]:
+    """The comma-separated names in environment variable `variable` (all of `allowed` when unset or empty)."""
+    chosen = {s.strip() for s in os.environ.get(variable, "").split(",") if s.strip()}
+    unknown = chosen - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown {variable} {sorted(unknown)}; expected some of {sorted(allowed)}")
+    return chosen or set(allowed)
+
+
 def _sections() -> set[str]:
     """`BENCH_PREDICT_SECTIONS=a,b` runs only those sections (default: all of `SECTIONS`)."""
-    chosen = {s.strip() for s in os.environ.get("BENCH_PREDICT_SECTIONS", "").split(",") if s.strip()}
-    unknown = chosen - set(SECTIONS)
-    if unknown:
-        raise ValueError(f"unknown BENCH_PREDICT_SECTIONS {sorted(unknown)}; expected some of {SECTIONS}")
-    return chosen or set(SECTIONS)
+    return _chosen("BENCH_PREDICT_SECTIONS", SECTIONS)
 
 
 MODELS = {
@@ -396,11 +401,8 @@ MODELS = {
 
 def _models() -> dict[str, tuple[str, int, bool]]:
     """`BENCH_PREDICT_MODELS=a,b` times only those models (default: all of `MODELS`)."""
-    chosen = {s.strip() for s in os.environ.get("BENCH_PREDICT_MODELS", "").split(",") if s.strip()}
-    unknown = chosen - set(MODELS)
-    if unknown:
-        raise ValueError(f"unknown BENCH_PREDICT_MODELS {sorted(unknown)}; expected some of {sorted(MODELS)}")
-    return {k: v for k, v in MODELS.items() if not chosen or k in chosen}
+    chosen = _chosen("BENCH_PREDICT_MODELS", list(MODELS))
+    return {k: v for k, v in MODELS.items() if k in chosen}
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:

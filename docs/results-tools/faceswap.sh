@@ -61,7 +61,7 @@ cv() { # name extra-args...: folds 0..2 of a candidate recipe (FOLDS="2": only t
 crops_in() { # dir: the same sources extracted by extract.sh with another size or margin (same detector, frames
   C=$R/$1      # and split): $R/<dir>/<source>
   DFL=$C/faceswap-dfl/manifest.csv; FF=$C/ffpp-c23/manifest.csv; DC=$C/dfdc-sample/manifest.csv
-  PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv
+  PH=$C/photos/manifest.csv; VI=$C/videos/manifest.csv; GAN=$C/gan-faces/manifest.csv
 }
 run_cv_main()    { cv main; }
 run_cv_paired()  { PAIRED=true cv paired; }
@@ -89,7 +89,7 @@ run_loso_dfl224()  { crops_in crops224; PAIRED=true train loso_dfl224 "data.mani
                      ev loso_dfl224 heldout "$DFL" all; ev loso_dfl224 unseen "$PH,$VI" all; }
 run_loso_ffpp224() { crops_in crops224; PAIRED=true train loso_ffpp224 "data.manifest=[$DFL,$DC]" model.input_size=224
                      ev loso_ffpp224 heldout "$FF" all; ev loso_ffpp224 unseen "$PH,$VI" all; }
-run_loso_gan224()  { crops_in crops224; ev paired224 gan "$C/gan-faces/manifest.csv" all; }
+run_loso_gan224()  { crops_in crops224; ev paired224 gan "$GAN" all; }
 run_paired224()  { crops_in crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -42,17 +42,21 @@ run_gan_eval()   { standard with_gan; }   # evaluations only (after a run_gan tr
 run_fpv4_eval()  { standard fpv4; }
 run_paired_all_eval() { standard all_frames; }
 L2="model=efficientnet_lite2 model.input_size=128"
-run_loso_dfl_lite2()  { train loso_dfl_lite2 "data.manifest=[$FF,$DC]" $L2; ev loso_dfl_lite2 heldout "$DFL" all; ev loso_dfl_lite2 unseen "$PH,$VI" all; }
-run_loso_ffpp_lite2() { train loso_ffpp_lite2 "data.manifest=[$DFL,$DC]" $L2; ev loso_ffpp_lite2 heldout "$FF" all; ev loso_ffpp_lite2 unseen "$PH,$VI" all; }
+loso() { # name held-out-manifest train-manifests train-args...: train without a source, score all of it and the unseen reals
+  local name=$1 held=$2 kept=$3; shift 3
+  train $name "data.manifest=[$kept]" "$@"; ev $name heldout "$held" all; ev $name unseen "$PH,$VI" all
+}
+run_loso_dfl_lite2()  { loso loso_dfl_lite2 "$DFL" "$FF,$DC" $L2; }
+run_loso_ffpp_lite2() { loso loso_ffpp_lite2 "$FF" "$DFL,$DC" $L2; }
 run_lite2()      { train lite2 "data.manifest=[$DFL,$FF,$DC]" $L2; standard lite2; }
 # learning curve: the same recipe on a seeded, nested fraction of each source's training people
 run_lc25()       { train lc25 "data.manifest=[$DFL,$FF,$DC]" data.train_groups=0.25; standard lc25; }
 run_lc50()       { train lc50 "data.manifest=[$DFL,$FF,$DC]" data.train_groups=0.5; standard lc50; }
 # leave one source out: train without it, score all of it
-run_loso_dfl()   { train loso_dfl "data.manifest=[$FF,$DC]"; ev loso_dfl heldout "$DFL" all; ev loso_dfl unseen "$PH,$VI" all; }
+run_loso_dfl()   { loso loso_dfl "$DFL" "$FF,$DC"; }
 run_loso_gan()   { ev main gan "$GAN" all; }   # main never sees gan-faces: score all of it
 run_loso_gan_lite2() { ev lite2 gan "$GAN" all; }
-run_loso_ffpp()  { train loso_ffpp "data.manifest=[$DFL,$DC]"; ev loso_ffpp heldout "$FF" all; ev loso_ffpp unseen "$PH,$VI" all; }
+run_loso_ffpp()  { loso loso_ffpp "$FF" "$DFL,$DC"; }
 # selection by 3-fold cross-validation over the train+val people (test people untouched): one run per fold
 cv() { # name extra-args...: folds 0..2 of a candidate recipe (FOLDS="2": only those folds)
   local name=$1; shift
@@ -85,10 +89,8 @@ run_refit224()   { crops_in crops224; PAIRED=true train refit224 "data.manifest=
 # margin: 128 px crops with a 0.5 margin (`MARGIN=0.5 DIR=crops_m50 extract.sh`), folds keeping their last epoch
 run_cv_paired_m50_last() { crops_in crops_m50; PAIRED=true cv paired_m50_last trainer.keep=last; }
 # leave one source out with the session-7 reference recipe (paired, 224 px); gan-faces: the reference scores all of it
-run_loso_dfl224()  { crops_in crops224; PAIRED=true train loso_dfl224 "data.manifest=[$FF,$DC]" model.input_size=224
-                     ev loso_dfl224 heldout "$DFL" all; ev loso_dfl224 unseen "$PH,$VI" all; }
-run_loso_ffpp224() { crops_in crops224; PAIRED=true train loso_ffpp224 "data.manifest=[$DFL,$DC]" model.input_size=224
-                     ev loso_ffpp224 heldout "$FF" all; ev loso_ffpp224 unseen "$PH,$VI" all; }
+run_loso_dfl224()  { crops_in crops224; PAIRED=true loso loso_dfl224 "$DFL" "$FF,$DC" model.input_size=224; }
+run_loso_ffpp224() { crops_in crops224; PAIRED=true loso loso_ffpp224 "$FF" "$DFL,$DC" model.input_size=224; }
 run_loso_gan224()  { crops_in crops224; ev paired224 gan "$GAN" all; }
 run_paired224()  { crops_in crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 

@@ -210,7 +210,7 @@ def run_with_families(
 
 def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
     """Experts (recipes trained without the families) fused by a stacker fitted on validation data only."""
-    from deepdetect.studies.fusion import fit_and_score
+    from deepdetect.studies.fusion import fit_and_score, summary
 
     recipe = cfg.recipes[name]
     experts = [str(e) for e in recipe.experts]
@@ -232,6 +232,7 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     )
     train_seconds = sum(json.loads((out / "runs" / e / "lofo_seconds.json").read_text())["seconds"] for e in experts)
     scored.seconds = train_seconds + time.monotonic() - start
+    scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
     _save_scores(out / "scores" / name, scored)
     (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
     return rows_for(name, scored, families, f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n))

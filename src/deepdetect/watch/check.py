@@ -14,8 +14,8 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,16 +45,29 @@ def media_kind_of(content_type: str | None) -> str | None:
 
 class Analyser:
     """Scores media files with a detector (predict's public functions) and matches them against a known-content
-    index (hashing's public functions); either part may be off. Thread-safe (one file at a time)."""
+    index (hashing's public functions); either part may be off. Every call runs on one dedicated thread (the
+    index's SQLite connection and the model stay on the thread that opened them), one file at a time."""
 
-    def __init__(self, model: str | os.PathLike[str] | None = None, index: str | os.PathLike[str] | None = None,
-                 device: str = "cpu") -> None:  # fmt: skip
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        index: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.predictor: Any = None
         self.detector: Any = None
         self.settings: Any = None
         self.matcher: Any = None
         self._index: Any = None
+        self.enabled = model is not None or index is not None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watch-analyse")
+        try:
+            self._pool.submit(self._load, model, index, device).result()
+        except BaseException:
+            self._pool.shutdown()
+            raise
+
+    def _load(self, model: str | os.PathLike[str] | None, index: str | os.PathLike[str] | None, device: str) -> None:
         if model is not None:
             from deepdetect.inference.predict import predict_detector
             from deepdetect.inference.predictor import Predictor
@@ -71,39 +84,41 @@ class Analyser:
             self.matcher = Matcher(self._index)
 
     def close(self) -> None:
-        """Close the index."""
+        """Close the index and stop the thread."""
         if self._index is not None:
-            self._index.close()
+            self._pool.submit(self._index.close).result()
+        self._pool.shutdown()
 
     def analyse(self, path: Path) -> dict[str, Any]:
         """PDQ (image: hex; video: the first frame's, with the frame count), model score and label, known match."""
+        return self._pool.submit(self._analyse, path).result()
+
+    def _analyse(self, path: Path) -> dict[str, Any]:
         from deepdetect.hashing import api
 
         out: dict[str, Any] = {}
-        with self._lock:
-            rec = next(iter(api.records_for([path], dihedral=self.matcher is not None)), None)
-            if rec is not None and rec.get("status") == "ok":
-                if rec.get("kind") == "image":
-                    out["pdq"] = rec.get("pdq")
-                elif rec.get("frames"):
-                    frames = rec["frames"]
-                    out["pdq"] = (
-                        f"{frames[0]['pdq']} (+{len(frames) - 1} frames)" if len(frames) > 1 else frames[0]["pdq"]
-                    )
-                if self.matcher is not None:
-                    res = next(iter(api.match_records(self.matcher, [rec])))
-                    best = res.get("known_match")
-                    if best:
-                        out.update(known_ref=best["ref"], known_label=best["label"], known_distance=best["distance"])
-            elif rec is not None:
-                out["reason"] = f"not hashable: {rec.get('status')}"
-            if self.predictor is not None:
-                from deepdetect.inference.predict import predict_files
+        rec = next(iter(api.records_for([path], dihedral=self.matcher is not None)), None)
+        if rec is not None and rec.get("status") == "ok":
+            if rec.get("kind") == "image":
+                out["pdq"] = rec.get("pdq")
+            elif rec.get("frames"):
+                frames = rec["frames"]
+                more = f" (+{len(frames) - 1} frames)" if len(frames) > 1 else ""
+                out["pdq"] = frames[0]["pdq"] + more
+            if self.matcher is not None:
+                res = next(iter(api.match_records(self.matcher, [rec])))
+                best = res.get("known_match")
+                if best:
+                    out.update(known_ref=best["ref"], known_label=best["label"], known_distance=best["distance"])
+        elif rec is not None:
+            out["reason"] = f"not hashable: {rec.get('status')}"
+        if self.predictor is not None:
+            from deepdetect.inference.predict import predict_files
 
-                pred = next(iter(predict_files([path], self.predictor, self.detector, self.settings)), None)
-                if pred is not None:
-                    out["score"] = pred.get("score")
-                    out["label"] = pred.get("label") or pred.get("status")
+            pred = next(iter(predict_files([path], self.predictor, self.detector, self.settings)), None)
+            if pred is not None:
+                out["score"] = pred.get("score")
+                out["label"] = pred.get("label") or pred.get("status")
         return out
 
 

@@ -22,9 +22,11 @@ from deepdetect.watch.store import NewUrl, Store
 from deepdetect.watch.urls import normalise_url, registrable_domain, url_host
 from watch_server import LoopbackServer, Route, jpeg_bytes, loopback_server, mp4_bytes, page
 
+# generous timeouts (a busy shared machine must not turn a live page unreachable); tight ones where timeouts are tested
 LIMITS = FetchLimits(
-    connect_timeout=1.0, read_timeout=1.0, total_timeout=2.0, max_page_bytes=256 * 1024, max_media_bytes=1 << 20
+    connect_timeout=10.0, read_timeout=20.0, total_timeout=60.0, max_page_bytes=256 * 1024, max_media_bytes=1 << 20
 )
+TIGHT = FetchLimits(connect_timeout=5.0, read_timeout=1.0, total_timeout=2.0, max_page_bytes=256 * 1024)
 OPTS = CheckOptions(allow_hosts=("127.0.0.1",), workers=4, host_rate=0.0, limits=LIMITS)
 
 
@@ -143,9 +145,6 @@ def test_slow_endless_oversized_and_hostile_responses_are_statuses(tmp_path: Pat
     deep = b"<div>" * 100_000 + b'<img src="/pic.jpg">' + b"</div>" * 100_000
     server.routes.update(
         {
-            "/slow": Route(kind="slow", delay=3.0),
-            "/endless": Route(kind="endless", delay=0.01),
-            "/huge": Route(kind="huge"),
             "/big.html": Route(body=b"<html>" + b"a" * (LIMITS.max_page_bytes + 10)),
             "/deep.html": Route(body=deep[: LIMITS.max_page_bytes - 100] + b'<img src="/pic.jpg">'),
             "/hostile-ct": Route(body=b"MZ\x90\x00", content_type="application/x-msdownload"),
@@ -165,7 +164,7 @@ def test_slow_endless_oversized_and_hostile_responses_are_statuses(tmp_path: Pat
     }
     add(store, list(urls.values()))
     rows = check(store)
-    for p in ("/slow", "/endless", "/huge", "/big.html", "/hostile-ct", "/garbage-ct", "/no-ct", "/500"):
+    for p in ("/big.html", "/hostile-ct", "/garbage-ct", "/no-ct", "/500"):
         assert rows[urls[p]]["status"] == "unreachable", p
     assert rows[urls["/deep.html"]]["status"] == "live"
     assert rows[urls["/ctrl.html"]]["status"] == "live"
@@ -173,9 +172,22 @@ def test_slow_endless_oversized_and_hostile_responses_are_statuses(tmp_path: Pat
     assert [m["media_url"] for m in ctrl] == [server.url("/a%1B%5B31m%00.jpg")]  # control bytes only escaped
     with Store(store) as st:
         reasons = {u["url"]: c["reason"] for u in st.urls() for c in st.checks(u["id"])}
-    assert "timeout" in reasons[urls["/slow"]]
-    assert "larger than" in reasons[urls["/huge"]] and "larger than" in reasons[urls["/big.html"]]
-    assert "content type" in reasons[urls["/hostile-ct"]]
+    assert "larger than" in reasons[urls["/big.html"]] and "content type" in reasons[urls["/hostile-ct"]]
+
+
+def test_slow_endless_and_endless_large_responses_time_out_or_are_cut(tmp_path: Path, server: LoopbackServer) -> None:
+    store = tmp_path / "w.db"
+    server.routes["/slow"] = Route(kind="slow", delay=3.0)  # nothing for longer than the read timeout
+    server.routes["/endless"] = Route(kind="endless", delay=0.05)  # a trickle that never ends: the total deadline
+    server.routes["/huge"] = Route(kind="huge")  # 16 GiB declared and streamed: cut at the cap
+    urls = {p: server.url(p) for p in ("/slow", "/endless", "/huge")}
+    add(store, list(urls.values()))
+    rows = check(store, CheckOptions(**{**OPTS.__dict__, "limits": TIGHT}))
+    assert {r["status"] for r in rows.values()} == {"unreachable"}
+    with Store(store) as st:
+        reasons = {u["url"]: c["reason"] for u in st.urls() for c in st.checks(u["id"])}
+    assert "timeout" in reasons[urls["/slow"]] and "larger than" in reasons[urls["/huge"]]
+    assert "within 2 s" in reasons[urls["/endless"]] or "larger than" in reasons[urls["/endless"]]
 
 
 def test_evidence_warc_records_sha256_and_verify(tmp_path: Path, server: LoopbackServer) -> None:

@@ -116,3 +116,32 @@ def test_durations_backoff_and_due_times() -> None:
         for s in ("live", "unreachable", "blocked")
     }
     assert gap == {"live": 900, "unreachable": 3600, "blocked": 86400}
+
+
+def test_status_rules() -> None:
+    from deepdetect.watch.check import decide_status
+    from deepdetect.watch.fetch import FetchResult, Hop
+
+    def page(code: int | None, outcome: str = "response") -> FetchResult:
+        return FetchResult("http://x.example/", outcome, "why", [Hop("http://x.example/", http_status=code)])
+
+    ok = {"status": "ok", "sha256": "a" * 64}
+    other = {"status": "ok", "sha256": "b" * 64}
+    timeout = {"status": "error", "reason": "timeout"}
+    gone = {"status": "removed"}
+    base = (ok,)
+    assert decide_status(page(200), [ok], ()) == ("live", None, True)
+    assert decide_status(page(200), [], ())[0] == "live"
+    assert decide_status(page(200), [gone], ())[0] == "removed"
+    assert decide_status(page(200), [ok, other], base)[:2] == ("live", None)
+    assert decide_status(page(200), [other], base)[0] == "changed"
+    assert decide_status(page(200), [], base)[0] == "removed"
+    assert decide_status(page(200), [gone], base)[0] == "removed"
+    assert decide_status(page(200), [timeout], base)[0] == "unreachable"  # not evidence of removal
+    assert decide_status(page(200), [{**other, "known_ref": "r1"}], ({**ok, "known_ref": "r1"},))[0] == "live"
+    for code in (404, 410, 451):
+        assert decide_status(page(code), [], base)[0] == "removed"
+    for code in (500, 503, 403, 302):
+        assert decide_status(page(code), [], base)[0] == "unreachable"
+    assert decide_status(page(None, "blocked"), [], base)[0] == "blocked"
+    assert decide_status(page(None, "unreachable"), [], base)[0] == "unreachable"

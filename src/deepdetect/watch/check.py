@@ -159,20 +159,25 @@ def decide_status(
         return "unreachable", f"HTTP {code}", False
     served = [m for m in media if m["status"] == "ok"]
     gone = [m for m in media if m["status"] == "removed"]
+    failed = [m for m in media if m["status"] == "error"]  # not fetched (timeout, cap, type): no evidence either way
     if not baseline:
         if served:
             return "live", None, True
-        if gone and not served:
+        if failed:
+            return "unreachable", f"page answers, media not fetched: {failed[0].get('reason')}", False
+        if gone:
             return "removed", f"{len(gone)} media no longer served", False
-        return "live", "no media found on the page" if not media else None, False
+        return "live", None if media else "no media found on the page", False
     known_sha = {m["sha256"] for m in baseline if m.get("sha256")}
     known_refs = {m["known_ref"] for m in baseline if m.get("known_ref")}
     still = [m for m in served if m.get("sha256") in known_sha or (m.get("known_ref") and m["known_ref"] in known_refs)]
     if still:
         return "live", None, False
-    if not served:
-        return "removed", "the media first seen are no longer served", False
-    return "changed", f"{len(served)} media served, none of those first seen", False
+    if served:
+        return "changed", f"{len(served)} media served, none of those first seen", False
+    if failed:
+        return "unreachable", f"page answers, media not fetched: {failed[0].get('reason')}", False
+    return "removed", "the media first seen are no longer served", False
 
 
 class Checker:

@@ -142,6 +142,17 @@ def engine_url(store: str | os.PathLike[str]) -> str:
     return "sqlite:///" + str(Path(text).absolute())
 
 
+def _shown(store: str | os.PathLike[str]) -> str:
+    """The store as it may be printed: a database URL without its password."""
+    text = os.fspath(store)
+    if "://" not in text:
+        return text
+    try:
+        return sa.engine.make_url(text).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show only its scheme
+        return text.split("://", 1)[0] + "://..."
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -194,6 +205,7 @@ class Store:
     def __init__(self, store: str | os.PathLike[str], create: bool = False) -> None:
         url = engine_url(store)
         self.is_sqlite = url.startswith("sqlite")
+        self.location = _shown(store)
         if self.is_sqlite:
             path = Path(url.removeprefix("sqlite:///"))
             if not create and not path.is_file():
@@ -205,10 +217,9 @@ class Store:
                 url, connect_args={"check_same_thread": False} if self.is_sqlite else {}, pool_pre_ping=True
             )
         except Exception as exc:  # a bad URL, a missing driver
-            raise StoreError(f"cannot open store {store}: {exc}") from None
+            raise StoreError(f"cannot open store {self.location}: {exc}") from None
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.location = str(store)
         self._prepare(create)
 
     def _prepare(self, create: bool) -> None:
@@ -335,33 +346,34 @@ class Store:
                 conn.execute(
                     sa.insert(media_table), [{**m, "check_id": check_id, "url_id": rec.url_id} for m in rec.media]
                 )
-            cur = conn.execute(sa.select(urls_table).where(urls_table.c.id == rec.url_id)).one()._mapping
+            u, now = urls_table.c, rec.finished_at
             upd: dict[str, Any] = {
                 "status": rec.status,
-                "last_checked": rec.finished_at,
+                "last_checked": now,
                 "in_flight_since": None,
-                "next_due": rec.next_due or rec.finished_at,
-                "failures": (cur["failures"] + 1) if rec.status == "unreachable" else 0,
+                "next_due": rec.next_due or now,
+                "failures": u.failures + 1 if rec.status == "unreachable" else 0,
+                "status_since": sa.case((u.status == rec.status, u.status_since), else_=now),
             }
-            if rec.status != cur["status"]:
-                upd["status_since"] = rec.finished_at
             if rec.status == "live":
-                upd["last_seen_live"] = rec.finished_at
-                if cur["first_seen"] is None:
-                    upd["first_seen"] = rec.finished_at
-            if rec.status == "removed" and cur["status"] != "removed":
-                upd["removed_at"] = rec.finished_at
+                upd["last_seen_live"] = now
+                upd["first_seen"] = sa.func.coalesce(u.first_seen, now)
+            if rec.status == "removed":
+                upd["removed_at"] = sa.case((u.status == "removed", u.removed_at), else_=now)
             elif rec.status in ("live", "changed"):
                 upd["removed_at"] = None  # back online: a removal that did not last
             if rec.set_baseline:
                 upd["baseline_check_id"] = check_id
-            conn.execute(sa.update(urls_table).where(urls_table.c.id == rec.url_id).values(**upd))
+            conn.execute(sa.update(urls_table).where(u.id == rec.url_id).values(**upd))
             if rec.host is not None:
                 self._update_host(conn, rec.host, rec.status == "unreachable", rec.host_backoff_until)
         return check_id
 
     def _update_host(self, conn: sa.Connection, host: str, failed: bool, backoff_until: str | None) -> None:
         h = hosts_table
+        if not failed:  # the common case: one statement, a no-op for a host that never failed
+            conn.execute(sa.update(h).where(h.c.host == host, h.c.failures > 0).values(failures=0, backoff_until=None))
+            return
         row = conn.execute(sa.select(h.c.failures).where(h.c.host == host)).first()
         failures = (int(row[0]) + 1 if row else 1) if failed else 0
         values = {"failures": failures, "backoff_until": backoff_until if failed else None}

@@ -160,51 +160,47 @@ class VerifyResult:
         self.problems = self.problems or []
 
 
-def _scan(path: Path) -> dict[str, dict[str, Any]]:
-    """Per response record id: the recomputed payload SHA-256, the recorded digests and whether the body was kept."""
+def _scan(path: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Per response record id: the recomputed payload SHA-256, the recorded digests and whether the body was kept;
+    plus the error that stopped the reading (a file cut short by a killed run keeps the records before the cut)."""
     out: dict[str, dict[str, Any]] = {}
-    with path.open("rb") as fh:
-        for record in ArchiveIterator(fh):
-            if record.rec_type != "response":
-                continue
-            digest = hashlib.sha256()
-            while chunk := record.raw_stream.read(READ_CHUNK):
-                digest.update(chunk)
-            h = record.rec_headers
-            out[str(h.get_header("WARC-Record-ID"))] = {
-                "payload_sha256": digest.hexdigest(),
-                "payload_digest": h.get_header("WARC-Payload-Digest"),
-                "body_sha256": h.get_header(BODY_HEADER),
-                "omitted": h.get_header(OMITTED_HEADER),
-            }
-    return out
+    try:
+        with path.open("rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type != "response":
+                    continue
+                digest = hashlib.sha256()
+                while chunk := record.raw_stream.read(READ_CHUNK):
+                    digest.update(chunk)
+                h = record.rec_headers
+                out[str(h.get_header("WARC-Record-ID"))] = {
+                    "payload_sha256": digest.hexdigest(),
+                    "payload_digest": h.get_header("WARC-Payload-Digest"),
+                    "body_sha256": h.get_header(BODY_HEADER),
+                    "omitted": h.get_header(OMITTED_HEADER),
+                }
+    except Exception as exc:  # missing, truncated or corrupt: reported with the records that could not be found
+        return out, f"{type(exc).__name__}: {exc}"
+    return out, None
 
 
 def verify_evidence(root: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> VerifyResult:
     """Re-hash the WARC records the store points at; every kept body must hash to the store's SHA-256."""
     result = VerifyResult()
     problems: list[str] = result.problems or []
-    scans: dict[str, dict[str, dict[str, Any]] | str] = {}
+    scans: dict[str, tuple[dict[str, dict[str, Any]], str | None]] = {}
     base = Path(root)
     for row in rows:
         result.checked += 1
         name = str(row["warc_file"])
         where = f"{row['table']} {row['id']}: {name} {row['record_id']}"
         if name not in scans:
-            path = base / name
-            try:
-                if Path(name).is_absolute() or ".." in Path(name).parts:
-                    raise OSError("evidence path outside the evidence folder")
-                scans[name] = _scan(path)
-            except Exception as exc:  # missing, truncated or corrupt file: reported, never a traceback
-                scans[name] = f"cannot read {path}: {type(exc).__name__}: {exc}"
-        scan = scans[name]
-        if isinstance(scan, str):
-            problems.append(f"{where}: {scan}")
-            continue
+            outside = Path(name).is_absolute() or ".." in Path(name).parts
+            scans[name] = ({}, "evidence path outside the evidence folder") if outside else _scan(base / name)
+        scan, error = scans[name]
         rec = scan.get(str(row["record_id"]))
         if rec is None:
-            problems.append(f"{where}: record not found")
+            problems.append(f"{where}: record not found" + (f" (reading stopped: {error})" if error else ""))
         elif rec["omitted"]:
             if rec["body_sha256"] != row["sha256"]:
                 problems.append(f"{where}: SHA-256 in the record header differs from the store")

@@ -1,6 +1,6 @@
 """Write the leave-one-family-out section of docs/RESULTS.md from families.json (never edited by hand).
 
-    python -m deepdetect.studies.table docs/results/families.json docs/RESULTS.md
+python -m deepdetect.studies.table docs/results/families.json docs/RESULTS.md
 """
 
 from __future__ import annotations

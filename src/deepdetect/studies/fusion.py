@@ -23,26 +23,46 @@ from deepdetect.studies.scoring import Scored, score_rows
 log = logging.getLogger(__name__)
 
 
-def _features(runs: dict[str, Path], manifests: Sequence[Path], exclude: Sequence[str]) -> pd.DataFrame:
-    """Rows of `manifests` with one calibrated-logit column per expert (`x_<name>`)."""
+KEY = ["source_path", "crop_path", "frame_index"]  # one crop, whichever manifest folder it was read from
+VAL_FRAMES_PER_VIDEO = 8  # the stacker weighs videos equally: a few frames of each are enough to fit it
+
+
+def _cached(run_dir: Path, part: str | None) -> pd.DataFrame | None:
+    """The expert's saved `<part>_scores.csv` of this study (written when it ran as a recipe), if any."""
+    if part is None:
+        return None
+    path = run_dir.parent.parent / "scores" / run_dir.name / f"{part}_scores.csv"
+    return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+
+
+def _features(
+    runs: dict[str, Path], manifests: Sequence[Path], exclude: Sequence[str], part: str | None = None
+) -> pd.DataFrame:
+    """Rows of `manifests` with one calibrated-logit column per expert (`x_<name>`); an expert's saved scores of
+    the same rows (`part`: families / unseen) are reused instead of scoring them again."""
     base: pd.DataFrame | None = None
     for name, run_dir in runs.items():
-        frame, _ = score_rows(run_dir, manifests, exclude)
-        logit = np.log(np.clip(frame["prob"], 1e-7, 1 - 1e-7) / np.clip(1 - frame["prob"], 1e-7, 1))
-        frame = frame.assign(**{f"x_{name}": logit}).drop(columns=["prob", "logit"])
-        key = ["abs_crop_path"]
-        base = frame if base is None else base.merge(frame[[*key, f"x_{name}"]], on=key, how="inner")
+        frame = _cached(run_dir, part)
+        if frame is None:
+            frame, _ = score_rows(run_dir, manifests, exclude)
+        frame = frame.assign(frame_index=frame["frame_index"].astype("int64"))
+        frame = frame[~frame["group"].isin(list(exclude))]
+        prob = frame["prob"].astype(float).clip(1e-7, 1 - 1e-7)
+        frame = frame.assign(**{f"x_{name}": np.log(prob / (1 - prob))})
+        frame = frame.drop(columns=[c for c in ("prob", "logit") if c in frame.columns])
+        base = frame if base is None else base.merge(frame[[*KEY, f"x_{name}"]], on=KEY, how="inner")
     if base is None:
         raise ValueError("fusion needs at least one expert")
     return base.reset_index(drop=True)
 
 
 def validation_rows(manifests: Sequence[Path], out_dir: Path, seed: int) -> list[Path]:
-    """The val split of `manifests` as one manifest, plus a manifest of a self-blend of each val real."""
+    """The val split of `manifests` (up to 8 frames per video) as one manifest, plus a self-blend of each val real."""
     from deepdetect.data.manifest import read_manifests, select_split, write_manifest
     from deepdetect.data.sbi import write_sbi_manifest
 
-    frame = select_split(read_manifests([str(m) for m in manifests]), "val").reset_index(drop=True)
+    frame = select_split(read_manifests([str(m) for m in manifests]), "val")
+    frame = frame.groupby("video_id", sort=False).head(VAL_FRAMES_PER_VIDEO).reset_index(drop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     val_path = out_dir / "val" / "manifest.csv"
     val_path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +137,8 @@ def fit_and_score(
         "val_videos": {"real": int((y == 0).sum()), "fake": int((y == 1).sum())},
     }
     log.info("stacker: %s", info)
-    families = apply_stacker(_features(runs, family_manifests, exclude_groups), experts, w, b)
-    unseen = apply_stacker(_features(runs, unseen_manifests, []), experts, w, b)
+    families = apply_stacker(_features(runs, family_manifests, exclude_groups, "families"), experts, w, b)
+    unseen = apply_stacker(_features(runs, unseen_manifests, [], "unseen"), experts, w, b)
     return Scored(families, unseen, threshold, 0.0, experts=info)
 
 

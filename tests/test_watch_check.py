@@ -188,6 +188,8 @@ def test_slow_endless_and_endless_large_responses_time_out_or_are_cut(tmp_path: 
         reasons = {u["url"]: c["reason"] for u in st.urls() for c in st.checks(u["id"])}
     assert "timeout" in reasons[urls["/slow"]] and "larger than" in reasons[urls["/huge"]]
     assert "within 2 s" in reasons[urls["/endless"]] or "larger than" in reasons[urls["/endless"]]
+    res = verify_store(str(store))  # the bodies that arrived before the cut are evidence too, and verify
+    assert res.checked == 2 and res.ok == 2 and not res.problems
 
 
 def test_evidence_warc_records_sha256_and_verify(tmp_path: Path, server: LoopbackServer) -> None:

@@ -110,6 +110,7 @@ def search_size(n: int, engines: list[str], seed: int = 0) -> list[dict[str, Any
         per_query = statistics.median(times[engine])
         got = found[engine]
         reference = found["brute" if engine == "flat" and "brute" in found else "flat"][: len(got)]
+        got = got[: len(reference)]
         expected = sum(len(r) for r in reference)
         recall = sum(len(f & r) for f, r in zip(got, reference, strict=True)) / max(expected, 1)
         planted = [(int(q) in f, d <= THRESHOLD) for q, f, d in zip(q_ids, got, distances, strict=False)]

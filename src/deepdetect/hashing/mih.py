@@ -24,9 +24,12 @@ from math import comb
 
 import numpy as np
 
-WIDE_FROM = 1 << 19  # hashes from which the 12 x 21-22-bit layout answers faster than 16 x 16 bits (bench_hash.py)
+# hashes from which the 12-chunk layout is used: at 1M it answered 4x faster than 16 x 16 bits; at 100k about as
+# fast, for 10x the build time and memory (its offset tables have 4M entries per chunk)
+WIDE_FROM = 1 << 19
 LAYOUTS = {16: (16, 16, 16, 16), 12: (22, 21, 21)}  # chunks in all -> chunk widths within each 64-bit word
 BATCH = 512  # queries per numpy pass: bounds the candidate arrays to a few tens of MB
+THREADS_FROM = 32  # queries from which a call spreads its chunks over threads (below, starting them costs more)
 
 
 @lru_cache(maxsize=64)
@@ -137,7 +140,7 @@ class MultiIndexHash:
     def _batch(self, queries: np.ndarray, max_distance: int, first: int) -> tuple[np.ndarray, ...]:
         radii = thresholds(self.widths, max_distance)
         probed = [j for j, t in enumerate(radii) if t >= 0]
-        if self.threads > 1 and len(probed) > 1:
+        if self.threads > 1 and len(probed) > 1 and len(queries) >= THREADS_FROM:
             with ThreadPoolExecutor(min(self.threads, len(probed))) as pool:  # numpy releases the GIL in each step
                 found = list(pool.map(lambda j: self._chunk(j, radii[j], queries, max_distance), probed))
         else:

@@ -18,10 +18,10 @@ from deepdetect.hashing.index import HashIndex, HashRow, IndexFileError, Item
 from deepdetect.hashing.match import Matcher
 from deepdetect.hashing.mih import MultiIndexHash, thresholds
 from deepdetect.hashing.pdq import from_hex, hamming, hash_rgb, hash_rgb_dihedral
-from deepdetect.hashing.records import hash_file
+from deepdetect.hashing.records import hash_and_sample, hash_file
 from deepdetect.hashing.search import BruteForce, make_searcher
 from deepdetect.hashing.video import hash_video
-from deepdetect.media import write_video
+from deepdetect.media import load_image, read_video, write_video
 from media_corpus import make_bad_corpus
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -76,6 +76,24 @@ def test_video_frames_sampled_per_second_and_deduplicated(tmp_path: Path) -> Non
     line = format_vpdq([HashRow(f.frame_index, f.timestamp, f.quality, f.bits) for f in vh.frames]).splitlines()[1]
     number, quality, hexhash, ts = line.split(",")
     assert number == "20" and int(quality) >= 0 and len(hexhash) == 64 and ts == "2.000"
+
+
+@pytest.mark.parametrize("frames", [3, 8, 200])
+def test_one_decode_gives_the_hash_record_and_predicts_frames(tmp_path: Path, frames: int) -> None:
+    pics = _pictures()
+    video = _clip(tmp_path / "v.mp4", pics[:4], fps=10)  # 40 frames
+    rec, got, fps = hash_and_sample(video, "video", frames)
+    want, info = read_video(video, frames_per_video=frames)
+    assert [i for i, _ in got] == [i for i, _ in want] and fps == info.fps
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, want, strict=True))
+    alone = hash_file(video, dihedral=True)
+    for key in ("kind", "status", "frames", "fps", "duration_s", "n_sampled", "sample_fps"):
+        assert rec[key] == alone[key], key
+    image = _save(data.astronaut(), tmp_path / "a.jpg")
+    rec, got, fps = hash_and_sample(image, "image", frames)
+    alone = hash_file(image, dihedral=True)
+    assert (rec["pdq"], rec["quality"], rec["dihedral"]) == (alone["pdq"], alone["quality"], alone["dihedral"])
+    assert len(got) == 1 and got[0][0] == 0 and np.array_equal(got[0][1], load_image(image)) and fps == 0.0
 
 
 def test_bad_files_get_predict_statuses(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -314,3 +315,38 @@ def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 50)
     assert predict_main([*args[:-1], str(bad)]) == 2
+
+
+def test_predict_index_decodes_each_video_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdetect import media
+    from deepdetect.cli.index import main as index_main
+    from deepdetect.cli.predict import main as predict_main
+    from deepdetect.hashing.api import annotate_prediction
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    video = _clip(tmp_path / "in" / "known.mp4", _pictures()[:3], fps=10)  # 30 frames
+    _save(data.astronaut(), tmp_path / "in" / "photo.jpg")
+    db = tmp_path / "k.db"
+    assert index_main(["add", str(db), str(video), "--label", "ncii"]) == 0
+    decoded: list[int] = []
+    frames = media._Decoder.frames
+
+    def counting(self: media._Decoder, seek_index: int | None) -> Iterator[object]:
+        for frame in frames(self, seek_index):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(media._Decoder, "frames", counting)
+    out = tmp_path / "p.jsonl"
+    args = [str(tmp_path / "in"), "--model", str(model), "--output", str(out), "--quiet", "--index", str(db)]
+    assert predict_main([*args, "--workers", "0"]) == 0
+    assert len(decoded) == 30  # every frame of the video decoded once: for the model's frames and the hashes alike
+    recs = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert recs["known.mp4"]["known_match"]["label"] == "ncii"
+    with HashIndex(db) as index:
+        matcher = Matcher(index)
+        for rec in recs.values():  # the same fields as hashing the file on its own
+            again = annotate_prediction({**rec, "pdq": None, "known_match": None}, matcher)
+            assert again["pdq"] == rec["pdq"] and again["known_match"] == rec["known_match"], rec["path"]

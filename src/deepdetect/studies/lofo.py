@@ -178,7 +178,7 @@ def run_single(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     unseen_rows, _ = score_rows(run_dir, data.of_role("unseen"), [])
     scored = Scored(fam_rows, unseen_rows, threshold, seconds + time.monotonic() - start)
     _save_scores(out / "scores" / name, scored)
-    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n))
+    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
 
 
 def run_with_families(
@@ -203,7 +203,7 @@ def run_with_families(
         if shared:
             log.info("family %s: %d groups also in its training families are not scored", fam, len(shared))
         rows += rows_for(
-            name, scored, [fam], f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n), {fam: shared}
+            name, scored, [fam], f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n), {fam: shared}
         )
     return rows
 
@@ -235,7 +235,7 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
     _save_scores(out / "scores" / name, scored)
     (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
-    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n))
+    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
 
 
 def _save_scores(folder: Path, scored: Scored) -> None:

@@ -15,14 +15,19 @@ from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Hash records from a `deepdetect-hash` JSONL file."""
-    with Path(path).open(encoding="utf-8") as fh:
+    """Hash records from a `deepdetect-hash` JSONL file; a line that is not a JSON object becomes an `error`
+    record of its own (path `FILE:LINE`), so one bad line never rejects the others."""
+    with Path(path).open(encoding="utf-8", errors="surrogateescape") as fh:
         for n, line in enumerate(fh, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    rec = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not a JSON record: {exc}") from None
+                    rec = f"not a JSON record: {exc}"
+                if not isinstance(rec, dict):
+                    reason = rec if isinstance(rec, str) else "not a JSON object"
+                    rec = {"path": f"{path}:{n}", "status": "error", "error": f"line {n}: {reason}"}
+                yield rec
 
 
 def records_for(
@@ -54,7 +59,10 @@ def add_records(
         if rec.get("status") != "ok":
             failed.append(rec)
             continue
-        items.append(Item.from_record(rec, label, ref, source))
+        try:
+            items.append(Item.from_record(rec, label, ref, source))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            failed.append({**rec, "status": "error", "error": f"bad hash record: {type(exc).__name__}: {exc}"})
     if ref is not None and len(items) > 1:
         raise ValueError("--ref names one item; it cannot be given with several files")
     added, skipped = index.add(items, replace=replace) if items else (0, 0)
@@ -64,10 +72,16 @@ def add_records(
 def match_records(
     matcher: Matcher, records: Iterable[dict[str, Any]], keep_all: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """One result per record: path, sha256, kind, status, error, `known_match` (best match or null), `matches`."""
+    """One result per record: path, sha256, kind, status, error, `known_match` (best match or null), `matches`.
+
+    A record that cannot be matched (a malformed hash, a missing field) gets status `error` and its reason; the
+    others go on."""
     for rec in records:
-        out = {k: rec.get(k) for k in ("path", "sha256", "kind", "status", "error")}
-        matches = matcher.match(rec) if rec.get("status") == "ok" else []
+        out = {k: rec.get(k) for k in ("path", "path_bytes_b64", "sha256", "kind", "status", "error")}
+        try:
+            matches = matcher.match(rec) if rec.get("status") == "ok" else []
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            out["status"], out["error"], matches = "error", f"bad hash record: {type(exc).__name__}: {exc}", []
         if not keep_all:
             matches = [m for m in matches if m.is_match]
         best = next((m for m in matches if m.is_match), None)

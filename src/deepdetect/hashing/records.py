@@ -19,6 +19,7 @@ from deepdetect.hashing.pdq import hash_rgb, hash_rgb_dihedral
 from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS, FrameHash, hash_video
 from deepdetect.media import MediaError, iter_media_files, load_image, media_kind
 from deepdetect.utils.io import sha256_file
+from deepdetect.utils.paths import path_bytes_b64
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,16 @@ def _frame_record(f: FrameHash, dihedral: bool) -> dict[str, Any]:
 
 
 def base_record(path: Path) -> dict[str, Any]:
-    """The fields every hash record has, before hashing."""
-    return {"path": str(path), "sha256": None, "kind": None, "status": "error", "error": None, "seconds": 0.0}
+    """The fields every hash record has, before hashing (`path_bytes_b64`: a non-UTF-8 name's exact bytes)."""
+    return {
+        "path": str(path),
+        "path_bytes_b64": path_bytes_b64(path),
+        "sha256": None,
+        "kind": None,
+        "status": "error",
+        "error": None,
+        "seconds": 0.0,
+    }
 
 
 def hash_file(

@@ -22,6 +22,7 @@ from typing import Any
 
 from deepdetect.utils.csvcells import text_cell
 from deepdetect.utils.io import check_regular
+from deepdetect.utils.paths import json_line
 
 CSV_COLUMNS = (
     "path",
@@ -66,16 +67,6 @@ class OutputExistsError(OSError):
 
 class OutputFormatError(ValueError):
     """Raised when an output to resume is not a predict output of this format (a bad line, other CSV columns)."""
-
-
-def json_line(record: dict[str, Any]) -> str:
-    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates."""
-    text = json.dumps(record, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a file name that is not UTF-8: `\\udcff` escapes round-trip exactly
-        text = json.dumps(record, ensure_ascii=True)
-    return text + "\n"
 
 
 def csv_line(record: dict[str, Any]) -> str:

@@ -88,9 +88,25 @@ def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFra
     if data.sbi.validate_on_blends:
         val = with_sbi_fakes(val)
         log.info("validating on %d val reals and a self-blended fake of each (data.sbi.val)", len(val) // 2)
+    if not data.refit:
+        where = f"cross-validation fold {data.cv_fold}" if data.cv_folds else f"the {data.val_split!r} split"
+        check_val_classes(val, where, manifest)
     check_crops_exist(train, "train")
     check_crops_exist(val, "val")
     return train, val, manifest
+
+
+def check_val_classes(val: pd.DataFrame, where: str, manifest: Path) -> None:
+    """Refuse a validation set without both classes: its AUC is NaN, so no checkpoint could be selected on it
+    and no threshold calibrated; raises TrainConfigError naming the counts per class."""
+    counts = {label: int((val["label"] == label).sum()) for label in ("real", "fake")}
+    missing = [label for label, n in counts.items() if n == 0]
+    if missing:
+        raise TrainConfigError(
+            f"validation ({where} of {manifest}) has no {' and no '.join(missing)} crops "
+            f"(real {counts['real']}, fake {counts['fake']}): validation needs both classes to select a checkpoint "
+            "and calibrate; give that split both classes (or data.sbi.val=sbi to validate on self-blends of its reals)"
+        )
 
 
 def build_loader(

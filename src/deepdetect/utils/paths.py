@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+from typing import Any
 
 # Bytes kept from a source name inside a derived file name; the rest is replaced by a hash (NAME_MAX is 255).
 NAME_STEM_BYTES = 60
@@ -42,6 +44,17 @@ def path_bytes_b64(path: str | os.PathLike[str]) -> str | None:
     if is_utf8_name(path):
         return None
     return base64.b64encode(path_bytes(path)).decode("ascii")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates (a file name
+    that is not UTF-8: its `\\udcXX` escapes round-trip exactly, and the line stays valid UTF-8)."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(record, ensure_ascii=True)
+    return text + "\n"
 
 
 def path_from_b64(text: str) -> str:

@@ -62,7 +62,11 @@ def summary_path(runs: Sequence[Path]) -> Path:
     parent = Path(os.path.commonpath([str(Path(r).resolve()) for r in runs]))
     if any(Path(r).resolve() == parent for r in runs):
         parent = parent.parent
-    prefix = os.path.commonprefix([Path(r).name for r in runs]).rstrip("_-.")
+    names = [Path(r).name for r in runs]
+    n = 0  # length of the folders' common name prefix
+    while all(len(name) > n for name in names) and len({name[n] for name in names}) == 1:
+        n += 1
+    prefix = names[0][:n].rstrip("_-.")
     return parent / (f"{prefix}_{SUMMARY_SUFFIX}" if prefix else SUMMARY_SUFFIX)
 
 

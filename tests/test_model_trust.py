@@ -80,3 +80,69 @@ def test_a_training_run_whose_val_has_no_signal_records_failed_calibration(cfg_f
     assert card.calibration.failed is not None and "upper bound" in card.calibration.failed
     assert meta["calibration"]["failed"] == card.calibration.failed
     assert card.calibration.n_val_real == card.calibration.n_val_fake > 0
+
+
+def _model_with(tmp_path: Path, **calibration: object) -> Path:
+    """A tiny checkpoint whose stored calibration says `calibration` (as training writes it)."""
+    from test_export import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "run")
+    sidecar = ckpt.parent / "model.json"
+    meta = json.loads(sidecar.read_text())
+    meta["calibration"] = {"temperature": 1.0, "threshold": 0.4, "threshold_rule": "fpr", **calibration}
+    sidecar.write_text(json.dumps(meta))
+    return ckpt.parent
+
+
+def _face(tmp_path: Path) -> Path:
+    from PIL import Image
+    from skimage.data import astronaut
+
+    path = tmp_path / "face.jpg"
+    Image.fromarray(astronaut()[0:260, 100:360]).resize((130, 130)).save(path)
+    return path
+
+
+ROC = [[0.9, 0.0, 0.1], [0.7, 0.03, 0.4], [0.6, 0.1, 0.6], [0.45, 0.2, 0.8], [0.2, 0.5, 0.95], [0.0, 1.0, 1.0]]
+
+
+def test_predict_refuses_an_fpr_validation_cannot_support_and_offers_the_nearest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepdetect.cli.predict import main
+
+    model = _model_with(tmp_path, target_fpr=0.05, val_fpr=0.03, val_tpr=0.4, roc=ROC, n_val_real=34, n_val_fake=30)
+    out = tmp_path / "p.jsonl"
+    args = [str(_face(tmp_path)), "--model", str(model), "--output", str(out), "--quiet"]
+    assert main([*args, "--fpr", "0.01"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and not out.exists()
+    assert "34 real crops" in err and "0.088" in err  # 3/34: the lowest FPR 34 reals vouch for
+    assert "--fpr 0.1 (val TPR 0.60)" in err and "nearest: --fpr 0.1" in err
+    assert main([*args, "--fpr", "0.1"]) == 0  # the offered point is honoured
+    assert json.loads(out.read_text().splitlines()[0])["operating_point"]["threshold"] == 0.6
+
+
+def test_predict_warns_in_one_line_when_the_model_distrusts_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepdetect.cli.predict import main
+
+    model = _model_with(tmp_path, target_fpr=0.05, val_fpr=0.294, val_tpr=0.9, n_val_real=400)
+    out, page = tmp_path / "p.jsonl", tmp_path / "t.html"
+    args = [str(_face(tmp_path)), "--model", str(model), "--output", str(out), "--quiet", "--report", str(page)]
+    assert main(args) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "29% of its own validation reals" in warnings[0]
+    assert 'id="trust"' in page.read_text(encoding="utf-8")
+    trusted = _model_with(tmp_path / "ok", target_fpr=0.05, val_fpr=0.04, val_tpr=0.9, n_val_real=400)
+    assert main([*args[:2], str(trusted), "--output", str(tmp_path / "q.jsonl"), "--quiet"]) == 0
+    assert "warning:" not in capsys.readouterr().err  # control: a model its validation supports
+
+
+def test_explain_top_without_explain_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdetect.cli.predict import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "--model", str(tmp_path / "m.onnx"), "--explain-top", "5"])
+    assert exc.value.code == 2 and "--explain-top needs --explain" in capsys.readouterr().err

@@ -44,7 +44,12 @@ exit status:
   2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract,
      a contract value of the wrong type or range, an output locked by another predict, an output that
      already holds results (without --overwrite or --resume), --fpr with a model that stores no validation
-     curve, --threshold with --fpr, --device cuda without CUDA
+     curve or whose validation cannot support that FPR (the message says which it can), --threshold with
+     --fpr, --explain-top without --explain, --device cuda without CUDA
+
+warning (one line at the end, and a banner on the --report page) when the model's own validation says its
+labels should not be taken at face value: validation FPR > 0.10 at the threshold used, too few validation
+reals for the target FPR, or a failed calibration. See docs/numbers.md.
 
 CSV output: text cells starting with = + - @ ' (or tab/CR) get a leading ' (spreadsheet-safe);
 JSON lines keep exact paths.
@@ -109,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="occlusion map PNGs (ONNX and checkpoints) for the --explain-top highest-scoring flagged files",
     )
     parser.add_argument(
-        "--explain-top", type=int, default=20, metavar="N", help="files explained with --explain (default: 20)"
+        "--explain-top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="files explained with --explain (default: 20); refused without --explain",
     )
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace an --output that already holds results")
@@ -166,10 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.explain_top is not None and args.explain is None:
+        parser.error("--explain-top needs --explain DIR (the folder the explanations go to)")
 
     from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
     from deepdetect.inference.predictor import ModelLoadError, Predictor
-    from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
+    from deepdetect.inference.settings import (
+        PredictSettings,
+        SettingsError,
+        choose_operating_point,
+        model_trust_warning,
+    )
     from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
 
     try:
@@ -183,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             aggregate=args.aggregate,
             topk=args.topk,
             explain_dir=args.explain,
-            explain_top=args.explain_top,
+            explain_top=20 if args.explain_top is None else args.explain_top,
             index=args.index,
             overwrite=args.overwrite,
             resume=args.resume,
@@ -197,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
-        choose_operating_point(predictor.contract, settings)
+        trust = model_trust_warning(predictor.contract, choose_operating_point(predictor.contract, settings))
     except (ModelLoadError, SettingsError) as exc:
         return _error(str(exc))
     if not expand_inputs(args.paths):
@@ -233,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  explanations: {summary.explained} in {args.explain}")
     if summary.report is not None:
         print(f"  triage page: {summary.report}")
+    if trust is not None:
+        print(f"deepdetect-predict: warning: {trust}", file=sys.stderr)
     if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
-STATUSES = ("unreadable", "unsupported", "no_video_stream", "no_frames", "too_large", "not_found")
+STATUSES = ("unreadable", "unsupported", "no_video_stream", "no_frames", "too_large", "not_found", "skipped")
 
 DEFAULT_MAX_PIXELS = 64_000_000
 # Targets closer than this many frames to the decoder's position are reached by decoding forward, not by seeking;
@@ -213,10 +213,32 @@ def _open_container(p: Path) -> Any:
         raise MediaError("unreadable", f"not a readable media container {p}: {exc}") from None
 
 
+AUDIO_CHECK_FRAMES = 256  # audio frames decoded to tell a real audio-only file from bytes that probe as audio
+
+
+def _decodes_audio(container: Any) -> bool:
+    """Whether the container's first audio stream decodes cleanly (its first `AUDIO_CHECK_FRAMES` frames, or to
+    its end): a real audio file, not random bytes that merely probe as one (those fail within a few frames)."""
+    if not container.streams.audio:
+        return False
+    n = 0
+    try:
+        for _ in container.decode(audio=0):
+            n += 1
+            if n >= AUDIO_CHECK_FRAMES:
+                break
+    except _av_errors():
+        return False
+    return n > 0
+
+
 def _video_stream(container: Any, p: Path) -> Any:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
-        raise MediaError("no_video_stream", f"no video stream in {p} (streams: {', '.join(kinds)})")
+        if _decodes_audio(container):
+            raise MediaError("no_video_stream", f"no video stream in {p} (streams: {', '.join(kinds)})")
+        # random bytes sometimes probe as a subtitle or audio stream: nothing decodable is unreadable
+        raise MediaError("unreadable", f"no decodable video or image in {p} (the probe found: {', '.join(kinds)})")
     return container.streams.video[0]
 
 
@@ -501,17 +523,22 @@ def _read_frames(
 # ---------------------------------------------------------------------------------------------------------- files
 
 
-def _walk_media(root: Path, recursive: bool) -> list[Path]:
-    exts = IMAGE_EXTS | VIDEO_EXTS
+def is_media_name(path: PathLike) -> bool:
+    """Whether the file name has an image or video extension (what a folder scan looks for)."""
+    return Path(path).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
+
+
+def _walk_media(root: Path, recursive: bool, others: bool = False) -> list[Path]:
+    def wanted(name: str) -> bool:
+        return not name.startswith(".") and (others or is_media_name(name))
+
     found: list[Path] = []
     if recursive:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found += [Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in exts and not f.startswith(".")]
+            found += [Path(dirpath) / f for f in filenames if wanted(f)]
     else:
-        found = [
-            c for c in root.iterdir() if c.suffix.lower() in exts and not c.name.startswith(".") and not c.is_dir()
-        ]
+        found = [c for c in root.iterdir() if wanted(c.name) and not c.is_dir()]
     return sorted(found, key=lambda q: q.relative_to(root).as_posix())
 
 
@@ -530,10 +557,11 @@ def _read_list_file(list_file: Path) -> list[Path]:
     return entries
 
 
-def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True) -> list[Path]:
+def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True, others: bool = False) -> list[Path]:
     """Expand files, folders and `.txt` path lists into a sorted, de-duplicated list of media files.
 
-    Folders contribute files with a known image/video extension (hidden ones skipped); files named explicitly are kept
+    Folders contribute files with a known image/video extension (hidden ones skipped; `others=True`: every
+    non-hidden file, so the caller can account for each, see `is_media_name`); files named explicitly are kept
     whatever their extension, so that the caller reports a per-file status. A missing top-level path raises
     MediaError('not_found'); missing entries of a list file are kept (they fail later with 'not_found').
     """
@@ -549,12 +577,12 @@ def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = Tru
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            for q in _walk_media(p, recursive):
+            for q in _walk_media(p, recursive, others):
                 add(q)
         elif p.suffix.lower() == ".txt" and p.is_file():
             for entry in _read_list_file(p):
                 if entry.is_dir():
-                    for q in _walk_media(entry, recursive):
+                    for q in _walk_media(entry, recursive, others):
                         add(q)
                 else:
                     add(entry)

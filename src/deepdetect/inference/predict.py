@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Container, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +45,7 @@ from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
 from deepdetect.media import (
     MediaError,
+    is_media_name,
     iter_media_files,
     load_image,
     media_kind,
@@ -63,6 +67,7 @@ STATUSES = (
     "no_frames",
     "too_large",
     "not_found",
+    "skipped",
     "error",
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded
@@ -103,22 +108,63 @@ class PredictSummary:
     resumed: int = 0
     dropped_bytes: int = 0
     explained: int = 0
+    known: int = 0  # records that matched the known-content index
     report: Path | None = None
+    interrupted: str | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), else None
 
     def count(self, rec: dict[str, Any]) -> None:
         """Add one record to the counts."""
         self.statuses[str(rec.get("status"))] += 1
         if rec.get("label"):
             self.labels[str(rec["label"])] += 1
+        if isinstance(rec.get("known_match"), dict):
+            self.known += 1
+
+
+class PredictInterrupted(Exception):
+    """Raised by `run_predict` when SIGINT or SIGTERM stopped it: the records so far are written and the run
+    header says `interrupted`; `.summary` holds the counts."""
+
+    def __init__(self, summary: PredictSummary) -> None:
+        super().__init__(f"interrupted by {summary.interrupted}")
+        self.summary = summary
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Inside, SIGTERM stops the run the way Ctrl-C does (KeyboardInterrupt); outside, its handler is restored.
+    Only the main thread can set handlers: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resume_argv(argv: Sequence[str]) -> list[str]:
+    """The command line that goes on with an interrupted run: the same one with `--resume` (not `--overwrite`)."""
+    args = [a for a in argv[1:] if a != "--overwrite"]
+    return ["deepdetect-predict", *args, *([] if "--resume" in args else ["--resume"])]
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, MediaError | None]]:
     """Files, folders (recursive) and `.txt` path lists -> [(file, None)], with [(path, error)] for inputs that
-    cannot be expanded (missing, or an unreadable path list)."""
+    cannot be expanded (missing, or an unreadable path list) and for files a folder holds that are not images or
+    videos (`skipped`: every file is accounted for)."""
     out: list[tuple[Path, MediaError | None]] = []
     for item in paths:
+        folder = Path(item).is_dir()
         try:
-            out.extend((p, None) for p in iter_media_files([item]))
+            for p in iter_media_files([item], others=folder):
+                skip = folder and not is_media_name(p)
+                out.append((p, MediaError("skipped", "not an image or video") if skip else None))
         except MediaError as exc:
             out.append((Path(item), exc))
     return out
@@ -538,31 +584,38 @@ def run_predict(
             min_face_fraction=settings.detect_min_face_fraction,
         )
         done = [record_key(r) for r in writer.existing]
-        for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
-            if matcher is not None:
-                from deepdetect.hashing.api import annotate_prediction
+        try:
+            with interrupt_on_sigterm():
+                for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
+                    if matcher is not None:
+                        from deepdetect.hashing.api import annotate_prediction
 
-                annotate_prediction(rec, matcher)
-            writer.write(rec)
-            summary.count(rec)
-            summary.scored += 1
-        if keep is not None and settings.explain_dir:
-            explained = _explain(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
-            summary.explained = len(explained)
-            if explained:
-                writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+                        annotate_prediction(rec, matcher)
+                    writer.write(rec)
+                    summary.count(rec)
+                    summary.scored += 1
+                if keep is not None and settings.explain_dir:
+                    explained = _explain(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
+                    summary.explained = len(explained)
+                    if explained:
+                        writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in hand is dropped, the records stay
+            summary.interrupted = str(exc) or "SIGINT"
     header.update(
         finished_at=utc_now(),
-        status="finished",
+        status="interrupted" if summary.interrupted else "finished",
         counts={
             "scored": summary.scored,
             "resumed": summary.resumed,
             "explained": summary.explained,
             "status": dict(summary.statuses),
             "label": dict(summary.labels),
+            "known_content": summary.known,
         },
     )
     _write_header(header_path, header)
+    if summary.interrupted:
+        raise PredictInterrupted(summary)
     if settings.report:
         from deepdetect.triage.report import build_report
 

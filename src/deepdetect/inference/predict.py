@@ -569,38 +569,41 @@ def run_predict(
     existing = "resume" if settings.resume else "overwrite" if settings.overwrite else "refuse"
     keep = TopFlagged(settings.explain_top) if settings.explain_dir else None
     header_path = run_header_path(output)
-    with RecordWriter(output, existing=existing) as writer:
-        summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
-        if writer.dropped_bytes:
-            log.warning("resume: dropped a half-written last record (%d bytes) of %s", writer.dropped_bytes, output)
-        for rec in writer.existing:
-            summary.count(rec)
-        header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
-        _write_header(header_path, header)
-        detector = predict_detector(
-            predictor.contract,
-            settings.device,
-            frame_workers=max(1, settings.workers),
-            min_face_fraction=settings.detect_min_face_fraction,
-        )
-        done = [record_key(r) for r in writer.existing]
-        try:
-            with interrupt_on_sigterm():
-                for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
-                    if matcher is not None:
-                        from deepdetect.hashing.api import annotate_prediction
+    header: dict[str, Any] | None = None
+    try:  # Ctrl-C or SIGTERM from here on: the file in hand is dropped, the records stay, the header says so
+        with interrupt_on_sigterm(), RecordWriter(output, existing=existing) as writer:
+            summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
+            if writer.dropped_bytes:
+                log.warning("resume: dropped a half-written last record (%d bytes) of %s", writer.dropped_bytes, output)
+            for rec in writer.existing:
+                summary.count(rec)
+            header = _run_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
+            _write_header(header_path, header)
+            detector = predict_detector(
+                predictor.contract,
+                settings.device,
+                frame_workers=max(1, settings.workers),
+                min_face_fraction=settings.detect_min_face_fraction,
+            )
+            done = [record_key(r) for r in writer.existing]
+            for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep):
+                if matcher is not None:
+                    from deepdetect.hashing.api import annotate_prediction
 
-                        annotate_prediction(rec, matcher)
-                    writer.write(rec)
-                    summary.count(rec)
-                    summary.scored += 1
-                if keep is not None and settings.explain_dir:
-                    explained = _explain(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
-                    summary.explained = len(explained)
-                    if explained:
-                        writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in hand is dropped, the records stay
-            summary.interrupted = str(exc) or "SIGINT"
+                    annotate_prediction(rec, matcher)
+                writer.write(rec)
+                summary.count(rec)
+                summary.scored += 1
+            if keep is not None and settings.explain_dir:
+                explained = _explain(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
+                summary.explained = len(explained)
+                if explained:
+                    writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+    except KeyboardInterrupt as exc:
+        if header is None:
+            raise  # stopped before the run began: nothing to record
+        summary.interrupted = str(exc) or "SIGINT"
+    assert header is not None
     header.update(
         finished_at=utc_now(),
         status="interrupted" if summary.interrupted else "finished",

@@ -568,3 +568,13 @@ def test_a_model_its_own_validation_distrusts_gets_a_banner(
     (tmp_path / "p.jsonl.run.json").write_text(json.dumps(run_header(val_tpr=0.9, val_fpr=0.02)))  # control
     page = build_report(records, tmp_path / "r.html", thumbnails=False).read_text(encoding="utf-8")
     assert 'id="trust"' not in page
+
+
+def test_skipped_files_are_counted_not_failures(tmp_path: Path) -> None:
+    recs = [record(tmp_path / "a.jpg", 0.2)] + [
+        record(tmp_path / f"notes{i}.txt", None, status="skipped", error="not an image or video") for i in range(3)
+    ]
+    s = summarise(recs, run_header(val_tpr=0.9))
+    assert s.statuses["skipped"] == 3 and not any("could not be read" in w for w in s.warnings)
+    broken = [*recs, record(tmp_path / "x.mp4", None, status="unreadable")]
+    assert any("1 of 2 files could not be read" in w for w in summarise(broken, run_header(val_tpr=0.9)).warnings)

@@ -46,7 +46,7 @@ h1{font-size:20px;margin:6px 0}h2{font-size:15px;margin:12px 0 6px}
 .score{font:15px ui-monospace,monospace;white-space:nowrap}
 .fake{color:#fff;background:#c62828;border-radius:3px;padding:0 4px}
 .real{color:#fff;background:#2e7d32;border-radius:3px;padding:0 4px}
-.st-ok{color:#2e7d32}.st-no_face{color:#8a6d00}.st-bad{color:#b71c1c;font-weight:600}
+.st-ok{color:#2e7d32}.st-no_face{color:#8a6d00}.st-skip{color:#666}.st-bad{color:#b71c1c;font-weight:600}
 .err{color:#b71c1c;font-size:11px;word-break:break-word;max-width:320px}
 .thumb{width:244px}.thumb img{display:block;max-width:240px;border:1px solid #ccc}
 .ph{width:160px;height:90px;display:flex;align-items:center;justify-content:center;text-align:center;
@@ -287,7 +287,7 @@ def _match_html(match: Any) -> str:
 
 
 def _status_class(status: str) -> str:
-    return {"ok": "st-ok", "no_face": "st-no_face"}.get(status, "st-bad")
+    return {"ok": "st-ok", "no_face": "st-no_face", "skipped": "st-skip"}.get(status, "st-bad")
 
 
 def _score_cell(rec: Mapping[str, Any]) -> str:

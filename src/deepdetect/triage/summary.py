@@ -200,9 +200,10 @@ def summarise(records: list[dict[str, Any]], run: dict[str, Any] | None, read_wa
     versions = {(r.get("model_name"), r.get("model_version")) for r in records if r.get("model_name")}
     if len(versions) > 1:
         out.warnings.append(f"The records come from {len(versions)} different models or model versions.")
-    failed = sum(n for s, n in statuses.items() if s not in READ_STATUSES)
-    if records and failed / len(records) >= 0.5:
-        out.warnings.append(f"{failed} of {len(records)} files could not be read or scored (see their status).")
+    failed = sum(n for s, n in statuses.items() if s not in (*READ_STATUSES, "skipped"))
+    media = len(records) - statuses.get("skipped", 0)  # files found in folders that are not media are not failures
+    if media and failed / media >= 0.5:
+        out.warnings.append(f"{failed} of {media} files could not be read or scored (see their status).")
     if not records:
         out.warnings.append("No record could be read from the records file.")
     no_face = statuses.get("no_face", 0)

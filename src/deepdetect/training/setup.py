@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -29,6 +28,7 @@ from deepdetect.models.weights import LoadReport
 from deepdetect.training.distributed import DistInfo
 from deepdetect.training.settings import DataSettings, LoaderSettings, TrainConfigError, TrainSettings
 from deepdetect.utils.device import DeviceError, resolve_device
+from deepdetect.utils.targets import instantiate_group
 
 log = logging.getLogger(__name__)
 
@@ -282,12 +282,14 @@ def build_run(settings: TrainSettings, info: DistInfo, device: torch.device) -> 
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=trainer.ema_decay, use_warmup=trainer.ema_warmup)
-    optimizer = instantiate(settings.optimizer)(params=[p for p in model.parameters() if p.requires_grad])
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = instantiate_group("optimizer", settings.optimizer)(params=params)
     micro_per_epoch = len(data.train_loader)
     if trainer.max_steps_per_epoch:
         micro_per_epoch = min(micro_per_epoch, trainer.max_steps_per_epoch)
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / trainer.accumulate_grad_batches))
-    scheduler = instantiate(settings.scheduler)(optimizer=optimizer, total_steps=steps_per_epoch * trainer.max_epochs)
+    total_steps = steps_per_epoch * trainer.max_epochs
+    scheduler = instantiate_group("scheduler", settings.scheduler)(optimizer=optimizer, total_steps=total_steps)
     run_model: nn.Module = model
     if info.enabled:
         run_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

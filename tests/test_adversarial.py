@@ -4,10 +4,14 @@ a file name or an index file handed over by someone else can make the toolkit do
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deepdetect.utils.config import vet_command_line
@@ -99,13 +103,16 @@ def test_ordinary_command_lines_pass(argv: list[str]) -> None:
 
 
 def test_cli_refuses_hydra_callback_and_log_file(tmp_path: Path) -> None:
+    """The entry points' wrapper (cli/_hydra.py) refuses before Hydra builds a callback or a log handler; the task,
+    which would write `ran`, never runs."""
     marker = tmp_path / "PWNED"
     attack = _hydra_attacks(marker)
+    task = f"lambda cfg: open({str(tmp_path / 'ran')!r}, 'w')"
     proc = subprocess.run(
         [
             sys.executable,
             "-c",
-            "from deepdetect.cli.export import main; main()",
+            f"from deepdetect.cli._hydra import hydra_main; hydra_main('export', {task})()",
             f"output_dir={tmp_path / 'run'}",
             *attack["log_file_handler"],
             *attack["callback"],
@@ -116,4 +123,235 @@ def test_cli_refuses_hydra_callback_and_log_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "refusing hydra." in proc.stderr and "Traceback" not in proc.stderr
-    assert not marker.exists() and not (tmp_path / "run").exists()
+    assert not marker.exists() and not (tmp_path / "run").exists() and not (tmp_path / "ran").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Known-content index files and hash lists handed over by someone else (hashing/index.py, hashing/exchange.py)
+
+
+def _index(path: Path, n: int = 3) -> Path:
+    from deepdetect.hashing.index import HashIndex, HashRow, Item
+
+    rng = np.random.default_rng(0)
+    items = [
+        Item(f"ref{i}", "image", "ncii", [HashRow(0, 0.0, 90, rng.integers(0, 256, 32, np.uint8).tobytes())])
+        for i in range(n)
+    ]
+    items.append(
+        Item(
+            "vid",
+            "video",
+            "ncii",
+            [HashRow(k, float(k), 80, rng.integers(0, 256, 32, np.uint8).tobytes()) for k in range(3)],
+        )
+    )
+    with HashIndex(path, create=True) as index:
+        index.add(items)
+    return path
+
+
+def _tamper(path: Path, *sql: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    for statement in sql:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        [  # a view in place of items that relabels every entry
+            "ALTER TABLE items RENAME TO items_real",
+            "CREATE VIEW items AS SELECT id, ref, kind, 'benign' AS label, sha256, duration_s, source, added_at, "
+            "metadata FROM items_real",
+        ],
+        [  # a recursive view (bounded here; unbounded it hangs every query)
+            "CREATE VIEW loop AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 5) "
+            "SELECT x FROM r"
+        ],
+        ["CREATE TRIGGER relabel AFTER INSERT ON items BEGIN UPDATE items SET label = 'benign'; END"],
+        ["CREATE TABLE extra (x)"],
+        ["DROP INDEX items_sha256"],
+    ],
+    ids=["view_relabels", "recursive_view", "trigger", "foreign_table", "missing_index"],
+)
+def test_index_with_foreign_schema_is_refused(tmp_path: Path, sql: list[str]) -> None:
+    from deepdetect.hashing.index import HashIndex, IndexFileError
+
+    path = _index(tmp_path / "known.db")
+    _tamper(path, *sql)
+    with pytest.raises(IndexFileError, match="schema"):
+        HashIndex(path)
+
+
+def test_index_is_opened_read_only_for_reading(tmp_path: Path) -> None:
+    from deepdetect.hashing.index import HashIndex
+
+    path = _index(tmp_path / "known.db")
+    before = path.read_bytes()
+    with HashIndex(path) as index:
+        assert len(index) == 4 and index.table().codes.shape == (6, 32)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            index.conn.execute("DELETE FROM items")
+        assert index.remove(["ref0"]) == 1  # a write opens it for writing
+    assert path.read_bytes() != before
+
+
+@pytest.mark.parametrize(
+    ("sql", "what"),
+    [
+        ("UPDATE hashes SET hash = X'00' WHERE rowid = 1", "32-byte"),
+        ("UPDATE items SET kind = 'evil' WHERE id = 1", "kind"),
+        ("UPDATE hashes SET quality = 1000 WHERE rowid = 2", "out-of-range"),
+        ("UPDATE items SET metadata = '[1]' WHERE id = 1", "metadata"),
+        ("DELETE FROM hashes WHERE item_id = 1", "without hashes"),
+        ("UPDATE items SET label = 'a,b' WHERE id = 2", "ref/label"),
+    ],
+)
+def test_verify_catches_tampered_rows(tmp_path: Path, sql: str, what: str) -> None:
+    from deepdetect.cli.index import main
+    from deepdetect.hashing.index import HashIndex, IndexFileError
+
+    path = _index(tmp_path / "known.db")
+    _tamper(path, sql)
+    with HashIndex(path) as index, pytest.raises(IndexFileError, match=what):
+        index.verify()
+    assert main(["info", str(path), "--verify"]) == 2
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE hashes SET quality = 9223372036854775807 WHERE rowid = 1",
+        "UPDATE items SET metadata = '" + "[" * 100_000 + "]" * 100_000 + "' WHERE id = 1",
+        "UPDATE hashes SET frame_index = 'x' WHERE rowid = 1",
+    ],
+    ids=["huge_int", "deep_json", "text_in_int_column"],
+)
+def test_hostile_values_are_clean_errors(tmp_path: Path, sql: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdetect.cli.index import main
+    from deepdetect.hashing.index import HashIndex, IndexFileError
+
+    path = _index(tmp_path / "known.db")
+    _tamper(path, sql)
+    with HashIndex(path) as index, pytest.raises(IndexFileError):
+        index.table()
+        index.items()
+    assert main(["export", str(path), str(tmp_path / "share")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def _with_alarm(seconds: int) -> None:
+    def _expired(signum: int, frame: object) -> None:
+        raise TimeoutError("blocked")
+
+    signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_import_reads_only_regular_files(tmp_path: Path, kind: str) -> None:
+    """A symlink to a device (/dev/zero would grow memory without bound; /dev/null stands in) or a FIFO (would hang)."""
+    from deepdetect.hashing.exchange import HashListError, read_hash_list
+
+    path = tmp_path / "list.txt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/null")
+    _with_alarm(20)
+    try:
+        with pytest.raises(HashListError, match="not a regular file"):
+            read_hash_list(path, "ncii")
+    finally:
+        signal.alarm(0)
+
+
+HEX = "f" * 64
+
+
+def test_import_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdetect.hashing import exchange
+
+    monkeypatch.setattr(exchange, "MAX_LIST_BYTES", 1000)
+    (tmp_path / "list.txt").write_text(f"{HEX},90,x,l\n" * 100, encoding="utf-8")
+    with pytest.raises(exchange.HashListError, match="larger than 1000 bytes"):
+        exchange.read_hash_list(tmp_path / "list.txt")
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"items.csv": "ref,kind\nx,image\n"}, "missing column"),
+        (
+            {
+                "items.csv": ",".join(("ref", "kind", "label", "sha256", "duration_s", "source", "file", "metadata"))
+                + "\nx,image,l,,,,,"
+                + "a" * (2 << 20)
+                + "\n",
+                "pdq.txt": f"{HEX},90,x,l\n",
+            },
+            "CSV",
+        ),
+        (
+            {
+                "items.csv": 'ref,kind,label,sha256,duration_s,source,file,metadata\nx,image,l,,,,,"'
+                + "[" * 50_000
+                + '"\n',
+                "pdq.txt": f"{HEX},90,x,l\n",
+            },
+            "unreadable value",
+        ),
+        (
+            {
+                "items.csv": "ref,kind,label,sha256,duration_s,source,file,metadata\n",
+                "faces.txt": f"{HEX},90,x,{'9' * 5000}\n",
+            },
+            "frame number",
+        ),
+        (
+            {
+                "items.csv": "ref,kind,label,sha256,duration_s,source,file,metadata\n",
+                "faces.txt": f"{HEX},{10**30},x,1\n",
+            },
+            "quality",
+        ),
+        (
+            {
+                "items.csv": "ref,kind,label,sha256,duration_s,source,file,metadata\nv,video,l,,1e400,,vpdq/0.txt,\n",
+                "vpdq/0.txt": f"0,90,{HEX},0.000\n",
+            },
+            "time",
+        ),
+    ],
+    ids=["missing_columns", "long_cell", "deep_json", "huge_int_text", "huge_quality", "infinite_duration"],
+)
+def test_hostile_bundles_are_clean_errors(tmp_path: Path, files: dict[str, str], match: str) -> None:
+    from deepdetect.cli.index import main
+    from deepdetect.hashing.exchange import HashListError, read_hash_list
+
+    bundle = tmp_path / "share"
+    for name, text in files.items():
+        (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / name).write_text(text, encoding="utf-8")
+    with pytest.raises(HashListError, match=match):
+        read_hash_list(bundle)
+    assert main(["import", str(tmp_path / "new.db"), str(bundle)]) == 2
+
+
+def test_export_neutralises_cells_and_round_trips(tmp_path: Path) -> None:
+    from deepdetect.hashing.exchange import export_bundle, read_hash_list
+    from deepdetect.hashing.index import HashIndex, HashRow, Item
+
+    bits = bytes(range(32))
+    hostile = Item("=HYPERLINK(1)", "image", "@label", [HashRow(0, 0.0, 90, bits)], source="+cmd", metadata={"a": 1})
+    with HashIndex(tmp_path / "known.db", create=True) as index:
+        index.add([hostile])
+        export_bundle(index, tmp_path / "share")
+    cells = (tmp_path / "share" / "items.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
+    assert cells[0] == "'=HYPERLINK(1)" and cells[2] == "'@label" and cells[5] == "'+cmd"
+    back = read_hash_list(tmp_path / "share")
+    assert [(it.ref, it.label, it.source) for it in back] == [("=HYPERLINK(1)", "@label", "+cmd")]

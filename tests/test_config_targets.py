@@ -111,12 +111,14 @@ def test_instantiate_group_checks_before_building(tmp_path: Path) -> None:
 
 
 def test_cli_exits_2_and_runs_nothing(tmp_path: Path) -> None:
+    """The wrapper every Hydra entry point is made with (deepdetect-train is `hydra_main("train", train_task)`)."""
     marker = tmp_path / "PWNED"
+    task = f"lambda cfg: open({str(tmp_path / 'ran')!r}, 'w')"
     proc = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "deepdetect.cli.train",
+            "-c",
+            f"from deepdetect.cli._hydra import hydra_main; hydra_main('train', {task})()",
             f"output_dir={tmp_path / 'run'}",
             f'optimizer.lr={{_target_:builtins.exec,_args_:[\'open("{marker}","w")\']}}',
         ],
@@ -126,4 +128,4 @@ def test_cli_exits_2_and_runs_nothing(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "refusing optimizer.lr._target_='builtins.exec'" in proc.stderr + proc.stdout
-    assert not marker.exists() and "Traceback" not in proc.stderr
+    assert not marker.exists() and not (tmp_path / "ran").exists() and "Traceback" not in proc.stderr

@@ -1,6 +1,6 @@
 """Benchmark: peak RSS and seconds to decode + detect hostile or huge inputs, each in a fresh subprocess.
 
-Cases (issue 12): an MJPEG/MKV whose header says 64x64 but whose later frames are 12000x12000 (refused as
+Cases: an MJPEG/MKV whose header says 64x64 but whose later frames are 12000x12000 (refused as
 `too_large` at the first big frame, the decoder never allocates it), and a 7999x7999 JPEG just within the pixel
 limit, detected on a copy downscaled to `DETECT_MAX_SIDE` (side by side with full-resolution detection).
 """

@@ -10,15 +10,15 @@ after in one process run, plus RSS over a long run of files.
   on every k-th of 32 sampled frames and MTCNN's R-Net/O-Net following the faces in between, k = 1 (every frame),
   2, 4, 8; faces kept, detect seconds, the IoU of each tracked face with the full detector's, and the files that
   differ.
-- `throughput`: "before" is predict as it was at the start of session 3 (`score_file` per file, MTCNN's default
+- `throughput`: "before" is predict before the batched pipeline (`score_file` per file, MTCNN's default
   pyramid), but at one torch thread, not the old default count (so the gain shown leaves out `detect_threads`');
   "after_every_1" is `predict_files` with the full detector on every frame (one torch thread, 2 workers, a
   video's frames on 2 threads, ORT without spinning, crops batched across files); "after" is `predict_files` with
   today's defaults (tracked detection, every 4th frame); "after_fraction_1" adds `detect_min_face_fraction=1.0`.
   Images (about 512 px, one face), a <= 720p clip alone and in a queue, and the 1080p clip alone, 32 frames per
-  video. Models (`BENCH_PREDICT_MODELS=a,b` picks some): efficientnet_b0 at 224 px fp32 (the model of session 3's
-  figures), tf_efficientnet_lite0 at 128 px INT8 (`quantize.int8=true` with the shipped settings: the face-swap
-  reference's format in sessions 3-6) and at 224 px INT8 (its format since session 7).
+  video. Models (`BENCH_PREDICT_MODELS=a,b` picks some): efficientnet_b0 at 224 px fp32 (the model of the profile
+  figures), tf_efficientnet_lite0 at 128 px INT8 (`quantize.int8=true` with the shipped settings: the format of the
+  128 px face-swap recipes) and at 224 px INT8 (the face-swap reference's format, docs/RESULTS.md §1.6).
 - `memory`: RSS sampled every `step` files over a long run of image files through `predict_files`
   (`bench_predict_memory.py` runs it over 10,000 files).
 
@@ -258,7 +258,7 @@ def _after(
 
 
 def _after_every_1(paths: list[Path], predictor: Any, frames: int) -> list[dict[str, Any]]:
-    """`_after` with the full detector on every frame (`--detect-every 1`): session 3's "after"."""
+    """`_after` with the full detector on every frame (`--detect-every 1`): the batched pipeline without tracking."""
     return _after(paths, predictor, frames, every=1)
 
 

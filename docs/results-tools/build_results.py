@@ -1,50 +1,72 @@
-"""Assemble docs/RESULTS.md: the hand-written head, then per run its command, wall time and summarize.py's tables."""
-import re, subprocess, sys
+"""Refresh the generated tables of docs/RESULTS.md from the run outputs.
+
+A generated table sits between two markers; the first names the command that prints it (run from the repository
+root, `python` meaning this interpreter):
+
+    <!-- generated: python docs/results-tools/overview.py "baseline:photos, videos, crops" ... -->
+    | run | ... |
+    <!-- end generated -->
+
+Each command only reads outputs under `outputs/`. A block is replaced by the command's output when the command
+succeeds and prints at least as many table rows as the block holds; otherwise (outputs absent or incomplete) the
+block is kept as it is and the reason printed. Without outputs the page is therefore left unchanged.
+
+Usage: python docs/results-tools/build_results.py [--check]   (--check: write nothing, exit 1 if the page would change)
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
-R = Path("outputs/ref")
-G, P, V = "$G", "$P", "$V"
-RUNS = [
- ("baseline", "1. Issue 8 baseline reproduced (resnet18, random init, 128 px, 2 epochs, augment=light)",
-  f".venv/bin/deepdetect-train experiment=gan_faces_baseline data.manifest={G} data.num_workers=2 trainer=cpu output_dir=outputs/ref/baseline"),
- ("reference", "2a. Issue 4 reference (resnet18, random init, 128 px, 6 epochs, augment=light; `experiment=gan_faces_reference`)",
-  f".venv/bin/deepdetect-train experiment=gan_faces_reference data.manifest={G} trainer=cpu output_dir=outputs/ref/reference"),
- ("sbi_only", "2b. Issue 4 SBI-only (real gan-faces crops only, self-blended fakes p=0.5; resnet18, 128 px, 6 epochs)",
-  f".venv/bin/deepdetect-train experiment=sbi_only model=resnet18 model.input_size=128 data.manifest={G} data.num_workers=2 trainer=cpu trainer.max_epochs=6 output_dir=outputs/ref/sbi_only"),
- ("sbi_only_30ep", "2c. Issue 4 SBI-only trained longer (30 epochs, no early stop; otherwise as 2b)",
-  f".venv/bin/deepdetect-train experiment=sbi_only model=resnet18 model.input_size=128 data.manifest={G} data.num_workers=2 trainer=cpu trainer.max_epochs=30 trainer.patience=null output_dir=outputs/ref/sbi_only_30ep"),
- ("loso_base_photos", "3.0 Control: baseline recipe under LOSO, photos held out (`experiment=loso_baseline`, 6 epochs)",
-  f".venv/bin/deepdetect-train experiment=loso_baseline \"data.manifest=[{G},{P},{V}]\" data.holdout_source=photos trainer=cpu output_dir=outputs/ref/loso_base_photos"),
- ("loso_sb_photos", "3a. Recipe (a): source-balanced + degradation chain + SBI mix, photos held out (`experiment=loso_source_balanced`)",
-  f".venv/bin/deepdetect-train experiment=loso_source_balanced \"data.manifest=[{G},{P},{V}]\" data.holdout_source=photos trainer=cpu output_dir=outputs/ref/loso_sb_photos"),
- ("loso_sbpatch_photos", "3b. Recipe (b): recipe (a) with the patch head, photos held out (`experiment=loso_source_balanced_patch`)",
-  f".venv/bin/deepdetect-train experiment=loso_source_balanced_patch \"data.manifest=[{G},{P},{V}]\" data.holdout_source=photos trainer=cpu output_dir=outputs/ref/loso_sbpatch_photos"),
- ("loso_sbres_photos", "3c. Recipe (c): recipe (a) + every crop downscaled to 50% (train and test), photos held out (`experiment=loso_source_balanced_resnorm`)",
-  f".venv/bin/deepdetect-train experiment=loso_source_balanced_resnorm \"data.manifest=[{G},{P},{V}]\" data.holdout_source=photos trainer=cpu output_dir=outputs/ref/loso_sbres_photos\n"
-  "# evaluation as above but with 'robustness=[downscale50]' in both evaluate calls"),
- ("loso_base_videos", "3.1 Control with videos held out (`experiment=loso_baseline`)",
-  f".venv/bin/deepdetect-train experiment=loso_baseline \"data.manifest=[{G},{P},{V}]\" data.holdout_source=videos trainer=cpu output_dir=outputs/ref/loso_base_videos"),
- ("loso_sb_videos", "3d. Recipe (a), videos held out (photos are in training)",
-  f".venv/bin/deepdetect-train experiment=loso_source_balanced \"data.manifest=[{G},{P},{V}]\" data.holdout_source=videos trainer=cpu output_dir=outputs/ref/loso_sb_videos"),
- ("loso_sbpatch_videos", "3e. Recipe (b) (patch head), videos held out",
-  f".venv/bin/deepdetect-train experiment=loso_source_balanced_patch \"data.manifest=[{G},{P},{V}]\" data.holdout_source=videos trainer=cpu output_dir=outputs/ref/loso_sbpatch_videos"),
-]
-head = Path("docs/results-tools/results_head.md").read_text()
-tail = Path("docs/results-tools/results_tail.md").read_text() if Path("docs/results-tools/results_tail.md").exists() else ""
-OV = ["baseline:photos, videos, crops", "reference:photos, videos, crops", "sbi_only:photos, videos, crops (no fakes)",
-      "sbi_only_30ep:photos, videos, crops (no fakes)", "loso_base_photos:photos, crops", "loso_sb_photos:photos, crops",
-      "loso_sbpatch_photos:photos, crops", "loso_sbres_photos:photos, crops (see 3c)", "loso_base_videos:videos, crops", "loso_sb_videos:videos, crops", "loso_sbpatch_videos:videos, crops"]
-ov = subprocess.run([sys.executable, "docs/results-tools/overview.py", *OV], capture_output=True, text=True, check=True).stdout
-mid = Path("docs/results-tools/results_mid.md").read_text() if Path("docs/results-tools/results_mid.md").exists() else ""
-out = [head, "\n## Overview\n\n", mid, "\n", ov]
-for run, title, cmd in RUNS:
-    if not (R / run / "eval_cross/metrics.json").exists():
-        out.append(f"\n## {title}\n\nNot run (time limit).\n"); continue
-    log = (R / "logs" / f"{run}.log").read_text(errors="replace")
-    m = re.findall(r"^real\s+(\S+)", log, re.M)
-    wall = m[-1] if m else "?"
-    tab = subprocess.run([sys.executable, "docs/results-tools/summarize.py", run], capture_output=True, text=True, check=True).stdout
-    tab = tab.split("\n", 3)[3] if tab.startswith("\n###") else tab
-    out.append(f"\n## {title}\n\n```bash\n{cmd}\n```\nWall time of the train command: {wall} (`outputs/ref/logs/{run}.log`; for LOSO runs it includes the built-in held-out evaluation), then the two evaluate calls above (13–30 s each).\n{tab}")
-out.append(tail)
-Path("docs/RESULTS.md").write_text("".join(out))
-print("wrote docs/RESULTS.md")
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "docs" / "RESULTS.md"
+BLOCK = re.compile(r"^<!-- generated: (?P<cmd>.+?) -->\n(?P<body>.*?)^<!-- end generated -->$", re.M | re.S)
+
+
+def rows(text: str) -> int:
+    """Number of markdown table rows in `text`."""
+    return sum(1 for line in text.splitlines() if line.startswith("|"))
+
+
+def refresh(cmd: str, body: str) -> tuple[str, str]:
+    """The block's new body and what happened to it."""
+    args = shlex.split(cmd)
+    if args and args[0] == "python":
+        args[0] = sys.executable
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return body, f"kept (the command failed: {last})"
+    new = proc.stdout if proc.stdout.endswith("\n") else proc.stdout + "\n"
+    if rows(new) < rows(body):
+        return body, f"kept (the outputs give {rows(new)} table lines, the page holds {rows(body)})"
+    return new, "refreshed" if new != body else "unchanged"
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    page = PAGE.read_text()
+    out, last = [], 0
+    for m in BLOCK.finditer(page):
+        body, what = refresh(m["cmd"], m["body"])
+        print(f"{what}: {m['cmd'][:100]}")
+        out += [page[last : m.start("body")], body]
+        last = m.end("body")
+    new = "".join([*out, page[last:]])
+    if new == page:
+        print("docs/RESULTS.md unchanged")
+        return 0
+    if check:
+        print("docs/RESULTS.md would change")
+        return 1
+    PAGE.write_text(new)
+    print("wrote docs/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Face crops for the crop-size and margin levers of docs/RESULTS.md §1.6: the sources of configs/reference.yaml
-# extracted with the arguments that file gives `make reference` (same detector, frames, group patterns, split
-# fractions and seed, so every person lands in the same split and fold), with another crop size or margin.
+# Face crops for the face-swap runs of docs/RESULTS.md §1 (128 px, 224 px, margin 0.5): the sources of
+# configs/reference.yaml extracted with the arguments that file gives `make reference` (same detector, frames, group
+# patterns, split fractions and seed, so every person lands in the same split and fold), with another crop size or
+# margin.
 # Usage: SIZE=224 DIR=crops224 bash docs/results-tools/extract.sh [SOURCE...]
 #        MARGIN=0.5 DIR=crops_m50 bash docs/results-tools/extract.sh faceswap-dfl ffpp-c23 dfdc-sample
 # SIZE / MARGIN unset: reference.yaml's. No SOURCE: every source of reference.yaml (cross-validation reads only the

@@ -1,8 +1,8 @@
 #!/bin/bash
-# The face-swap runs of docs/RESULTS.md ("Face-swap reference detector"), with the commands that were run.
-# Needs 128 px crops in $R/crops128 (`SIZE=128 DIR=crops128 bash docs/results-tools/extract.sh`; until session 7
-# `make reference` extracted these into $R/crops) and, for the 224 px runs, $R/crops224 (`SIZE=224 DIR=crops224`,
-# what `make reference` extracts since session 7). Each run's wall time ends its log in $R/logs/.
+# The face-swap runs of docs/RESULTS.md §1 ("Face-swap reference detector"), with the commands that were run.
+# Needs 128 px crops in $R/crops128 (`SIZE=128 DIR=crops128 bash docs/results-tools/extract.sh`) and, for the
+# 224 px runs, $R/crops224 (`SIZE=224 DIR=crops224`: the crops `make reference` extracts). Runs that score
+# gan-faces also need `extract.sh gan-faces` at their size. Each run's wall time ends its log in $R/logs/.
 # Usage: bash docs/results-tools/faceswap.sh [RUN...]   (no argument: every run)
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,8 +15,8 @@ T=.venv/bin/deepdetect-train; E=.venv/bin/deepdetect-evaluate
 EV="bootstrap.n=1000 report.gradcam=0 robustness=[]"
 mkdir -p $R/logs $R/runs
 
-train() { # name train-args...   (the session-3 lever runs were unpaired: PAIRED=true for the paired ones; they ran
-  local name=$1; shift          # at 128 px, the recipe's size until session 7: a later model.input_size wins)
+train() { # name train-args...   (the `main` recipe and its lever runs are unpaired: PAIRED=true for the paired
+  local name=$1; shift          # runs; 128 px unless a later model.input_size overrides it)
   ( time $T experiment=faceswap_reference data.paired=${PAIRED:-false} model.input_size=128 "$@" output_dir=$R/runs/$name ) \
     > $R/logs/$name.log 2>&1
 }
@@ -69,7 +69,7 @@ crops_in() { # dir: the same sources extracted by extract.sh with another size o
 }
 run_cv_main()    { cv main; }
 run_cv_paired()  { PAIRED=true cv paired; }
-# the reference since session 4 (chosen by cross-validation, RESULTS §1.4): `main` with pairs side by side
+# the 128 px paired recipe (chosen over `main` by cross-validation, RESULTS §1.4): `main` with pairs side by side
 run_paired()     { PAIRED=true train paired "data.manifest=[$DFL,$FF,$DC]"; standard paired; }
 run_cv_lite2()   { cv lite2 $L2; }
 # refit: the reference recipe's folds keep their last epoch (their val_scores.csv are then the scores of what a refit
@@ -88,10 +88,11 @@ run_refit224()   { crops_in crops224; PAIRED=true train refit224 "data.manifest=
                    standard refit224; }
 # margin: 128 px crops with a 0.5 margin (`MARGIN=0.5 DIR=crops_m50 extract.sh`), folds keeping their last epoch
 run_cv_paired_m50_last() { crops_in crops_m50; PAIRED=true cv paired_m50_last trainer.keep=last; }
-# leave one source out with the session-7 reference recipe (paired, 224 px); gan-faces: the reference scores all of it
+# leave one source out with the reference recipe (paired, 224 px); gan-faces: the reference scores all of it
 run_loso_dfl224()  { crops_in crops224; PAIRED=true loso loso_dfl224 "$DFL" "$FF,$DC" model.input_size=224; }
 run_loso_ffpp224() { crops_in crops224; PAIRED=true loso loso_ffpp224 "$FF" "$DFL,$DC" model.input_size=224; }
 run_loso_gan224()  { crops_in crops224; ev paired224 gan "$GAN" all; }
+# the reference (RESULTS §1.6): the paired recipe on 224 px crops at 224 px input, what `make reference` trains
 run_paired224()  { crops_in crops224; PAIRED=true train paired224 "data.manifest=[$DFL,$FF,$DC]" model.input_size=224; standard paired224; }
 
 for r in "${@:-main random sbi fpv4 loso_dfl loso_ffpp}"; do for x in $r; do echo "== $x"; run_$x; done; done

@@ -1,4 +1,4 @@
-"""Print the face-swap result tables of docs/RESULTS.md from the runs' metrics.json files (reads only)."""
+"""Print the table of every face-swap evaluation (docs/RESULTS.md §1.7) from the runs' metrics.json (reads only)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,13 @@ def row(run_dir: Path, tag: str) -> str | None:
 
 
 def main() -> None:
+    """Usage: faceswap_table.py [RUNS_DIR] [RUN ...]   (no RUN: every run folder, sorted by name)."""
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "outputs/reference/runs")
+    names = sys.argv[2:]
+    runs = [root / n for n in names] if names else sorted(p for p in root.iterdir() if p.is_dir())
     print("| run | evaluated on | videos real/fake | video AUC [95% CI] | frame AUC [95% CI] | video FPR@thr | video TPR@thr | agg |")
     print("|---|---|---|---|---|---|---|---|")
-    for run in sorted(p for p in root.iterdir() if p.is_dir()):
+    for run in runs:
         name = run.name  # named on the first line printed for the run
         for ev in sorted(run.glob("eval_*")):
             line = row(run, ev.name[5:])

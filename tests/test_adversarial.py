@@ -4,6 +4,7 @@ a file name or an index file handed over by someone else can make the toolkit do
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -355,3 +356,122 @@ def test_export_neutralises_cells_and_round_trips(tmp_path: Path) -> None:
     assert cells[0] == "'=HYPERLINK(1)" and cells[2] == "'@label" and cells[5] == "'+cmd"
     back = read_hash_list(tmp_path / "share")
     assert [(it.ref, it.label, it.source) for it in back] == [("=HYPERLINK(1)", "@label", "+cmd")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lists of paths (media.read_path_list, shared by predict, hash and index add/match)
+
+
+def _hostile_lists(folder: Path) -> dict[str, Path]:
+    """name -> list file; `text` names odd-but-valid entries, the others are not text at all."""
+    import gzip
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = {name: folder / f"{name}.txt" for name in ("nul", "gzip", "zip", "random", "text")}
+    lists["nul"].write_bytes(b"a.jpg\nb\x00c.jpg\n")
+    lists["gzip"].write_bytes(gzip.compress(b"a.jpg\n" * 10))
+    with zipfile.ZipFile(lists["zip"], "w") as z:
+        z.writestr("a.jpg", "x" * 100)
+    lists["random"].write_bytes(np.random.default_rng(1).integers(0, 256, 4000, np.uint8).tobytes())
+    lists["text"].write_text(
+        "~nosuchuser_deepdetect/x.jpg\n"
+        + "y" * 300
+        + "/a.jpg\n"
+        + "z" * 300
+        + ".jpg\nline\u2028sep.jpg\nnext\x85line.jpg\n",
+        encoding="utf-8",
+    )
+    return lists
+
+
+EXPECTED_TEXT_ENTRIES = {
+    "x.jpg": "not_found",  # ~nosuchuser/x.jpg, kept literally
+    "a.jpg": "unreadable",  # a folder name longer than 255 bytes
+    "z" * 300 + ".jpg": "unreadable",
+    "line\u2028sep.jpg": "not_found",  # one entry each: lists split on newlines only
+    "next\x85line.jpg": "not_found",
+}
+
+
+def test_hash_lists_that_are_not_text_or_name_impossible_paths(tmp_path: Path) -> None:
+    from deepdetect.hashing.records import hash_paths
+
+    lists = _hostile_lists(tmp_path)
+    for name in ("nul", "gzip", "zip", "random"):
+        (rec,) = list(hash_paths([lists[name]]))
+        assert rec["status"] == "unreadable" and "not a text path list" in rec["error"], rec
+    recs = list(hash_paths([lists["text"]]))
+    assert {Path(r["path"]).name: r["status"] for r in recs} == EXPECTED_TEXT_ENTRIES
+
+
+def test_predict_lists_that_are_not_text_or_name_impossible_paths(tmp_path: Path) -> None:
+    from deepdetect.cli.predict import main as predict_main
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "model" / "run").parent
+    lists = _hostile_lists(tmp_path / "lists")
+    out = tmp_path / "out.jsonl"
+    argv = [*map(str, lists.values()), "--model", str(model), "--output", str(out), "--frames", "2", "--quiet"]
+    assert predict_main(argv) in (0, 1)
+    recs = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line.strip()]
+    by_name = {Path(r["path"]).name: r for r in recs}
+    for name in ("nul", "gzip", "zip", "random"):
+        rec = by_name[f"{name}.txt"]
+        assert rec["status"] == "unreadable" and "not a text path list" in rec["error"], rec
+    assert {n: by_name[n]["status"] for n in EXPECTED_TEXT_ENTRIES} == EXPECTED_TEXT_ENTRIES
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bounds: size-like settings and command-line numbers (media.sample_frame_indices, ExtractSettings, utils/cliargs.py)
+
+
+def test_a_video_claiming_billions_of_frames_is_bounded() -> None:
+    from deepdetect.media import MAX_FRAMES_PER_VIDEO, MediaError, sample_frame_indices
+
+    huge = 2**31 - 1
+    with pytest.raises(ValueError, match="frames_per_video"):
+        sample_frame_indices(huge, 10**9)
+    for every_k in (None, 1):
+        with pytest.raises(MediaError) as info:
+            sample_frame_indices(huge, None, every_k)
+        assert info.value.status == "too_large"
+    assert len(sample_frame_indices(huge, 32, 1)) == 32
+    assert len(sample_frame_indices(huge, MAX_FRAMES_PER_VIDEO)) == MAX_FRAMES_PER_VIDEO
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"frames_per_video": 1e9}, {"frames_per_video": 0}, {"size": 10**6}, {"every_k": -1}, {"margin": float("nan")}],
+)
+def test_extract_size_settings_are_bounded(override: dict[str, float]) -> None:
+    from deepdetect.data.extract import ExtractSettings
+
+    with pytest.raises(ValueError, match=next(iter(override))):
+        ExtractSettings.from_config(override)
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("hash", ["x", "--fps", "nan"]),
+        ("hash", ["x", "--fps", "-1"]),
+        ("hash", ["x", "--dedup", "-5"]),
+        ("index", ["match", "a.db", "x", "--max-distance", "-5"]),
+        ("index", ["match", "a.db", "x", "--min-query-share", "-5"]),
+        ("index", ["match", "a.db", "x", "--min-indexed-share", "inf"]),
+        ("index", ["add", "a.db", "x", "--label", "l", "--fps", "1e9"]),
+    ],
+)
+def test_cli_numbers_are_checked_before_any_work(
+    command: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    main = importlib.import_module(f"deepdetect.cli.{command}").main
+    with pytest.raises(SystemExit) as info:
+        main([str(tmp_path / a) if a.endswith(".db") else a for a in argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "out of range" in err and "Traceback" not in err
+    assert not (tmp_path / "a.db").exists()

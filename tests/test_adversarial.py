@@ -475,3 +475,56 @@ def test_cli_numbers_are_checked_before_any_work(
     err = capsys.readouterr().err
     assert "out of range" in err and "Traceback" not in err
     assert not (tmp_path / "a.db").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names that round-trip exactly (inference/writers.py)
+
+ODD_NAMES = ["a\u2028b.png", "c\x85d.png", "e\u2029f.png", "g\x0ch.png", "i\x0bj.png", "k\x1cl.png", "m\rn.png"]
+
+
+def test_odd_names_are_one_jsonl_record_each_and_resume(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from deepdetect.cli.predict import main as predict_main
+    from deepdetect.inference.writers import json_line
+    from face_images import lfw_face
+    from test_export import make_tiny_checkpoint
+
+    line = json_line({"path": "".join(ODD_NAMES)})
+    assert len(line.splitlines()) == 1 and json.loads(line)["path"] == "".join(ODD_NAMES)
+
+    model = make_tiny_checkpoint(tmp_path / "model" / "run").parent
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, name in enumerate(ODD_NAMES):
+        Image.fromarray(lfw_face(i % 3)).save(folder / name, format="PNG")
+    out = tmp_path / "o.jsonl"
+    argv = [str(folder), "--model", str(model), "--output", str(out), "--frames", "2", "--quiet"]
+    assert predict_main(argv) == 0
+    text = out.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == len(ODD_NAMES)  # no reader splits a record, even str.splitlines
+    assert sorted(Path(json.loads(x)["path"]).name for x in text.split("\n") if x) == sorted(ODD_NAMES)
+    assert predict_main([*argv, "--resume"]) == 0  # every record read back, every file already done
+    assert out.read_text(encoding="utf-8") == text
+
+
+def test_val_scores_csv_is_spreadsheet_safe_and_reads_back(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from deepdetect.training.valscores import VAL_SCORES, read_out_of_fold, write_val_scores
+
+    rows = pd.DataFrame(
+        {
+            "crop_path": ["=cmd|' /C calc'!A0", "+b.png"],
+            "video_id": ["@v", "-w"],
+            "source": ["s", "s"],
+            "group": ["g1", "g2"],
+            "label": ["fake", "real"],
+        }
+    )
+    write_val_scores(tmp_path / VAL_SCORES, rows, np.array([1.0, -1.0]))
+    text = (tmp_path / VAL_SCORES).read_text(encoding="utf-8")
+    assert "\n=" not in text and "\n+" not in text and ",@" not in text and ",-w" not in text
+    back = read_out_of_fold([tmp_path])
+    assert list(back["crop_path"]) == list(rows["crop_path"]) and list(back["video_id"]) == list(rows["video_id"])

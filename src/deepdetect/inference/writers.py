@@ -68,14 +68,31 @@ class OutputFormatError(ValueError):
     """Raised when an output to resume is not a predict output of this format (a bad line, other CSV columns)."""
 
 
+# Line separators other than "\n" that JSON leaves raw inside strings: escaped, so a name holding one stays on its line
+# for every reader (including those that split on them, like str.splitlines).
+_RAW_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
 def json_line(record: dict[str, Any]) -> str:
-    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates."""
+    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates; Unicode line
+    separators (U+2028, U+2029, U+0085) always escaped."""
     text = json.dumps(record, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a file name that is not UTF-8: `\\udcff` escapes round-trip exactly
         text = json.dumps(record, ensure_ascii=True)
+    for raw, escaped in _RAW_SEPARATORS.items():
+        text = text.replace(raw, escaped)
     return text + "\n"
+
+
+def _jsonl_lines(data: bytes, keepends: bool = False) -> list[str]:
+    """The lines of a JSON-lines file, split on "\n" only (never on U+2028, U+0085, form feeds or lone CRs)."""
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    last = lines.pop()  # "" after a final newline, else an unterminated last line
+    if keepends:
+        return [line + "\n" for line in lines] + ([last] if last else [])
+    return [line.removesuffix("\r") for line in [*lines, *([last] if last else [])]]
 
 
 def csv_line(record: dict[str, Any]) -> str:
@@ -90,7 +107,7 @@ def csv_line(record: dict[str, Any]) -> str:
 
 def _parse_jsonl(data: bytes) -> list[dict[str, Any]]:
     records = []
-    for n, line in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
+    for n, line in enumerate(_jsonl_lines(data), 1):
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
@@ -225,7 +242,7 @@ class RecordWriter:
         data = self.path.read_bytes()
         if self.format == "jsonl":
             out = []
-            for line in data.decode("utf-8", "surrogateescape").splitlines(keepends=True):
+            for line in _jsonl_lines(data, keepends=True):
                 rec = json.loads(line)
                 hit = (rec.get("run_id"), rec.get("abs_path"))
                 out.append(json_line({**rec, key: values[hit]}) if hit in values else line)

@@ -175,6 +175,7 @@ class ModelCard:
     val_metrics: dict[str, Any] | None = None
     code_version: dict[str, Any] | None = None
     init_weights: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None  # which weights trained (models.tuning): mode, settings, parameter counts
     config: dict[str, Any] | None = None  # the resolved training config (sidecar only; not in ONNX metadata)
 
     # -- what consumers act on -------------------------------------------------------------------------------
@@ -242,6 +243,7 @@ class ModelCard:
             val_metrics=meta.get("val_metrics"),
             code_version=meta.get("code_version"),
             init_weights=meta.get("init_weights"),
+            tuning=meta.get("tuning"),
             config=meta.get("config"),
         )
 
@@ -263,6 +265,7 @@ class ModelCard:
             val_metrics=contract.get("val_metrics"),
             code_version=contract.get("code_version"),
             init_weights=contract.get("init_weights"),
+            tuning=contract.get("tuning"),
         )
 
     # -- writing ---------------------------------------------------------------------------------------------
@@ -283,6 +286,7 @@ class ModelCard:
             "face_crop": self.face_crop.to_dict(),
             "output": self.output,
             "init_weights": self.init_weights,
+            "tuning": self.tuning,
             "calibration": self.calibration.to_dict() if self.calibration.calibrated else None,
             "training_data": self.training_data,
             "val_metrics": self.val_metrics,
@@ -320,5 +324,6 @@ class ModelCard:
             "val_metrics": self.val_metrics,
             "code_version": self.code_version,
             "init_weights": self.init_weights,
+            "tuning": self.tuning,
             "opset": opset,
         }

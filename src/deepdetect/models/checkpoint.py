@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from deepdetect.contract.card import SIDECAR_FORMAT
 from deepdetect.models.detector import Detector, ModelBuildError, create_detector
+from deepdetect.models.tuning import plain_state_dict
 from deepdetect.models.weights import UnsafeCheckpointError as UnsafeCheckpointError
 from deepdetect.models.weights import safe_torch_load as safe_torch_load
 from deepdetect.utils.io import atomic_path, atomic_write_text
@@ -34,13 +35,14 @@ def save_detector(model: torch.nn.Module, path: str | os.PathLike[str], meta: di
     """Write weights as safetensors and `meta` as the JSON sidecar beside it, both atomically.
 
     `meta` must hold `model` (create_detector kwargs incl. `name`) and `preprocess`; see docs for the schema.
+    Low-rank residuals (models.tuning) are merged into their weights: the file holds a plain timm model.
     """
     for key in ("model", "preprocess"):
         if key not in meta:
             raise ValueError(f"model metadata needs a {key!r} entry")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in plain_state_dict(model).items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"format": SIDECAR_FORMAT})
     atomic_write_text(sidecar_path(path), json.dumps({"format": SIDECAR_FORMAT, **meta}, indent=2, default=str))

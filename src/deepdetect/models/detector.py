@@ -66,10 +66,19 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.head_type = head
         self.patch_head: nn.Module | None = None
+        # BatchNorm layers kept in eval mode in training (frozen statistics; set by models.tuning.apply_tuning)
+        self.fixed_stats: list[nn.Module] = []
         get_classifier = getattr(backbone, "get_classifier", None)
         _small_init(get_classifier() if callable(get_classifier) else None)
         if head == "patch":
             self.patch_head = PatchHead(int(backbone.num_features), drop_rate)  # type: ignore[arg-type]
+
+    def train(self, mode: bool = True) -> Detector:
+        """Set train/eval mode; the `fixed_stats` BatchNorm layers stay in eval mode either way."""
+        super().train(mode)
+        for module in self.fixed_stats:
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.patch_head is not None:

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from deepdetect.contract import Calibration, ModelCard
 from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature, operating_points
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
+from deepdetect.models.tuning import merge_lowrank
 from deepdetect.training.distributed import broadcast_object
 from deepdetect.training.loop import Progress, validate
 from deepdetect.training.settings import CalibrationSettings
@@ -82,6 +83,7 @@ def finish(run: TrainRun, progress: Progress, card: ModelCard) -> dict[str, Any]
     target = run.eval_model
     if run.info.enabled:
         torch.distributed.barrier()
+    merge_lowrank(target)  # training is over: the kept weights are plain (best.safetensors holds them merged)
     target.load_state_dict(load_file(str(run.ckpt_dir / "best.safetensors")))
     if run.data.has_val:
         index, logits = validate(run, target)

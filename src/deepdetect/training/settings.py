@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from deepdetect.data.dataset import normalize_sbi_mode
+from deepdetect.models.tuning import Tuning, TuningError
 
 PRECISIONS = ("32", "bf16", "16")
 
@@ -247,6 +248,7 @@ class TrainSettings:
     trainer: TrainerSettings
     calibration: CalibrationSettings
     model: Any  # config node: detectors are built by models.build_from_config
+    tuning: Tuning  # model.tuning: which weights train (models.tuning)
     optimizer: Any  # config node: `_partial_` target, finished with the model's parameters
     scheduler: Any  # config node: `_partial_` target, finished with the optimizer and total steps
     augment: Any = None
@@ -265,6 +267,10 @@ class TrainSettings:
                 "calibration.from_runs calibrates a refit (data.refit=true), which has no validation split; "
                 "a run with validation calibrates on it"
             )
+        try:
+            tuning = Tuning.from_config(cfg.model.get("tuning"))
+        except TuningError as exc:
+            raise TrainConfigError(str(exc)) from None
         return cls(
             output_dir=Path(str(cfg.output_dir)),
             seed=int(cfg.get("seed", 0)),
@@ -273,6 +279,7 @@ class TrainSettings:
             trainer=TrainerSettings.from_config(cfg.trainer),
             calibration=calibration,
             model=cfg.model,
+            tuning=tuning,
             optimizer=cfg.optimizer,
             scheduler=cfg.scheduler,
             augment=cfg.get("augment"),

@@ -25,6 +25,7 @@ from deepdetect.data.manifest import drop_source, manifest_paths, read_manifests
 from deepdetect.data.sampling import EpochSampler, cv_split, keep_groups
 from deepdetect.data.transforms import build_transforms
 from deepdetect.models.detector import build_from_config
+from deepdetect.models.tuning import TuningError, TuningReport, apply_tuning
 from deepdetect.models.weights import LoadReport
 from deepdetect.training.distributed import DistInfo
 from deepdetect.training.settings import DataSettings, LoaderSettings, TrainConfigError, TrainSettings
@@ -252,6 +253,7 @@ class TrainRun:
     spec: dict[str, Any]
     preprocess: Preprocess
     init_report: LoadReport | None
+    tuning: TuningReport
 
     @property
     def eval_model(self) -> nn.Module:
@@ -273,6 +275,15 @@ def build_run(settings: TrainSettings, info: DistInfo, device: torch.device) -> 
     trainer = settings.trainer
     rows = load_frames(settings.data, settings.seed)  # before the model is built: the RNG order of earlier runs
     model, spec, preprocess, init_report = build_from_config(settings.model)
+    try:
+        tuning = apply_tuning(model, settings.tuning)
+    except TuningError as exc:
+        raise TrainConfigError(str(exc)) from None
+    if info.is_main:
+        log.info(
+            "tuning %s: %d of %d parameters train (%.2f%%)", settings.tuning.mode, tuning.trainable_params,
+            tuning.total_params, 100.0 * tuning.trainable_params / max(1, tuning.total_params),
+        )  # fmt: skip
     data = build_data(settings, rows, preprocess, info)
     model.to(device)
     if trainer.channels_last:
@@ -309,4 +320,5 @@ def build_run(settings: TrainSettings, info: DistInfo, device: torch.device) -> 
         spec=spec,
         preprocess=preprocess,
         init_report=init_report,
+        tuning=tuning,
     )

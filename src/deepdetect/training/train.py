@@ -75,6 +75,7 @@ def base_card(run: TrainRun) -> ModelCard:
         preprocess=run.preprocess,
         face_crop=face_crop_record(manifest_paths(run.settings.data.manifest), run.settings.data.face_crop),
         init_weights=run.init_report.to_dict() if run.init_report else {"source": "random"},
+        tuning=run.tuning.to_dict(),
         training_data={
             "manifest": [str(m) for m in manifest_paths(run.settings.data.manifest)]
             if isinstance(run.settings.data.manifest, tuple) and len(run.settings.data.manifest) > 1

@@ -1,0 +1,254 @@
+"""Fine-tuning modes: which weights of a detector train (`model.tuning`), and the plain weights it is saved as.
+
+- `full`: every weight trains (the default).
+- `norm`: only normalisation layers' affine parameters and the head train (GenD's idea).
+- `last_n`: the last N blocks of the backbone, everything after them, and the head train; blocks come from timm's
+  `group_matcher` (one group per residual block), so no model needs its own list of names.
+- `lowrank`: a trainable low-rank residual `W + alpha / r * B @ A` on the frozen weight of every linear and 1x1
+  convolution of the backbone (LoRA), plus the head. The residual is a `torch.nn.utils.parametrize`
+  parametrization: module names and forward code stay as timm wrote them, and the saved weights are the merged
+  `W + alpha / r * B @ A` under the plain names (`plain_state_dict`), so every consumer sees a plain timm model.
+
+BatchNorm running statistics: a BatchNorm layer whose affine parameters are frozen is kept in eval mode (its
+statistics stay the pretrained ones). In `norm` mode the trained BatchNorm layers also keep their statistics by
+default (`norm_stats: frozen`): with statistics fixed, a BatchNorm layer at inference is a per-channel affine map,
+which the trained scale and shift can re-fit on their own, without batch-size noise or a train/eval mismatch;
+`norm_stats: update` lets them follow the training data instead. In `last_n` the BatchNorm layers of the trained
+blocks update as in full fine-tuning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from deepdetect.models.detector import Detector
+
+log = logging.getLogger(__name__)
+
+MODES = ("full", "norm", "last_n", "lowrank")
+NORM_STATS = ("frozen", "update")
+# Normalisation layers whose affine parameters `norm` mode trains (timm's BatchNormAct2d, LayerNorm2d, RmsNorm
+# and friends subclass these or are listed by timm.layers below).
+_NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.RMSNorm,
+)
+
+
+class TuningError(ValueError):
+    """A `model.tuning` setting that cannot work (unknown mode, bad number, a model without block structure)."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """`model.tuning`: the mode and its settings (`last_n` for last_n, `rank`/`alpha` for lowrank)."""
+
+    mode: str = "full"
+    last_n: int = 2
+    rank: int = 8
+    alpha: float = 16.0
+    norm_stats: str = "frozen"
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> Tuning:
+        """Read and check `model.tuning` (absent: full fine-tuning)."""
+        node = node or {}
+        mode = str(node.get("mode", cls.mode))
+        if mode not in MODES:
+            raise TuningError(f"model.tuning.mode={mode!r} is not a tuning mode; expected one of {MODES}")
+        norm_stats = str(node.get("norm_stats", cls.norm_stats))
+        if norm_stats not in NORM_STATS:
+            raise TuningError(f"model.tuning.norm_stats={norm_stats!r}; expected one of {NORM_STATS}")
+        tuning = cls(
+            mode=mode,
+            last_n=_number(node, "last_n", cls.last_n, int),
+            rank=_number(node, "rank", cls.rank, int),
+            alpha=_number(node, "alpha", cls.alpha, float),
+            norm_stats=norm_stats,
+        )
+        for key in ("last_n", "rank", "alpha"):
+            if getattr(tuning, key) <= 0:
+                raise TuningError(f"model.tuning.{key} must be > 0, got {getattr(tuning, key)}")
+        return tuning
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings that apply to this mode (recorded in the model card)."""
+        keep = {"full": (), "norm": ("norm_stats",), "last_n": ("last_n",), "lowrank": ("rank", "alpha")}[self.mode]
+        return {"mode": self.mode, **{k: v for k, v in asdict(self).items() if k in keep}}
+
+
+def _number(node: Mapping[str, Any], key: str, default: Any, kind: type) -> Any:
+    value = node.get(key, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise TuningError(f"model.tuning.{key} must be a number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class TuningReport:
+    """What `apply_tuning` did: the mode's settings, trainable and total parameter counts, adapted layers."""
+
+    tuning: Tuning
+    trainable_params: int
+    total_params: int
+    lowrank_layers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `tuning` entry of the model card."""
+        out = {**self.tuning.to_dict(), "trainable_params": self.trainable_params, "total_params": self.total_params}
+        if self.tuning.mode == "lowrank":
+            out["lowrank_layers"] = self.lowrank_layers
+        return out
+
+
+def apply_tuning(model: Detector, tuning: Tuning) -> TuningReport:
+    """Freeze (and for lowrank, adapt) `model` in place as `tuning` says; returns the parameter counts."""
+    adapted = 0
+    if tuning.mode != "full":
+        model.requires_grad_(False)
+        if tuning.mode == "norm":
+            for module in norm_modules(model.backbone):
+                module.requires_grad_(True)
+        elif tuning.mode == "last_n":
+            names = set(last_blocks(model.backbone, tuning.last_n))
+            for name, param in model.backbone.named_parameters():
+                param.requires_grad_(name in names)
+        else:
+            adapted = add_lowrank(model.backbone, tuning.rank, tuning.alpha)
+        for param in head_parameters(model):
+            param.requires_grad_(True)
+        freeze_norm_stats(model, update_trained=tuning.mode == "last_n" or tuning.norm_stats == "update")
+    params = list(model.parameters())
+    return TuningReport(
+        tuning=tuning,
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_params=sum(p.numel() for p in params),
+        lowrank_layers=adapted,
+    )
+
+
+def head_parameters(model: Detector) -> list[nn.Parameter]:
+    """The parameters of the classifier (timm's `get_classifier()`) and of a patch head: they always train."""
+    params = list(model.patch_head.parameters()) if model.patch_head is not None else []
+    get_classifier = getattr(model.backbone, "get_classifier", None)
+    classifier = get_classifier() if callable(get_classifier) else None
+    if isinstance(classifier, nn.Module):
+        params += list(classifier.parameters())
+    return params
+
+
+def norm_modules(module: nn.Module) -> list[nn.Module]:
+    """The normalisation layers under `module` (BatchNorm, LayerNorm, GroupNorm, RMSNorm and timm's variants)."""
+    return [m for m in module.modules() if isinstance(m, _NORM_TYPES)]
+
+
+def block_groups(backbone: nn.Module) -> list[list[str]]:
+    """Parameter names of a timm backbone in timm's fine `group_matcher` groups, first to last: the stem, one group
+    per block (the last one holding what follows the blocks, e.g. a final norm), then the classifier."""
+    from timm.models import group_parameters
+
+    matcher = getattr(backbone, "group_matcher", None)
+    if not callable(matcher):
+        raise TuningError(f"{type(backbone).__name__} has no timm group_matcher; last_n needs its block structure")
+    groups = group_parameters(backbone, matcher(coarse=False))
+    return [groups[k] for k in sorted(groups)]
+
+
+def last_blocks(backbone: nn.Module, n: int) -> list[str]:
+    """Names of the parameters in the last `n` blocks of `backbone` and in everything after them."""
+    groups = block_groups(backbone)
+    blocks = len(groups) - 2  # less the stem and the classifier's group
+    if n > blocks:
+        raise TuningError(f"model.tuning.last_n={n} but {type(backbone).__name__} has {max(0, blocks)} blocks")
+    return [name for group in groups[len(groups) - 1 - n :] for name in group]
+
+
+class LowRankDelta(nn.Module):
+    """A LoRA residual as a weight parametrization: `weight + alpha / r * (up @ down)` reshaped to the weight."""
+
+    def __init__(self, weight: torch.Tensor, rank: int, alpha: float) -> None:
+        super().__init__()
+        out_features, in_features = weight.shape[0], weight[0].numel()
+        rank = min(rank, out_features, in_features)
+        self.down = nn.Parameter(torch.empty(rank, in_features, dtype=weight.dtype, device=weight.device))
+        self.up = nn.Parameter(torch.zeros(out_features, rank, dtype=weight.dtype, device=weight.device))
+        nn.init.kaiming_uniform_(self.down, a=math.sqrt(5))  # as nn.Linear initialises; up = 0: starts at W
+        self.scale = alpha / rank
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + (self.scale * (self.up @ self.down)).view_as(weight)
+
+
+def lowrank_targets(backbone: nn.Module) -> list[nn.Linear | nn.Conv2d]:
+    """The layers a low-rank residual adapts: every nn.Linear and 1x1, ungrouped nn.Conv2d but the classifier."""
+    get_classifier = getattr(backbone, "get_classifier", None)
+    classifier = get_classifier() if callable(get_classifier) else None
+    head = set(classifier.modules()) if isinstance(classifier, nn.Module) else set()
+    out: list[nn.Linear | nn.Conv2d] = []
+    for module in backbone.modules():
+        if module in head:
+            continue
+        pointwise = isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1
+        if isinstance(module, nn.Linear) or pointwise:
+            out.append(module)  # type: ignore[arg-type]
+    return out
+
+
+def add_lowrank(backbone: nn.Module, rank: int, alpha: float) -> int:
+    """Put a trainable low-rank residual on the frozen weight of each `lowrank_targets` layer; returns how many."""
+    targets = lowrank_targets(backbone)
+    for module in targets:
+        delta = LowRankDelta(module.weight.detach(), rank, alpha)
+        parametrize.register_parametrization(module, "weight", delta)
+        _parametrizations(module)["weight"].original.requires_grad_(False)
+    return len(targets)
+
+
+def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """`model.state_dict()` with every low-rank residual merged into its weight, under the plain timm names."""
+    state = {k: v for k, v in model.state_dict().items() if ".parametrizations." not in f".{k}"}
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if parametrize.is_parametrized(module):
+                for tensor_name in _parametrizations(module):
+                    key = f"{name}.{tensor_name}" if name else tensor_name
+                    state[key] = getattr(module, tensor_name).detach()
+    return state
+
+
+def _parametrizations(module: nn.Module) -> nn.ModuleDict:
+    """The `parametrizations` ModuleDict torch's parametrize adds to a module (tensor name -> its chain)."""
+    found = getattr(module, "parametrizations", None)
+    return found if isinstance(found, nn.ModuleDict) else nn.ModuleDict()
+
+
+def merge_lowrank(model: nn.Module) -> None:
+    """Fold every low-rank residual into its weight in place: `model` becomes a plain timm model again."""
+    for module in list(model.modules()):
+        if parametrize.is_parametrized(module):
+            for tensor_name in list(_parametrizations(module)):
+                parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+
+
+def freeze_norm_stats(model: Detector, update_trained: bool) -> None:
+    """Keep BatchNorm layers in eval mode through training: the frozen ones always, the trained ones unless
+    `update_trained` (see the module docstring)."""
+    fixed: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            trains = any(p.requires_grad for p in module.parameters(recurse=False))
+            if not (trains and update_trained):
+                fixed.append(module)
+    model.fixed_stats = fixed
+    model.train(model.training)

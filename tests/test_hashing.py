@@ -16,9 +16,10 @@ from skimage import data
 from deepdetect.hashing.exchange import format_vpdq, parse_vpdq, read_hash_list
 from deepdetect.hashing.index import HashIndex, HashRow, IndexFileError, Item
 from deepdetect.hashing.match import Matcher
+from deepdetect.hashing.mih import MultiIndexHash, thresholds
 from deepdetect.hashing.pdq import from_hex, hamming, hash_rgb, hash_rgb_dihedral
 from deepdetect.hashing.records import hash_file
-from deepdetect.hashing.search import make_searcher
+from deepdetect.hashing.search import BruteForce, make_searcher
 from deepdetect.hashing.video import hash_video
 from deepdetect.media import write_video
 from media_corpus import make_bad_corpus
@@ -99,7 +100,7 @@ def test_search_engines_agree_with_brute_force_at_the_threshold() -> None:
     for d, (ids, dist) in enumerate(brute):
         assert (d in ids.tolist()) == (d <= 31)
         assert dist.tolist() == sorted(dist.tolist())
-    for name in ("flat", "mih"):
+    for name in ("flat", "mih", "faiss-mih"):
         got = make_searcher(name, codes).search(queries, 31)
         for (bi, bd), (gi, gd) in zip(brute, got, strict=True):
             assert bi.tolist() == gi.tolist() and bd.tolist() == gd.tolist(), name
@@ -107,6 +108,55 @@ def test_search_engines_agree_with_brute_force_at_the_threshold() -> None:
     assert sum(d in ids.tolist() for d, (ids, _) in enumerate(hnsw)) >= 30  # approximate, but finds most
     with pytest.raises(ValueError, match="unknown search engine"):
         make_searcher("nope", codes)
+
+
+def _planted(rng: np.random.Generator, n: int, distances: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """`n` random hashes, and one query per distance d that differs from stored row i in exactly d bits."""
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    queries = codes[: len(distances)].copy()
+    for row, d in zip(queries, distances, strict=True):
+        bits = np.unpackbits(row)
+        bits[rng.choice(256, d, replace=False)] ^= 1
+        row[:] = np.packbits(bits)
+    return codes, queries
+
+
+@pytest.mark.parametrize(("n_chunks", "threads"), [(16, 1), (12, 2)])
+def test_multi_index_hashing_is_exactly_brute_force(n_chunks: int, threads: int) -> None:
+    rng = np.random.default_rng(n_chunks)
+    distances = [31] * 20 + [32] * 20 + list(range(0, 64, 3))
+    codes, queries = _planted(rng, 4000, distances)
+    # near-duplicates of the first queries sit in the index too: several hits per query at mixed distances
+    for d in (5, 20, 30, 31, 32, 33):
+        extra = queries[:10].copy()
+        for row in extra:
+            bits = np.unpackbits(row)
+            bits[rng.choice(256, d, replace=False)] ^= 1
+            row[:] = np.packbits(bits)
+        codes = np.concatenate([codes, extra])
+    mih = MultiIndexHash(codes, n_chunks=n_chunks, threads=threads)
+    brute = BruteForce(codes)
+    for max_distance in (0, 8, 31, 40):
+        want = brute.search(queries, max_distance)
+        got = mih.search(queries, max_distance)
+        for (wi, wd), (gi, gd) in zip(want, got, strict=True):
+            assert gi.tolist() == wi.tolist() and gd.tolist() == wd.tolist(), max_distance
+    at31 = mih.search(queries, 31)
+    for i, d in enumerate(distances):
+        assert (i in at31[i][0].tolist()) == (d <= 31), (i, d)
+    assert sum(len(ids) for ids, _ in at31) > len(queries)  # the planted near-duplicates were found as well
+    assert [len(h[0]) for h in mih.search(queries[:0], 31)] == []
+    empty = MultiIndexHash(codes[:0], n_chunks=n_chunks)
+    assert [len(h[0]) for h in empty.search(queries[:3], 31)] == [0, 0, 0]
+    with pytest.raises(ValueError, match="n_chunks"):
+        MultiIndexHash(codes, n_chunks=7)
+
+
+def test_multi_index_thresholds_satisfy_the_pigeonhole_bound() -> None:
+    for widths in ([16] * 16, [22, 21, 21] * 4):
+        for d in range(0, 80):
+            t = thresholds(widths, d)
+            assert sum(x + 1 for x in t) >= d + 1 and max(t) - min(t) <= 1
 
 
 def _save(img: np.ndarray, path: Path, quality: int = 90) -> Path:

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("index")
     match.add_argument("paths", nargs="+", metavar="PATH", help="media files, folders, .txt lists or .jsonl records")
     match.add_argument("--output", default="-", help="JSON lines file or - for stdout (default)")
-    match.add_argument("--engine", default="auto", choices=["auto", "brute", "flat", "mih", "hnsw"])
+    match.add_argument("--engine", default="auto", choices=["auto", "brute", "flat", "mih", "faiss-mih", "hnsw"])
     match.add_argument("--max-distance", type=int, default=31, help="PDQ match distance (default: 31)")
     match.add_argument("--min-query-share", type=float, default=0.8, help="video: share of query frames matched")
     match.add_argument("--min-indexed-share", type=float, default=0.0, help="video: share of indexed frames")

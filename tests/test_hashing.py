@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ from deepdetect.hashing.index import HashIndex, HashRow, IndexFileError, Item
 from deepdetect.hashing.match import Matcher
 from deepdetect.hashing.mih import MultiIndexHash, thresholds
 from deepdetect.hashing.pdq import from_hex, hamming, hash_rgb, hash_rgb_dihedral
-from deepdetect.hashing.records import hash_file
+from deepdetect.hashing.records import hash_and_sample, hash_file
 from deepdetect.hashing.search import BruteForce, make_searcher
 from deepdetect.hashing.video import hash_video
-from deepdetect.media import write_video
+from deepdetect.media import load_image, read_video, write_video
 from media_corpus import make_bad_corpus
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -76,6 +77,24 @@ def test_video_frames_sampled_per_second_and_deduplicated(tmp_path: Path) -> Non
     line = format_vpdq([HashRow(f.frame_index, f.timestamp, f.quality, f.bits) for f in vh.frames]).splitlines()[1]
     number, quality, hexhash, ts = line.split(",")
     assert number == "20" and int(quality) >= 0 and len(hexhash) == 64 and ts == "2.000"
+
+
+@pytest.mark.parametrize("frames", [3, 8, 200])
+def test_one_decode_gives_the_hash_record_and_predicts_frames(tmp_path: Path, frames: int) -> None:
+    pics = _pictures()
+    video = _clip(tmp_path / "v.mp4", pics[:4], fps=10)  # 40 frames
+    rec, got, fps = hash_and_sample(video, "video", frames)
+    want, info = read_video(video, frames_per_video=frames)
+    assert [i for i, _ in got] == [i for i, _ in want] and fps == info.fps
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, want, strict=True))
+    alone = hash_file(video, dihedral=True)
+    for key in ("kind", "status", "frames", "fps", "duration_s", "n_sampled", "sample_fps"):
+        assert rec[key] == alone[key], key
+    image = _save(data.astronaut(), tmp_path / "a.jpg")
+    rec, got, fps = hash_and_sample(image, "image", frames)
+    alone = hash_file(image, dihedral=True)
+    assert (rec["pdq"], rec["quality"], rec["dihedral"]) == (alone["pdq"], alone["quality"], alone["dihedral"])
+    assert len(got) == 1 and got[0][0] == 0 and np.array_equal(got[0][1], load_image(image)) and fps == 0.0
 
 
 def test_bad_files_get_predict_statuses(tmp_path: Path) -> None:
@@ -296,3 +315,38 @@ def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 50)
     assert predict_main([*args[:-1], str(bad)]) == 2
+
+
+def test_predict_index_decodes_each_video_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdetect import media
+    from deepdetect.cli.index import main as index_main
+    from deepdetect.cli.predict import main as predict_main
+    from deepdetect.hashing.api import annotate_prediction
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    video = _clip(tmp_path / "in" / "known.mp4", _pictures()[:3], fps=10)  # 30 frames
+    _save(data.astronaut(), tmp_path / "in" / "photo.jpg")
+    db = tmp_path / "k.db"
+    assert index_main(["add", str(db), str(video), "--label", "ncii"]) == 0
+    decoded: list[int] = []
+    frames = media._Decoder.frames
+
+    def counting(self: media._Decoder, seek_index: int | None) -> Iterator[object]:
+        for frame in frames(self, seek_index):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(media._Decoder, "frames", counting)
+    out = tmp_path / "p.jsonl"
+    args = [str(tmp_path / "in"), "--model", str(model), "--output", str(out), "--quiet", "--index", str(db)]
+    assert predict_main([*args, "--workers", "0"]) == 0
+    assert len(decoded) == 30  # every frame of the video decoded once: for the model's frames and the hashes alike
+    recs = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert recs["known.mp4"]["known_match"]["label"] == "ncii"
+    with HashIndex(db) as index:
+        matcher = Matcher(index)
+        for rec in recs.values():  # the same fields as hashing the file on its own
+            again = annotate_prediction({**rec, "pdq": None, "known_match": None}, matcher)
+            assert again["pdq"] == rec["pdq"] and again["known_match"] == rec["known_match"], rec["path"]

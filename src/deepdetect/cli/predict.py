@@ -132,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
         "default: %(default)s)",
     )
     parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="where the stages run: threads here (default), or Ray Data (decode tasks, --workers model actors; "
+        "needs `pip install 'deepdetect[ray]'`; see docs/performance.md for a cluster)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default="local",
+        metavar="ADDR",
+        help="--engine ray: `local` starts Ray on this machine (default), `auto` or HOST:PORT joins a running cluster",
+    )
+    parser.add_argument(
         "--detect-min-face-fraction",
         type=float,
         default=0.5,
@@ -190,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.quiet,
             report=args.report,
             workers=args.workers,
+            engine=args.engine,
+            ray_address=args.ray_address,
             detect_min_face_fraction=args.detect_min_face_fraction,
             detect_every=args.detect_every,
         )

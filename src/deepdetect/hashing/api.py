@@ -76,17 +76,20 @@ def match_records(
         yield out
 
 
-def annotate_prediction(rec: dict[str, Any], matcher: Matcher, frames_fps: float = DEFAULT_FPS) -> dict[str, Any]:
+def annotate_prediction(
+    rec: dict[str, Any], matcher: Matcher, frames_fps: float = DEFAULT_FPS, hashed: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Add `pdq` (image: hex; video: [{frame_index, timestamp, pdq, quality}]) and `known_match` to a predict record.
 
     `known_match` is the best matching indexed item ({ref, label, distance, via, query_share, ...}) or null.
+    `hashed`: the file's hash record with dihedral hashes (`records.hash_and_sample`), when the caller made it while
+    decoding; otherwise the file is hashed here.
     """
     rec.setdefault("pdq", None)
     rec.setdefault("known_match", None)
     if rec.get("status") not in ("ok", "no_face"):
         return rec
-    hashed = hash_paths([rec["path"]], frames_fps, dihedral=True)
-    hrec = next(iter(hashed), None)
+    hrec = hashed if hashed is not None else next(iter(hash_paths([rec["path"]], frames_fps, dihedral=True)), None)
     if hrec is None or hrec["status"] != "ok":
         return rec
     if hrec["kind"] == "image":

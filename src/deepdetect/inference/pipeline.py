@@ -59,6 +59,7 @@ class PreparedFile:
     owners: list[dict[str, Any]] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
     final: bool = False
+    hashes: dict[str, Any] | None = None  # PDQ hash record from the decode stage (with --index)
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,9 @@ class FilePipeline:
         min_face_score = contract.min_score if settings.min_face_score is None else float(settings.min_face_score)
         try:
             rec["kind"] = probe(todo.path)
-            media = decode(todo.path, rec["kind"], frames, todo.sha256)
+            media = decode(todo.path, rec["kind"], frames, todo.sha256, with_hashes=settings.index is not None)
             rec["sha256"], rec["n_frames"] = media.sha256, len(media.frames)
+            prep.hashes = media.hashes
             label = todo.path.name if settings.progress and self.file_progress else None
             faces = find_faces(
                 media.frames,
@@ -144,5 +146,5 @@ class FilePipeline:
             evidence = flagged_evidence(rec, prep.owners, prep.crops)
         rec["seconds"] = round(time.perf_counter() - prep.start, 4)
         if self.matcher is not None:
-            match_known(rec, self.matcher)
+            match_known(rec, self.matcher, prep.hashes)
         return rec, evidence

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from deepdetect.hashing.match import Matcher
 from deepdetect.inference.engine_local import PREFETCH_FILES, run_local
+from deepdetect.inference.engine_ray import PipelineRecipe, run_ray
 from deepdetect.inference.explain import FaceEvidence, TopFlagged, explain_kept
 from deepdetect.inference.pipeline import FilePipeline, FileTodo, PreparedFile
 from deepdetect.inference.predictor import Predictor
@@ -38,7 +39,7 @@ from deepdetect.inference.runlog import (
     start_header,
     write_header,
 )
-from deepdetect.inference.settings import PredictSettings
+from deepdetect.inference.settings import PredictSettings, SettingsError
 from deepdetect.inference.stages.faces import TRACK_MAX_GAP_S, detector_on_cpu, predict_detector, tracking_interval
 from deepdetect.inference.stages.known import open_index
 from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, record_key, utc_now
@@ -123,6 +124,7 @@ def predict_files(
     done: Sequence[tuple[str, str | None]] = (),
     keep: TopFlagged | None = None,
     matcher: Matcher | None = None,
+    shard_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per input file, in input order (see the module docstring), skipping inputs whose
     (absolute path, sha256) is in `done`; the best face of each flagged file is offered to `keep` (explanations);
@@ -131,6 +133,8 @@ def predict_files(
     `settings.workers` threads decode, detect and crop the next files while the model scores the current ones
     (at most `workers + PREFETCH_FILES` files in flight); crops of consecutive files share one model call of
     about `settings.batch_size` crops. Torch runs with `settings.detect_threads` threads while this iterates.
+    With `settings.engine == "ray"` the same stages run on Ray (`engine_ray`: `settings.workers` model actors,
+    the cluster at `settings.ray_address`, JSONL shards in a fresh folder inside `shard_dir`).
     """
     settings = settings or PredictSettings()
     run = run or RunInfo.start(predictor, settings)
@@ -148,10 +152,19 @@ def predict_files(
                 continue
             yield FileTodo(path, missing, digest)  # a changed file's new sha256 is not computed twice
 
-    pipeline = FilePipeline(predictor, detector, settings, run, matcher, file_progress=settings.workers == 0)
-    threads = settings.detect_threads if detector_on_cpu(detector) else None
+    if settings.engine == "ray":
+        model_path = getattr(predictor, "path", None)
+        if model_path is None:
+            raise SettingsError("--engine ray needs a model file that every Ray worker can open")
+        recipe = PipelineRecipe(str(Path(model_path).absolute()), settings.with_paths_absolute(), run)
+        workers = max(1, settings.workers)
+        results = run_ray(recipe, todo(), predictor.contract, settings.ray_address, workers, shard_dir)
+    else:
+        pipeline = FilePipeline(predictor, detector, settings, run, matcher, file_progress=settings.workers == 0)
+        threads = settings.detect_threads if detector_on_cpu(detector) else None
+        results = run_local(pipeline, todo(), settings.workers, threads)
     with bar:
-        for rec, evidence in run_local(pipeline, todo(), settings.workers, threads):
+        for rec, evidence in results:
             if keep is not None and evidence is not None:
                 keep.offer(rec["score"], (rec["abs_path"], str(rec["path"])), evidence)
             bar.update(1)
@@ -185,6 +198,7 @@ def run_predict(
     existing = "resume" if settings.resume else "overwrite" if settings.overwrite else "refuse"
     keep = TopFlagged(settings.explain_top) if settings.explain_dir else None
     header_path = run_header_path(output)
+    output_dir = Path(os.path.abspath(output)).parent  # --engine ray writes its shards in a fresh folder here
     with RecordWriter(output, existing=existing) as writer:
         summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
         if writer.dropped_bytes:
@@ -200,7 +214,10 @@ def run_predict(
             min_face_fraction=settings.detect_min_face_fraction,
         )
         done = [record_key(r) for r in writer.existing]
-        for rec in predict_files(paths, predictor, detector, settings, run, done=done, keep=keep, matcher=matcher):
+        records = predict_files(
+            paths, predictor, detector, settings, run, done=done, keep=keep, matcher=matcher, shard_dir=output_dir
+        )
+        for rec in records:
             writer.write(rec)
             summary.count(rec)
             summary.scored += 1

@@ -18,6 +18,7 @@ class SettingsError(ValueError):
 
 # Full face detection on every 4th sampled video frame, the others tracked: measured in docs/performance.md.
 DETECT_EVERY_DEFAULT = 4
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class PredictSettings:
     detect_threads: int | None = 1
     detect_min_face_fraction: float = 0.5
     detect_every: int = DETECT_EVERY_DEFAULT
+    engine: str = "local"  # where the stages run: local threads, or Ray Data (`inference.engine_ray`)
+    ray_address: str = "local"  # --engine ray: `local` starts Ray here; `auto` or host:port joins a cluster
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -78,6 +81,10 @@ class PredictSettings:
             raise SettingsError("topk must be >= 1 and explain_top >= 0")
         if self.overwrite and self.resume:
             raise SettingsError("give --overwrite or --resume, not both")
+        if self.engine not in ENGINES:
+            raise SettingsError(f"unknown engine {self.engine!r}; expected one of {ENGINES}")
+        if self.engine == "ray" and self.explain_dir:
+            raise SettingsError("--explain is not available with --engine ray (the flagged crops stay on the workers)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the run header)."""

@@ -16,6 +16,7 @@ def open_index(path: str | os.PathLike[str]) -> Matcher:
     return Matcher(HashIndex(path))
 
 
-def match_known(rec: dict[str, Any], matcher: Matcher) -> dict[str, Any]:
-    """Add `pdq` and `known_match` to a record (both null for a file that was not read)."""
-    return annotate_prediction(rec, matcher)
+def match_known(rec: dict[str, Any], matcher: Matcher, hashes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Add `pdq` and `known_match` to a record (both null for a file that was not read); `hashes`: the file's hash
+    record from the decode stage (else the file is decoded again to hash it)."""
+    return annotate_prediction(rec, matcher, hashed=hashes)

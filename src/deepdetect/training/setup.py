@@ -83,9 +83,12 @@ def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFra
         val = select_split(frame, data.val_split)
     if len(train) == 0 or (len(val) == 0 and not data.refit):
         raise TrainConfigError(f"{manifest} needs rows in both the {data.train_split!r} and {data.val_split!r} splits")
-    if data.sbi.mode == "only":
+    if data.sbi.mode in ("only", "pairs"):
         train = train[train["label"] == "real"].reset_index(drop=True)
         log.info("SBI-only training: %d real train crops, fakes are self-blended on the fly", len(train))
+    if data.sbi.mode == "pairs":
+        train = with_sbi_fakes(train)
+        log.info("SBI pairs: each real crop and its self-blend side by side in a batch, a new blend each epoch")
     if data.sbi.validate_on_blends:
         val = with_sbi_fakes(val)
         log.info("validating on %d val reals and a self-blended fake of each (data.sbi.val)", len(val) // 2)
@@ -218,7 +221,7 @@ def build_data(
         seed=seed,
         rank=info.rank,
         world_size=info.world_size,
-        paired=data.paired,
+        paired=data.paired or data.sbi.mode == "pairs",
     )
     loader = settings.loader
     val_indices = list(range(info.rank, len(val_ds), info.world_size))

@@ -14,7 +14,7 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from deepdetect.utils.io import file_type_name, read_text_bounded
+from deepdetect.utils.io import file_type_name, open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ DEFAULT_MAX_PIXELS = 64_000_000
 SEEK_MIN_GAP = 48
 # Corrupt packets tolerated in one video before giving up on the rest of it.
 MAX_DECODE_ERRORS = 50
+# Most frames decoded from one video (an explicit count, every k-th frame or "all"): a header may claim 2^31 frames.
+MAX_FRAMES_PER_VIDEO = 10_000
 # Largest `.txt` path list read (a list is text; anything bigger is a mistake or an attack).
 MAX_LIST_BYTES = 64 * 1024 * 1024
 
@@ -179,18 +181,23 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
 
 
 def sample_frame_indices(frame_count: int, frames_per_video: int | None = 32, every_k: int | None = None) -> list[int]:
-    """Frame indices to decode: every k-th frame (at most `frames_per_video`), else that many evenly spaced."""
+    """Frame indices to decode: every k-th frame (at most `frames_per_video`), else that many evenly spaced; never
+    more than MAX_FRAMES_PER_VIDEO (MediaError 'too_large' when "every k-th" or "all" would ask for more)."""
     if frame_count <= 0:
         return []
+    if frames_per_video is not None and not 1 <= frames_per_video <= MAX_FRAMES_PER_VIDEO:
+        raise ValueError(f"frames_per_video must be in 1..{MAX_FRAMES_PER_VIDEO} or None, got {frames_per_video}")
     if every_k is not None:
         if every_k < 1:
             raise ValueError(f"every_k must be >= 1, got {every_k}")
-        indices = list(range(0, frame_count, every_k))
-        return indices[:frames_per_video] if frames_per_video is not None else indices
+        wanted = -(-frame_count // every_k)
+        if frames_per_video is None and wanted > MAX_FRAMES_PER_VIDEO:
+            raise MediaError("too_large", f"every {every_k}th of {frame_count} frames is over {MAX_FRAMES_PER_VIDEO}")
+        return list(range(0, min(frame_count, every_k * (frames_per_video or wanted)), every_k))
     if frames_per_video is None or frames_per_video >= frame_count:
+        if frame_count > MAX_FRAMES_PER_VIDEO:
+            raise MediaError("too_large", f"all {frame_count} frames asked for: over {MAX_FRAMES_PER_VIDEO} per video")
         return list(range(frame_count))
-    if frames_per_video < 1:
-        raise ValueError(f"frames_per_video must be >= 1 or None, got {frames_per_video}")
     # centre of each of n equal segments: evenly spaced, strictly increasing because frame_count > n
     return [int((2 * i + 1) * frame_count // (2 * frames_per_video)) for i in range(frames_per_video)]
 
@@ -542,18 +549,63 @@ def _walk_media(root: Path, recursive: bool, others: bool = False) -> list[Path]
     return sorted(found, key=lambda q: q.relative_to(root).as_posix())
 
 
-def _read_list_file(list_file: Path) -> list[Path]:
-    entries: list[Path] = []
+# Magic numbers of common binary formats: a path list that starts with one is refused whole.
+_BINARY_MAGIC = (
+    b"\x1f\x8b",
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"7z\xbc\xaf",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+)
+
+
+def _not_text(data: bytes) -> str | None:
+    """Why `data` is not a text path list (a NUL byte, a binary format, mostly control or undecodable bytes)."""
+    if data.startswith(_BINARY_MAGIC):
+        return "a compressed or binary file"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return f"a NUL byte at offset {nul}"
+    text = data.decode("utf-8", "surrogateescape")
+    odd = sum(1 for c in text if (ord(c) < 32 and c not in "\t\n\r\f\v") or 0xDC80 <= ord(c) <= 0xDCFF)
+    if text and odd > max(4, len(text) // 10):
+        return f"{odd} of {len(text)} characters are control characters or invalid UTF-8"
+    return None
+
+
+def _list_entry(line: str, list_file: Path) -> Path:
+    """A list line as a path: `~` expanded when it names a home (else kept literally, to be reported not found);
+    relative entries are relative to the list's folder."""
+    entry = Path(line)
+    if line.startswith("~"):
+        with suppress(RuntimeError):  # ~nosuchuser: no such home, kept literally
+            entry = entry.expanduser()
+    return entry if entry.is_absolute() else list_file.parent / entry
+
+
+def read_path_list(list_file: Path) -> list[Path]:
+    """The paths a `.txt` path list names, one per line (split on newlines only, so U+2028, U+0085 or a form feed
+    stays inside a name; blank lines and `#` comments skipped). Entries may be absolute or outside the list's folder
+    (a list says what its author chose to read, like the command line). A list that is not text (NUL bytes, a
+    compressed file, random bytes) or over MAX_LIST_BYTES raises MediaError('unreadable')."""
     try:
-        text = read_text_bounded(list_file, MAX_LIST_BYTES)
+        with open_regular(list_file) as fh:
+            data = fh.read(MAX_LIST_BYTES + 1)
     except OSError as exc:
         raise MediaError("unreadable", f"cannot read path list {list_file}: {exc}") from None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        entry = Path(line).expanduser()
-        entries.append(entry if entry.is_absolute() else list_file.parent / entry)
+    if len(data) > MAX_LIST_BYTES:
+        raise MediaError("unreadable", f"path list {list_file} is larger than {MAX_LIST_BYTES} bytes")
+    why = _not_text(data)
+    if why:
+        raise MediaError("unreadable", f"{list_file} is not a text path list ({why})")
+    entries: list[Path] = []
+    for line in data.decode("utf-8", "surrogateescape").split("\n"):
+        line = line.strip(" \t\r")
+        if line and not line.startswith("#"):
+            entries.append(_list_entry(line, list_file))
     return entries
 
 
@@ -575,18 +627,22 @@ def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = Tru
             out.append(q)
 
     for item in items:
-        p = Path(item).expanduser()
-        if p.is_dir():
+        p = Path(item)
+        if str(item).startswith("~"):
+            with suppress(RuntimeError):
+                p = p.expanduser()
+        # os.path's tests answer False for names that cannot exist (too long, NUL) instead of raising
+        if os.path.isdir(p):
             for q in _walk_media(p, recursive, others):
                 add(q)
-        elif p.suffix.lower() == ".txt" and p.is_file():
-            for entry in _read_list_file(p):
-                if entry.is_dir():
+        elif p.suffix.lower() == ".txt" and os.path.isfile(p):
+            for entry in read_path_list(p):
+                if os.path.isdir(entry):
                     for q in _walk_media(entry, recursive, others):
                         add(q)
                 else:
                     add(entry)
-        elif p.exists() or p.is_symlink():
+        elif os.path.lexists(p):
             add(p)
         else:
             raise MediaError("not_found", f"input path not found: {p}")

@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS
+
 EPILOG = """\
 output (one JSON line per input file, UTF-8, to --output or stdout):
   path, path_bytes_b64, sha256, kind (image|video), status, error, seconds, and
@@ -39,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or .txt path lists")
     parser.add_argument("--output", default="-", help="JSON lines file, or - for stdout (default)")
-    parser.add_argument("--fps", type=float, default=1.0, help="video frames hashed per second (default: 1)")
+    parser.add_argument("--fps", type=HASH_FPS, default=1.0, help="video frames hashed per second (default: 1)")
     parser.add_argument(
-        "--dedup", type=int, default=4, help="drop consecutive frames within this many bits (-1: keep all)"
+        "--dedup", type=DEDUP_BITS, default=4, help="drop consecutive frames within this many bits (-1: keep all)"
     )
     parser.add_argument("--faces", action="store_true", help="also hash detected face crops (slower: runs MTCNN)")
     parser.add_argument("--dihedral", action="store_true", help="also output rotation/flip hashes")
@@ -54,8 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    if args.fps <= 0:
-        parser.error("--fps must be positive")
     from deepdetect.hashing.records import hash_paths
     from deepdetect.utils.paths import json_line
 

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS, PDQ_DISTANCE, fraction
+
 EPILOG = """\
 The index stores hashes, labels and metadata only, never media. It is one SQLite file: no server to start; many
 readers and writers may use it at once (each write is one transaction).
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def hashing_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--fps", type=float, default=1.0, help="video frames hashed per second (default: 1)")
-        p.add_argument("--dedup", type=int, default=4, help="drop consecutive frames within this many bits")
+        p.add_argument("--fps", type=HASH_FPS, default=1.0, help="video frames hashed per second (default: 1)")
+        p.add_argument("--dedup", type=DEDUP_BITS, default=4, help="drop consecutive frames within this many bits")
         p.add_argument("--faces", action="store_true", help="also hash detected face crops (MTCNN)")
         p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for face detection")
 
@@ -69,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("paths", nargs="+", metavar="PATH", help="media files, folders, .txt lists or .jsonl records")
     match.add_argument("--output", default="-", help="JSON lines file or - for stdout (default)")
     match.add_argument("--engine", default="auto", choices=["auto", "brute", "flat", "mih", "faiss-mih", "hnsw"])
-    match.add_argument("--max-distance", type=int, default=31, help="PDQ match distance (default: 31)")
-    match.add_argument("--min-query-share", type=float, default=0.8, help="video: share of query frames matched")
-    match.add_argument("--min-indexed-share", type=float, default=0.0, help="video: share of indexed frames")
+    match.add_argument("--max-distance", type=PDQ_DISTANCE, default=31, help="PDQ match distance (default: 31)")
+    match.add_argument("--min-query-share", type=fraction(), default=0.8, help="video: share of query frames matched")
+    match.add_argument("--min-indexed-share", type=fraction(), default=0.0, help="video: share of indexed frames")
     match.add_argument("--all", action="store_true", help="also list items below the video share thresholds")
     hashing_options(match)
 

@@ -12,22 +12,27 @@ from deepdetect.hashing.index import HashIndex, Item
 from deepdetect.hashing.match import Matcher
 from deepdetect.hashing.records import hash_paths
 from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS
+from deepdetect.utils.io import open_regular
+
+MAX_RECORD_BYTES = 64 << 20  # one JSON line of a records file
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Hash records from a `deepdetect-hash` JSONL file; a line that is not a JSON object becomes an `error`
-    record of its own (path `FILE:LINE`), so one bad line never rejects the others."""
-    with Path(path).open(encoding="utf-8", errors="surrogateescape") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    rec = f"not a JSON record: {exc}"
-                if not isinstance(rec, dict):
-                    reason = rec if isinstance(rec, str) else "not a JSON object"
-                    rec = {"path": f"{path}:{n}", "status": "error", "error": f"line {n}: {reason}"}
-                yield rec
+    """Hash records from a `deepdetect-hash` JSONL file (a regular file; lines of at most MAX_RECORD_BYTES, each a
+    JSON object); ValueError names the line that is not one."""
+    with open_regular(path) as fh:
+        for n, raw in enumerate(iter(lambda: fh.readline(MAX_RECORD_BYTES + 1), b""), 1):
+            if len(raw) > MAX_RECORD_BYTES:
+                raise ValueError(f"{os.fsdecode(path)}:{n}: a line longer than {MAX_RECORD_BYTES} bytes")
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(f"{os.fsdecode(path)}:{n}: not a JSON record: {str(exc)[:200]}") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{os.fsdecode(path)}:{n}: not a JSON object")
+            yield rec
 
 
 def records_for(
@@ -61,8 +66,8 @@ def add_records(
             continue
         try:
             items.append(Item.from_record(rec, label, ref, source))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            failed.append({**rec, "status": "error", "error": f"bad hash record: {type(exc).__name__}: {exc}"})
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise ValueError(f"malformed hash record {str(rec.get('path'))[:200]!r}: {str(exc)[:200]}") from None
     if ref is not None and len(items) > 1:
         raise ValueError("--ref names one item; it cannot be given with several files")
     added, skipped = index.add(items, replace=replace) if items else (0, 0)

@@ -7,7 +7,9 @@ DEMO_DIR ?= outputs/demo
 REFERENCE_DIR ?= outputs/reference
 PYTEST_ARGS ?=
 
-.PHONY: help install demo reference test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
+FAMILIES_DIR ?= outputs/lofo
+
+.PHONY: help install demo reference families test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +28,10 @@ demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> expo
 
 reference: $(STAMP)  ## face-swap reference detector on ../shared/data (or DEEPDETECT_DEV_DATA): extract -> train -> evaluate -> export
 	$(BIN)/deepdetect-reference output_dir=$(REFERENCE_DIR)
+
+families: $(STAMP)  ## leave one manipulation family out on ../shared/data -> docs/results/families.json + RESULTS section
+	$(BIN)/deepdetect-lofo output_dir=$(FAMILIES_DIR) results_json=docs/results/families.json
+	$(BIN)/python -m deepdetect.studies.table docs/results/families.json docs/RESULTS.md
 
 test: $(STAMP)  ## fast test suite (slow and gpu tests deselected)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

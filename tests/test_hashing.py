@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,12 @@ from skimage import data
 from deepdetect.hashing.exchange import format_vpdq, parse_vpdq, read_hash_list
 from deepdetect.hashing.index import HashIndex, HashRow, IndexFileError, Item
 from deepdetect.hashing.match import Matcher
+from deepdetect.hashing.mih import MultiIndexHash, thresholds
 from deepdetect.hashing.pdq import from_hex, hamming, hash_rgb, hash_rgb_dihedral
-from deepdetect.hashing.records import hash_file
-from deepdetect.hashing.search import make_searcher
+from deepdetect.hashing.records import hash_and_sample, hash_file
+from deepdetect.hashing.search import BruteForce, make_searcher
 from deepdetect.hashing.video import hash_video
-from deepdetect.media import write_video
+from deepdetect.media import load_image, read_video, write_video
 from media_corpus import make_bad_corpus
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -77,6 +79,24 @@ def test_video_frames_sampled_per_second_and_deduplicated(tmp_path: Path) -> Non
     assert number == "20" and int(quality) >= 0 and len(hexhash) == 64 and ts == "2.000"
 
 
+@pytest.mark.parametrize("frames", [3, 8, 200])
+def test_one_decode_gives_the_hash_record_and_predicts_frames(tmp_path: Path, frames: int) -> None:
+    pics = _pictures()
+    video = _clip(tmp_path / "v.mp4", pics[:4], fps=10)  # 40 frames
+    rec, got, fps = hash_and_sample(video, "video", frames)
+    want, info = read_video(video, frames_per_video=frames)
+    assert [i for i, _ in got] == [i for i, _ in want] and fps == info.fps
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, want, strict=True))
+    alone = hash_file(video, dihedral=True)
+    for key in ("kind", "status", "frames", "fps", "duration_s", "n_sampled", "sample_fps"):
+        assert rec[key] == alone[key], key
+    image = _save(data.astronaut(), tmp_path / "a.jpg")
+    rec, got, fps = hash_and_sample(image, "image", frames)
+    alone = hash_file(image, dihedral=True)
+    assert (rec["pdq"], rec["quality"], rec["dihedral"]) == (alone["pdq"], alone["quality"], alone["dihedral"])
+    assert len(got) == 1 and got[0][0] == 0 and np.array_equal(got[0][1], load_image(image)) and fps == 0.0
+
+
 def test_bad_files_get_predict_statuses(tmp_path: Path) -> None:
     for name, (path, expected) in make_bad_corpus(tmp_path / "corpus").items():
         rec = hash_file(path)
@@ -99,7 +119,7 @@ def test_search_engines_agree_with_brute_force_at_the_threshold() -> None:
     for d, (ids, dist) in enumerate(brute):
         assert (d in ids.tolist()) == (d <= 31)
         assert dist.tolist() == sorted(dist.tolist())
-    for name in ("flat", "mih"):
+    for name in ("flat", "mih", "faiss-mih"):
         got = make_searcher(name, codes).search(queries, 31)
         for (bi, bd), (gi, gd) in zip(brute, got, strict=True):
             assert bi.tolist() == gi.tolist() and bd.tolist() == gd.tolist(), name
@@ -107,6 +127,55 @@ def test_search_engines_agree_with_brute_force_at_the_threshold() -> None:
     assert sum(d in ids.tolist() for d, (ids, _) in enumerate(hnsw)) >= 30  # approximate, but finds most
     with pytest.raises(ValueError, match="unknown search engine"):
         make_searcher("nope", codes)
+
+
+def _planted(rng: np.random.Generator, n: int, distances: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """`n` random hashes, and one query per distance d that differs from stored row i in exactly d bits."""
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    queries = codes[: len(distances)].copy()
+    for row, d in zip(queries, distances, strict=True):
+        bits = np.unpackbits(row)
+        bits[rng.choice(256, d, replace=False)] ^= 1
+        row[:] = np.packbits(bits)
+    return codes, queries
+
+
+@pytest.mark.parametrize(("n_chunks", "threads"), [(16, 1), (12, 2)])
+def test_multi_index_hashing_is_exactly_brute_force(n_chunks: int, threads: int) -> None:
+    rng = np.random.default_rng(n_chunks)
+    distances = [31] * 20 + [32] * 20 + list(range(0, 64, 3))
+    codes, queries = _planted(rng, 4000, distances)
+    # near-duplicates of the first queries sit in the index too: several hits per query at mixed distances
+    for d in (5, 20, 30, 31, 32, 33):
+        extra = queries[:10].copy()
+        for row in extra:
+            bits = np.unpackbits(row)
+            bits[rng.choice(256, d, replace=False)] ^= 1
+            row[:] = np.packbits(bits)
+        codes = np.concatenate([codes, extra])
+    mih = MultiIndexHash(codes, n_chunks=n_chunks, threads=threads)
+    brute = BruteForce(codes)
+    for max_distance in (0, 8, 31, 40):
+        want = brute.search(queries, max_distance)
+        got = mih.search(queries, max_distance)
+        for (wi, wd), (gi, gd) in zip(want, got, strict=True):
+            assert gi.tolist() == wi.tolist() and gd.tolist() == wd.tolist(), max_distance
+    at31 = mih.search(queries, 31)
+    for i, d in enumerate(distances):
+        assert (i in at31[i][0].tolist()) == (d <= 31), (i, d)
+    assert sum(len(ids) for ids, _ in at31) > len(queries)  # the planted near-duplicates were found as well
+    assert [len(h[0]) for h in mih.search(queries[:0], 31)] == []
+    empty = MultiIndexHash(codes[:0], n_chunks=n_chunks)
+    assert [len(h[0]) for h in empty.search(queries[:3], 31)] == [0, 0, 0]
+    with pytest.raises(ValueError, match="n_chunks"):
+        MultiIndexHash(codes, n_chunks=7)
+
+
+def test_multi_index_thresholds_satisfy_the_pigeonhole_bound() -> None:
+    for widths in ([16] * 16, [22, 21, 21] * 4):
+        for d in range(0, 80):
+            t = thresholds(widths, d)
+            assert sum(x + 1 for x in t) >= d + 1 and max(t) - min(t) <= 1
 
 
 def _save(img: np.ndarray, path: Path, quality: int = 90) -> Path:
@@ -246,3 +315,90 @@ def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 50)
     assert predict_main([*args[:-1], str(bad)]) == 2
+
+
+def test_hash_writes_non_utf8_names_exactly_and_survives_an_ascii_terminal(tmp_path: Path) -> None:
+    import base64
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = os.fsencode(str(folder)) + b"/caf\xe9.jpg"  # Latin-1 name: not UTF-8
+    Image.fromarray(data.astronaut()).save(os.fsdecode(raw), format="JPEG")
+    _save(data.camera(), folder / "naïve.png")  # UTF-8 but not ASCII
+    env = {"PYTHONPATH": SRC, "PYTHONIOENCODING": "ascii"}
+    res = subprocess.run(
+        [sys.executable, "-m", "deepdetect.cli.hash", str(folder)], env=env, capture_output=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr.decode("ascii", "replace")
+    lines = res.stdout.decode("utf-8").splitlines()  # strict: valid UTF-8 whatever the terminal's encoding
+    recs = [json.loads(line) for line in lines]
+    assert len(recs) == 2 and all(r["status"] == "ok" for r in recs)
+    latin = next(r for r in recs if r["path_bytes_b64"] is not None)
+    assert os.fsencode(latin["path"]) == raw and base64.b64decode(latin["path_bytes_b64"]) == raw
+    assert next(r for r in recs if r is not latin)["path"].endswith("naïve.png")
+    from deepdetect.cli.index import main
+
+    hashes = tmp_path / "h.jsonl"
+    hashes.write_bytes(res.stdout)
+    assert main(["add", str(tmp_path / "k.db"), str(hashes), "--label", "ncii", "--source", "case-1"]) == 0
+
+
+def test_index_match_reports_a_bad_record_as_its_own_status(tmp_path: Path) -> None:
+    from deepdetect.cli.index import main
+
+    known = _save(data.astronaut(), tmp_path / "known.jpg")
+    db = str(tmp_path / "k.db")
+    assert main(["add", db, str(known), "--label", "ncii", "--source", "case-1234"]) == 0
+    good = next(iter(hash_paths_of(known)))
+    broken = {**good, "path": "broken.jpg", "pdq": "zz"}  # a hash that is not hex
+    missing = {k: v for k, v in good.items() if k != "pdq"} | {"path": "missing.jpg"}
+    records = tmp_path / "q.jsonl"
+    records.write_text("\n".join([json.dumps(good), json.dumps(broken), json.dumps(missing)]) + "\n")
+    out = tmp_path / "m.jsonl"
+    assert main(["match", db, str(records), "--output", str(out)]) == 0
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["status"] for r in results] == ["ok", "error", "error"]
+    assert results[0]["known_match"]["label"] == "ncii" and results[0]["known_match"]["source"] == "case-1234"
+    assert all("bad hash record" in r["error"] for r in results[1:])
+
+
+def hash_paths_of(path: Path) -> list[dict]:
+    from deepdetect.hashing.records import hash_paths
+
+    return list(hash_paths([path], dihedral=True))
+
+
+def test_predict_index_decodes_each_video_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepdetect import media
+    from deepdetect.cli.index import main as index_main
+    from deepdetect.cli.predict import main as predict_main
+    from deepdetect.hashing.api import annotate_prediction
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    video = _clip(tmp_path / "in" / "known.mp4", _pictures()[:3], fps=10)  # 30 frames
+    _save(data.astronaut(), tmp_path / "in" / "photo.jpg")
+    db = tmp_path / "k.db"
+    assert index_main(["add", str(db), str(video), "--label", "ncii"]) == 0
+    decoded: list[int] = []
+    frames = media._Decoder.frames
+
+    def counting(self: media._Decoder, seek_index: int | None) -> Iterator[object]:
+        for frame in frames(self, seek_index):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(media._Decoder, "frames", counting)
+    out = tmp_path / "p.jsonl"
+    args = [str(tmp_path / "in"), "--model", str(model), "--output", str(out), "--quiet", "--index", str(db)]
+    assert predict_main([*args, "--workers", "0"]) == 0
+    assert len(decoded) == 30  # every frame of the video decoded once: for the model's frames and the hashes alike
+    recs = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert recs["known.mp4"]["known_match"]["label"] == "ncii"
+    with HashIndex(db) as index:
+        matcher = Matcher(index)
+        for rec in recs.values():  # the same fields as hashing the file on its own
+            again = annotate_prediction({**rec, "pdq": None, "known_match": None}, matcher)
+            assert again["pdq"] == rec["pdq"] and again["known_match"] == rec["known_match"], rec["path"]

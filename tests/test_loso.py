@@ -59,3 +59,19 @@ def test_loso_trains_without_the_source_and_evaluates_on_it(cfg_factory, tmp_pat
     in_domain_test = (pd.read_csv(manifest)["split"] == "test").sum()
     assert holdout["in_domain"]["n_frames"] == in_domain_test, "in-domain = the test split of the other sources"
     assert metrics["holdout_eval"] == str(out / "holdout_eval")
+
+
+LOSO_EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "experiment").glob("loso*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", LOSO_EXPERIMENTS)
+def test_debug_fast_shrinks_the_holdout_evaluation(cfg_factory, tmp_path: Path, experiment: str) -> None:
+    from deepdetect.training.settings import TrainSettings
+    from deepdetect.training.train import holdout_eval_config
+
+    overrides = [f"experiment={experiment}", f"data.manifest=[{tmp_path / 'a.csv'}]", "data.holdout_source=x"]
+    fast = holdout_eval_config(TrainSettings.from_config(cfg_factory("train", overrides)), tmp_path / "h")
+    assert fast.bootstrap.n <= 50 and fast.report.gradcam == 0 and list(fast.robustness) == []
+    assert fast.device == "cpu" and fast.holdout_source == "x"
+    full = holdout_eval_config(TrainSettings.from_config(cfg_factory("train", overrides, fast=False)), tmp_path / "h")
+    assert full.bootstrap.n > 50, "without debug=fast the experiment's own bootstrap applies"

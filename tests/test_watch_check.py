@@ -188,6 +188,8 @@ def test_slow_endless_and_endless_large_responses_time_out_or_are_cut(tmp_path: 
         reasons = {u["url"]: c["reason"] for u in st.urls() for c in st.checks(u["id"])}
     assert "timeout" in reasons[urls["/slow"]] and "larger than" in reasons[urls["/huge"]]
     assert "within 2 s" in reasons[urls["/endless"]] or "larger than" in reasons[urls["/endless"]]
+    res = verify_store(str(store))  # the bodies that arrived before the cut are evidence too, and verify
+    assert res.checked == 2 and res.ok == 2 and not res.problems
 
 
 def test_evidence_warc_records_sha256_and_verify(tmp_path: Path, server: LoopbackServer) -> None:
@@ -306,3 +308,21 @@ def test_cli_add_check_report(tmp_path: Path, server: LoopbackServer, capsys: py
     assert main(["report", "--store", str(tmp_path / "notadb.db"), "--format", "csv", "-o", str(report)]) == 2
     assert main(["run", "--store", str(store), "--every", "soon"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_platform_pages_through_yt_dlp(tmp_path: Path, server: LoopbackServer) -> None:
+    pytest.importorskip("yt_dlp", reason="yt-dlp not installed (pip install 'deepdetect[platforms]')")
+    import json
+
+    ld = {"@context": "https://schema.org", "@type": "VideoObject", "name": "v", "contentUrl": server.url("/clip.mp4")}
+    script = f'<script type="application/ld+json">{json.dumps(ld)}</script>'
+    server.routes["/watch"] = Route(
+        body=f"<html><head><title>v</title>{script}</head><body>player</body></html>".encode()
+    )
+    store = tmp_path / "w.db"
+    url = server.url("/watch")
+    add(store, [url])
+    assert check(store)[url]["status"] == "live" and last_media(store, url) == []  # no media tags: nothing found
+    rows = check(store, CheckOptions(**{**OPTS.__dict__, "platform_extractor": True}))
+    (media,) = last_media(store, url)
+    assert rows[url]["status"] == "live" and media["found_by"] == "yt-dlp" and media["kind"] == "video"

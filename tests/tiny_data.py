@@ -88,3 +88,25 @@ def make_tiny_manifest(
     manifest = out_dir / "manifest.csv"
     write_manifest(records_to_frame(records), manifest)
     return manifest
+
+
+def tiny_landmarks68(size: int, rng: np.random.Generator) -> list[float]:
+    """68 plausible iBUG-ordered points (jaw, brows, nose, eyes, mouth) in crop pixels, jittered."""
+    t = np.linspace(np.pi * 0.05, np.pi * 0.95, 17)
+    jaw = np.stack([0.5 - 0.33 * np.cos(t), 0.45 + 0.42 * np.sin(t)], axis=1)
+    brow_r = np.stack([np.linspace(0.25, 0.45, 5), 0.33 - 0.03 * np.sin(np.linspace(0, np.pi, 5))], axis=1)
+    brow_l = brow_r * [-1, 1] + [1.0, 0.0]
+    nose = np.concatenate(
+        [
+            np.stack([np.full(4, 0.5), np.linspace(0.38, 0.55, 4)], axis=1),
+            np.stack([np.linspace(0.44, 0.56, 5), np.full(5, 0.6)], axis=1),
+        ]
+    )
+    a = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    eye_r = np.stack([0.36 + 0.06 * np.cos(a), 0.42 + 0.025 * np.sin(a)], axis=1)
+    eye_l = eye_r * [-1, 1] + [1.0, 0.0]
+    m = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    mouth = np.stack([0.5 + 0.12 * np.cos(m), 0.73 + 0.04 * np.sin(m)], axis=1)
+    pts = np.concatenate([jaw, brow_r, brow_l, nose, eye_r, eye_l, mouth])
+    pts = (pts + rng.normal(0.0, 0.004, size=pts.shape)) * size
+    return [float(v) for v in pts.reshape(-1)]

@@ -36,10 +36,18 @@ from deepdetect.data.manifest import (
     write_manifest,
 )
 from deepdetect.data.splits import SplitLeakError, assign_splits, check_no_leak
-from deepdetect.faces.crop import crop_face
+from deepdetect.faces import landmarks as dense
+from deepdetect.faces.crop import crop_face, square_box
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.track import link_tracks, select_faces
-from deepdetect.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
+from deepdetect.media import (
+    MAX_FRAMES_PER_VIDEO,
+    MediaError,
+    load_image,
+    media_kind,
+    read_video_frames,
+    reject_special_file,
+)
 from deepdetect.utils.io import atomic_path, atomic_write_text
 from deepdetect.utils.procs import die_with_parent
 
@@ -66,6 +74,13 @@ class ExtractSettings:
     image_format: str = "png"
     track_iou: float = 0.3
     track_max_gap: int = 2
+    dense_landmarks: bool | str = "auto"  # dlib's 68 points per crop (for SBI): true | false | auto (when installed)
+
+    @property
+    def wants_dense_landmarks(self) -> bool:
+        """Whether crops get 68-point landmarks: `auto` resolves to whether dlib and its predictor are installed."""
+        value = str(self.dense_landmarks).lower()
+        return dense.available() if value == "auto" else value == "true"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
@@ -77,7 +92,33 @@ class ExtractSettings:
         settings = cls(**values)
         if settings.image_format.lower() not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
+        if str(settings.dense_landmarks).lower() not in ("true", "false", "auto"):
+            raise ValueError(f"dense_landmarks must be true, false or auto, got {settings.dense_landmarks!r}")
+        if settings.dense_landmarks is True or str(settings.dense_landmarks).lower() == "true":
+            dense.predictor_path()  # fail before any work when the extra is missing (LandmarksUnavailable)
+        settings.check_bounds()
         return settings
+
+    def check_bounds(self) -> None:
+        """Raise ValueError for a size-like setting out of its range (a count or size that would exhaust memory)."""
+        bounds: dict[str, tuple[float, float]] = {
+            "frames_per_video": (1, MAX_FRAMES_PER_VIDEO),
+            "every_k": (1, 1_000_000),
+            "size": (8, 4096),
+            "detector_min_face_size": (1, 4096),
+            "min_face_size": (0, 4096),
+            "margin": (0.0, 10.0),
+            "min_score": (0.0, 1.0),
+            "track_iou": (0.0, 1.0),
+            "track_max_gap": (0, 10_000),
+            "downscale": (1e-6, 65_536),  # > 1: a max side in pixels; (0, 1]: a factor
+        }
+        for name, (lo, hi) in bounds.items():
+            value = getattr(self, name)
+            if value is None and name in ("frames_per_video", "every_k", "downscale"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
 
     def record(self) -> dict[str, Any]:
         """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""
@@ -230,6 +271,9 @@ def _save_image(array: np.ndarray, path: Path, fmt: str) -> None:
         Image.fromarray(array).save(tmp, format=IMAGE_FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
 
 
+_LANDMARKER = dense.DenseLandmarker()  # loads dlib's predictor on first use, once per process
+
+
 def extract_source(
     source: Source, detector: FaceDetector, settings: ExtractSettings, out_dir: Path
 ) -> tuple[list[CropRecord], FailureRecord | None]:
@@ -250,9 +294,15 @@ def extract_source(
     sid = stable_id(source)
     rel_dir = Path("crops") / _safe_name(source.dataset) / source.label
     records: list[CropRecord] = []
+    with_dense = settings.wants_dense_landmarks
     for (frame_index, frame), det, tids in zip(frames, kept, track_ids, strict=True):
         for i in select_faces(det, settings.keep):
             crop, pts = crop_face(frame, det.boxes[i], det.landmarks[i], settings.margin, settings.size)
+            pts68: list[float] = []
+            if with_dense:
+                square = square_box(det.boxes[i], settings.margin, frame.shape[1], frame.shape[0])
+                frame_pts = _LANDMARKER(frame, det.boxes[i])
+                pts68 = [float(v) for v in dense.to_crop_coords(frame_pts, square, settings.size).reshape(-1)]
             rel = rel_dir / f"{sid}_f{frame_index:06d}_t{int(tids[i]):02d}.{ext}"
             _save_image(crop, out_dir / rel, fmt)
             x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
@@ -276,6 +326,7 @@ def extract_source(
                     landmarks=[float(v) for v in pts.reshape(-1)],
                     split=source.split,
                     group=source.group,
+                    landmarks68=pts68,
                 )
             )
     if not records:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -411,6 +412,72 @@ def dfdc_layout(root: Path, dataset: str) -> list[Source]:
     # The public training parts all say split "train": a split with no alternative carries no information.
     if len({s.split for s in out}) == 1:
         out = [replace(s, split="") for s in out]
+    return out
+
+
+PAIRS_COLUMNS = ("family", "source_repo", "file", "label", "group")
+
+
+def _pairs_csv(root: Path) -> Path:
+    path = root if root.is_file() else root / "pairs.csv"
+    if not path.is_file():
+        raise LayoutError(f"layout 'pairs' needs a pairs.csv (in {root})")
+    return path
+
+
+@register_layout("pairs")
+def pairs_layout(root: Path, dataset: str) -> list[Source]:
+    """A `pairs.csv` listing (columns family, source_repo, file, label, group; optional pair_of, commit, ...): one
+    row per file, `file` relative to the CSV's folder.
+
+    Each file's manipulation family becomes its `source` (so `data.holdout_source=<family>` and the per-source
+    tables work per family), its repository's name its `method`, and the CSV's `group` its group: a group ties a
+    real clip to every fake made from it, across families, so it never straddles splits. Rows whose file is
+    missing are skipped with a count; a file outside the CSV's folder is an error.
+    """
+    path = _pairs_csv(root)
+    base = path.parent.resolve()
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise LayoutError(f"cannot read {path}: {exc}") from exc
+    if not rows:
+        raise LayoutError(f"{path} lists no files")
+    missing_cols = [c for c in PAIRS_COLUMNS if c not in rows[0]]
+    if missing_cols:
+        raise LayoutError(f"{path} is missing columns {missing_cols} (needs {list(PAIRS_COLUMNS)})")
+    out: list[Source] = []
+    absent = 0
+    for n, row in enumerate(rows, 2):
+        label = (row["label"] or "").strip().lower()
+        if label not in ("real", "fake"):
+            raise LayoutError(f"{path}:{n}: label must be real or fake, got {row['label']!r}")
+        rel = (row["file"] or "").strip()
+        file = (base / rel).resolve()
+        if not rel or not file.is_relative_to(base):
+            raise LayoutError(f"{path}:{n}: file {rel!r} is not inside {base}")
+        if not file.is_file():
+            absent += 1
+            continue
+        family = (row["family"] or "").strip() or dataset
+        repo = (row["source_repo"] or "").strip()
+        out.append(
+            Source(
+                path=file,
+                rel=Path(rel).as_posix(),
+                label=label,
+                dataset=dataset,
+                source=family,
+                method=repo.rsplit("/", 1)[-1].lower(),
+                video_id=Path(rel).as_posix(),
+                group=f"{dataset}:{(row['group'] or '').strip() or Path(rel).as_posix()}",
+            )
+        )
+    if absent:
+        log.warning("%s: %d listed files are missing (skipped)", path, absent)
+    if not out:
+        raise LayoutError(f"none of the files listed in {path} exist")
     return out
 
 

@@ -36,6 +36,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "landmarks",
     "split",
     "group",
+    "landmarks68",
 )
 
 FAILURE_COLUMNS: tuple[str, ...] = ("source_path", "status", "reason", "label", "dataset", "split")
@@ -43,7 +44,8 @@ FAILURE_COLUMNS: tuple[str, ...] = ("source_path", "status", "reason", "label", 
 
 @dataclass
 class CropRecord:
-    """One face crop. `landmarks` holds 5 (x, y) points in crop pixel coordinates."""
+    """One face crop. `landmarks` holds MTCNN's 5 (x, y) points in crop pixel coordinates; `landmarks68` dlib's 68
+    dense points (iBUG 300-W order) in crop pixels when extraction computed them (else empty)."""
 
     crop_path: str
     source_path: str
@@ -63,11 +65,13 @@ class CropRecord:
     landmarks: list[float] = field(default_factory=list)
     split: str = ""
     group: str = ""
+    landmarks68: list[float] = field(default_factory=list)
 
     def to_row(self) -> dict[str, object]:
         """Flatten to a CSV row (landmarks as space-separated numbers)."""
         row = asdict(self)
         row["landmarks"] = " ".join(f"{v:.2f}" for v in self.landmarks)
+        row["landmarks68"] = " ".join(f"{v:.1f}" for v in self.landmarks68)
         return row
 
 
@@ -102,6 +106,7 @@ _DTYPES: dict[str, str] = {
     "landmarks": "string",
     "split": "string",
     "group": "string",
+    "landmarks68": "string",
 }
 
 
@@ -119,6 +124,16 @@ def parse_landmarks(text: str | float | None) -> list[float]:
     return values
 
 
+def parse_landmarks68(text: str | float | None) -> list[float]:
+    """Parse the landmarks68 cell back into 136 floats (empty list when absent)."""
+    if text is None or (isinstance(text, float) and pd.isna(text)) or str(text).strip() == "":
+        return []
+    values = [float(v) for v in str(text).split()]
+    if len(values) != 136:
+        raise ManifestError(f"landmarks68 must hold 136 numbers, got {len(values)}")
+    return values
+
+
 def records_to_frame(records: Iterable[CropRecord]) -> pd.DataFrame:
     """Build a manifest DataFrame with the canonical columns and dtypes."""
     rows = [r.to_row() for r in records]
@@ -132,10 +147,11 @@ def normalize_manifest(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ManifestError(f"manifest is missing required columns: {missing}")
     frame = frame.copy()
-    defaults = {f.name: f.default for f in fields(CropRecord) if f.name not in ("crop_path", "landmarks")}
+    text_cols = ("landmarks", "landmarks68")
+    defaults = {f.name: f.default for f in fields(CropRecord) if f.name != "crop_path" and f.name not in text_cols}
     for col in MANIFEST_COLUMNS:
         if col not in frame.columns:
-            frame[col] = "" if col == "landmarks" else defaults.get(col, "")
+            frame[col] = "" if col in text_cols else defaults.get(col, "")
     frame = frame[list(MANIFEST_COLUMNS)]
     string_cols = [c for c, t in _DTYPES.items() if t == "string"]
     frame[string_cols] = frame[string_cols].fillna("")

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,18 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from deepdetect.contract import ModelCard, Preprocess
+from deepdetect.contract import Preprocess
 from deepdetect.contract.preprocess import prepare_batch
-from deepdetect.data.dataset import read_crop
 from deepdetect.data.manifest import ManifestError, binary_labels, read_manifests
 from deepdetect.evaluation import metrics as M
 from deepdetect.evaluation.aggregate import aggregate_videos
 from deepdetect.evaluation.calibration import apply_temperature
+from deepdetect.evaluation.explain import build_explanations
 from deepdetect.evaluation.perturb import Perturbation, get_perturbation
+from deepdetect.evaluation.report import write_report
+from deepdetect.evaluation.runs import LoadedRun, load_crop, load_run
 from deepdetect.evaluation.settings import EvalSettings, MetricSettings
 from deepdetect.evaluation.sources import group_table, source_warnings
-from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.models.detector import Detector
 from deepdetect.models.scoring import score_batches
 from deepdetect.utils.csvcells import neutralise_frame
@@ -43,63 +43,6 @@ CI_METRICS: dict[str, M.MetricFn] = {
     "ap": M.average_precision,
     "eer": M.eer,
 }
-
-
-@dataclass
-class LoadedRun:
-    """A detector with its calibration and where it came from."""
-
-    name: str
-    path: str
-    model: Detector
-    meta: dict[str, Any]
-    card: ModelCard
-    preprocess: Preprocess
-    temperature: float
-    threshold: float
-    threshold_rule: str
-    reference_fpr: float
-    reference_fpr_from: str
-
-
-def load_run(checkpoint: str, device: torch.device, target_fpr: float = 0.05) -> LoadedRun:
-    """Load a detector and its stored calibration (T=1, threshold 0.5 with a warning when absent)."""
-    weights = resolve_model_path(checkpoint)
-    model, meta = load_detector(weights, device=device)
-    card = ModelCard.from_sidecar(meta)
-    cal = card.calibration
-    if not cal.calibrated:
-        log.warning("%s has no stored calibration; using temperature 1 and threshold 0.5", checkpoint)
-    val = dict(card.val_metrics or {})
-    ref_from = "target_fpr"
-    reference = target_fpr
-    for source, key in (("val_metrics", "fpr_at_threshold"), ("val_metrics", "fpr"), ("calibration", "val_fpr")):
-        value = (val if source == "val_metrics" else cal.extra).get(key)
-        if value is not None and math.isfinite(float(value)):
-            reference, ref_from = float(value), f"{source}.{key}"
-            break
-    run_dir = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
-    return LoadedRun(
-        name=run_dir.name,
-        path=str(checkpoint),
-        model=model,
-        meta=meta,
-        card=card,
-        preprocess=card.preprocess,
-        temperature=cal.temperature,
-        threshold=cal.threshold,
-        threshold_rule=cal.threshold_rule,
-        reference_fpr=reference,
-        reference_fpr_from=ref_from,
-    )
-
-
-def load_crop(path: str) -> np.ndarray | None:
-    """An HxWx3 uint8 RGB crop, or None when the file is missing or unreadable."""
-    try:
-        return read_crop(path)
-    except (OSError, ValueError):
-        return None
 
 
 def score_crops(
@@ -317,8 +260,6 @@ def evaluate_settings(settings: EvalSettings) -> dict[str, Any]:
             explain_inputs.append((run, scored))
     metrics = write_outputs(settings, results, score_tables)
     if settings.report:
-        from deepdetect.evaluation.report import build_explanations, write_report
-
         run0, scored0 = explain_inputs[0]
         explanations = build_explanations(run0, scored0, settings.gradcam, device)
         write_report(out_dir / "report.html", metrics, pd.concat(score_tables, ignore_index=True), explanations)

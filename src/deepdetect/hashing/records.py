@@ -16,9 +16,18 @@ from typing import Any
 import numpy as np
 
 from deepdetect.hashing.pdq import hash_rgb, hash_rgb_dihedral
-from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS, FrameHash, hash_video
-from deepdetect.media import MediaError, iter_media_files, load_image, media_kind
+from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS, FrameHash, VideoHash, hash_video
+from deepdetect.media import (
+    MediaError,
+    iter_media_files,
+    load_image,
+    media_kind,
+    read_video,
+    sample_frame_indices,
+    video_info,
+)
 from deepdetect.utils.io import sha256_file
+from deepdetect.utils.paths import path_bytes_b64
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +76,63 @@ def _frame_record(f: FrameHash, dihedral: bool) -> dict[str, Any]:
     return out
 
 
+def _image_fields(rgb: np.ndarray, dihedral: bool) -> dict[str, Any]:
+    if not dihedral:
+        h = hash_rgb(rgb)
+        return {"pdq": h.hex, "quality": h.quality}
+    hashes, quality = hash_rgb_dihedral(rgb)
+    return {"pdq": hashes[0].hex(), "quality": quality, "dihedral": [b.hex() for b in hashes[1:]]}
+
+
+def _video_fields(vh: VideoHash, fps: float, dihedral: bool) -> dict[str, Any]:
+    return {
+        "fps": round(vh.fps, 3),
+        "duration_s": round(vh.duration_s, 3),
+        "sample_fps": fps,
+        "n_sampled": vh.n_sampled,
+        "frames": [_frame_record(f, dihedral) for f in vh.frames],
+    }
+
+
+def hash_and_sample(
+    path: Path, kind: str, frames_per_video: int, fps: float = DEFAULT_FPS
+) -> tuple[dict[str, Any], list[tuple[int, np.ndarray]], float]:
+    """Decode a file once for predict and the index: its hash record (what `hash_file(path, dihedral=True)` gives,
+    sha256 left None), the frames `media.read_video(path, frames_per_video)` samples (an image: frame 0) and
+    the video's frame rate (0 for images). Raises MediaError.
+
+    A video is decoded in one pass from start to end: the 1-per-`fps`-seconds frames are hashed and the sampled
+    frame indices are kept. If that pass cannot give every sampled frame (the container does not count its
+    frames, or counts more than it holds), the frames are read again by `media.read_video`.
+    """
+    rec = base_record(path)
+    rec["kind"] = kind
+    if kind == "image":
+        rgb = load_image(path)
+        rec.update(_image_fields(rgb, dihedral=True), status="ok")
+        return rec, [(0, rgb)], 0.0
+    info = video_info(path)
+    targets = sample_frame_indices(info.frame_count, frames_per_video) if info.frame_count > 0 else []
+    kept: dict[int, np.ndarray] = {}
+    vh = hash_video(path, fps, keep=set(targets), on_kept=kept.__setitem__, dihedral=True)
+    rec.update(_video_fields(vh, fps, dihedral=True), status="ok")
+    frames = [(i, kept[i]) for i in targets if i in kept]
+    if not targets or len(frames) < len(targets):
+        frames, info = read_video(path, frames_per_video=frames_per_video)
+    return rec, frames, info.fps
+
+
 def base_record(path: Path) -> dict[str, Any]:
-    """The fields every hash record has, before hashing."""
-    return {"path": str(path), "sha256": None, "kind": None, "status": "error", "error": None, "seconds": 0.0}
+    """The fields every hash record has, before hashing (`path_bytes_b64`: a non-UTF-8 name's exact bytes)."""
+    return {
+        "path": str(path),
+        "path_bytes_b64": path_bytes_b64(path),
+        "sha256": None,
+        "kind": None,
+        "status": "error",
+        "error": None,
+        "seconds": 0.0,
+    }
 
 
 def hash_file(
@@ -93,13 +156,7 @@ def hash_file(
         faces: list[dict[str, Any]] = []
         if kind == "image":
             rgb = load_image(path)
-            if dihedral:
-                hashes, quality = hash_rgb_dihedral(rgb)
-                rec.update(pdq=hashes[0].hex(), quality=quality)
-                rec["dihedral"] = [b.hex() for b in hashes[1:]]
-            else:
-                h = hash_rgb(rgb)
-                rec.update(pdq=h.hex, quality=h.quality)
+            rec.update(_image_fields(rgb, dihedral))
             if detector is not None:
                 faces = _face_hashes(0, rgb, detector)
         else:
@@ -110,13 +167,7 @@ def hash_file(
             vh = hash_video(
                 path, fps, dedup_distance, on_frame=on_frame if detector is not None else None, dihedral=dihedral
             )
-            rec.update(
-                fps=round(vh.fps, 3),
-                duration_s=round(vh.duration_s, 3),
-                sample_fps=fps,
-                n_sampled=vh.n_sampled,
-                frames=[_frame_record(f, dihedral) for f in vh.frames],
-            )
+            rec.update(_video_fields(vh, fps, dihedral))
         if detector is not None:
             rec["faces"] = faces
         rec["sha256"] = sha256_file(path)

@@ -3,9 +3,11 @@
 One interface, several engines (`make_searcher(name, codes)`):
 - `brute`: numpy XOR + popcount over all rows; exact, no build cost, fine up to ~10^5 hashes.
 - `flat`: FAISS `IndexBinaryFlat`; exact, SIMD popcount.
-- `mih`: FAISS `IndexBinaryMultiHash`, 16 tables of 16 bits probed with 1 bit flipped. Exact at distance <= 31: if
-  two 256-bit hashes differ in at most 31 bits, one of the 16 disjoint 16-bit chunks differs in at most 1
-  (pigeonhole), so the true match is always a candidate. Sub-linear for millions of hashes.
+- `mih`: multi-index hashing in numpy (`deepdetect.hashing.mih`): one table per chunk of the hash, probed around
+  the query's chunk so that the pigeonhole principle guarantees every match is a candidate, then an exact popcount.
+  Exact at every distance; sub-linear, the fastest from about 10^5 hashes on (bench/bench_hash.py).
+- `faiss-mih`: FAISS `IndexBinaryMultiHash`, 16 tables of 16 bits probed with 1 bit flipped; exact at distance
+  <= 31 by the same pigeonhole argument. Kept for comparison: slower than `mih` and `flat` here.
 - `hnsw`: FAISS `IndexBinaryHNSW` k-NN then a distance filter; approximate (recall measured in bench/bench_hash.py).
 """
 
@@ -15,10 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from deepdetect.hashing.mih import MultiIndexHash
 from deepdetect.hashing.pdq import HASH_BYTES, MATCH_DISTANCE
 
-ENGINES = ("brute", "flat", "mih", "hnsw")
-DEFAULT_ENGINE_CUTOFF = 20_000  # `auto`: brute force below this many hashes, FAISS `flat` above (bench_hash.py)
+ENGINES = ("brute", "flat", "mih", "faiss-mih", "hnsw")
+DEFAULT_ENGINE_CUTOFF = 20_000  # `auto`: brute force below this many hashes, `mih` above (bench_hash.py)
 
 Hits = list[tuple[np.ndarray, np.ndarray]]  # per query: (row ids int64, distances int32), sorted by distance
 
@@ -82,9 +85,9 @@ def _split_range_result(lims: np.ndarray, dist: np.ndarray, ids: np.ndarray) -> 
 
 
 class FaissSearcher:
-    """FAISS binary index (`flat`, `mih` or `hnsw`); see the module docstring for exactness."""
+    """FAISS binary index (`flat`, `faiss-mih` or `hnsw`); see the module docstring for exactness."""
 
-    def __init__(self, codes: np.ndarray, name: str = "mih", hnsw_neighbors: int = 32, hnsw_k: int = 64) -> None:
+    def __init__(self, codes: np.ndarray, name: str = "flat", hnsw_neighbors: int = 32, hnsw_k: int = 64) -> None:
         import faiss
 
         codes = _check(codes)
@@ -94,14 +97,14 @@ class FaissSearcher:
         self.index: Any
         if name == "flat":
             self.index = faiss.IndexBinaryFlat(bits)
-        elif name == "mih":
+        elif name == "faiss-mih":
             self.index = faiss.IndexBinaryMultiHash(bits, 16, 16)
             self.index.nflip = 1
         elif name == "hnsw":
             self.index = faiss.IndexBinaryHNSW(bits, hnsw_neighbors)
             self.index.hnsw.efSearch = max(128, hnsw_k)
         else:
-            raise ValueError(f"unknown FAISS engine {name!r}; expected flat, mih or hnsw")
+            raise ValueError(f"unknown FAISS engine {name!r}; expected flat, faiss-mih or hnsw")
         if len(codes):
             self.index.add(codes)
         self.n = len(codes)
@@ -110,8 +113,8 @@ class FaissSearcher:
         queries = _check(queries)
         if self.n == 0 or len(queries) == 0:
             return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(len(queries))]
-        if self.name == "mih" and max_distance > 31:
-            raise ValueError("the mih engine is exact only up to distance 31; use flat or brute for larger radii")
+        if self.name == "faiss-mih" and max_distance > 31:
+            raise ValueError("the faiss-mih engine is exact only up to distance 31; use mih, flat or brute")
         if self.name == "hnsw":
             k = min(self.hnsw_k, self.n)
             dist, ids = self.index.search(queries, k)
@@ -132,11 +135,13 @@ class FaissSearcher:
 
 
 def make_searcher(name: str, codes: np.ndarray) -> Searcher:
-    """A searcher by engine name (`brute`, `flat`, `mih`, `hnsw`, or `auto` by size); refuses unknown names."""
+    """A searcher by engine name (one of `ENGINES`, or `auto` by size); refuses unknown names."""
     if name == "auto":
-        name = "brute" if len(codes) < DEFAULT_ENGINE_CUTOFF else "flat"
+        name = "brute" if len(codes) < DEFAULT_ENGINE_CUTOFF else "mih"
     if name == "brute":
         return BruteForce(codes)
-    if name in ("flat", "mih", "hnsw"):
+    if name == "mih":
+        return MultiIndexHash(_check(codes))
+    if name in ("flat", "faiss-mih", "hnsw"):
         return FaissSearcher(codes, name)
     raise ValueError(f"unknown search engine {name!r}; expected one of {(*ENGINES, 'auto')}")

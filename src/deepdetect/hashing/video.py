@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,19 @@ def iter_sampled_frames(
     path: str | os.PathLike[str], fps: float = DEFAULT_FPS, max_pixels: int = media.DEFAULT_MAX_PIXELS
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield (frame_index, timestamp_s, RGB frame) every 1/fps seconds of presentation time; raises MediaError."""
+    for index, t, rgb, sampled in scan_frames(path, fps, max_pixels):
+        if sampled:
+            yield index, t, rgb
+
+
+def scan_frames(
+    path: str | os.PathLike[str],
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = media.DEFAULT_MAX_PIXELS,
+    keep: Container[int] = (),
+) -> Iterator[tuple[int, float, np.ndarray, bool]]:
+    """One decoding pass: (frame_index, timestamp_s, RGB, sampled) for every frame sampled at `fps` (sampled True)
+    and every frame whose index (in decoding order) is in `keep`; raises MediaError."""
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     p = Path(path)
@@ -69,8 +82,11 @@ def iter_sampled_frames(
                 t = float((frame.pts - dec.start_pts) * dec.time_base)
             else:
                 t = seen / info.fps if info.fps > 0 else float(seen)
-            if t + 1e-6 >= next_t:
-                yield seen, round(max(t, 0.0), 3), np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            sampled = t + 1e-6 >= next_t
+            if sampled or seen in keep:
+                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                yield seen, round(max(t, 0.0), 3), rgb, sampled
+            if sampled:
                 yielded += 1
                 next_t = (np.floor(max(t, 0.0) / step + 1e-6) + 1) * step
         if not yielded:
@@ -106,14 +122,22 @@ def hash_video(
     max_pixels: int = media.DEFAULT_MAX_PIXELS,
     on_frame: Callable[[int, float, np.ndarray], None] | None = None,
     dihedral: bool = False,
+    keep: Container[int] = (),
+    on_kept: Callable[[int, np.ndarray], None] | None = None,
 ) -> VideoHash:
     """PDQ-hash a video's frames sampled at `fps`, deduplicated; `on_frame` also sees each sampled frame.
 
     With `dihedral`, each frame also carries the hashes of its rotations and flips (for queries: mirrored copies).
+    `on_kept` receives the frames whose decoding-order index is in `keep`, from the same decoding pass (so a
+    caller that needs other frames of the video too decodes it once).
     """
     info = media.video_info(path)
     sampled: list[FrameHash] = []
-    for index, t, rgb in iter_sampled_frames(path, fps, max_pixels):
+    for index, t, rgb, is_sample in scan_frames(path, fps, max_pixels, keep if on_kept is not None else ()):
+        if on_kept is not None and index in keep:
+            on_kept(index, rgb)
+        if not is_sample:
+            continue
         if dihedral:
             hashes, quality = hash_rgb_dihedral(rgb)
             sampled.append(FrameHash(index, t, hashes[0], quality, tuple(hashes[1:])))

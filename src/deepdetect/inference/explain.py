@@ -9,15 +9,19 @@ over the face crop, upscaled to a readable size, with a colour scale, the face a
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from deepdetect.inference.predictor import Predictor
 from deepdetect.utils.paths import bounded_name, printable_text
+
+log = logging.getLogger(__name__)
 
 MIN_DISPLAY_PX = 320  # the face crop is drawn at least this large
 
@@ -138,3 +142,15 @@ class TopFlagged:
     def items(self) -> list[tuple[Any, FaceEvidence]]:
         """(key, evidence), highest score first."""
         return [(k, e) for _, _, k, e in sorted(self._heap, key=lambda t: t[:2], reverse=True)]
+
+
+def explain_kept(keep: TopFlagged, predictor: Predictor, out_dir: Path, progress: bool = False) -> dict[str, str]:
+    """The explanation pass at the end of a run: an occlusion map per kept flagged file -> {abs_path: png path};
+    a file that fails is skipped (logged)."""
+    written: dict[str, str] = {}
+    for (abs_path, given), evidence in tqdm(keep.items(), desc="explain", unit="file", disable=not progress):
+        try:
+            written[abs_path] = str(write_explanation(Path(given), evidence, predictor, out_dir))
+        except Exception:  # an explanation must never cost the batch its records
+            log.warning("could not explain %s", given, exc_info=True)
+    return written

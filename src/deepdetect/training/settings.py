@@ -52,7 +52,7 @@ class SbiSettings:
     @property
     def validate_on_blends(self) -> bool:
         """Whether val fakes are self-blends of the val reals: `val: sbi`, or auto with SBI-only training."""
-        return self.val == "sbi" or (self.val == "auto" and self.mode == "only")
+        return self.val == "sbi" or (self.val == "auto" and self.mode in ("only", "pairs"))
 
 
 @dataclass(frozen=True)

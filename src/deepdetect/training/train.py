@@ -134,11 +134,19 @@ def evaluate_holdout(settings: TrainSettings) -> str:
     Writes `output_dir/holdout_eval/` (metrics.json, scores.csv, report.html); returns that folder.
     """
     from deepdetect.evaluation.evaluate import evaluate
-    from deepdetect.utils.config import compose_stage
 
     out = settings.output_dir / "holdout_eval"
+    evaluate(holdout_eval_config(settings, out))
+    return str(out)
+
+
+def holdout_eval_config(settings: TrainSettings, out: Path) -> DictConfig:
+    """The evaluate config of the held-out source's evaluation: this run's model and manifests, output in `out`,
+    then `holdout_eval_overrides` (an experiment's, or debug=fast's small bootstrap)."""
+    from deepdetect.utils.config import compose_stage
+
     manifests = [str(p) for p in manifest_paths(settings.data.manifest)]
-    ev = compose_stage(
+    return compose_stage(
         "evaluate",
         [
             f"checkpoint={settings.output_dir}",
@@ -148,8 +156,6 @@ def evaluate_holdout(settings: TrainSettings) -> str:
             *settings.holdout_eval_overrides,
         ],
     )
-    evaluate(ev)
-    return str(out)
 
 
 # What a training run writes in output_dir; another run into the same folder would overwrite or mix with them.

@@ -81,7 +81,14 @@ def platform_media(url: str) -> list[MediaRef]:
         import yt_dlp
     except ImportError:
         return []
-    opts: dict[str, Any] = {"quiet": True, "skip_download": True, "noplaylist": True, "proxy": "", "logger": log}
+    opts: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": True,
+        "skip_download": True,
+        "noplaylist": True,
+        "proxy": "",  # no proxy from the environment
+        "logger": log,
+    }
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=False)

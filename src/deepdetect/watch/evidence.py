@@ -104,7 +104,7 @@ class EvidenceLog:
         if hop.sha256:
             warc_headers[BODY_HEADER] = hop.sha256
         if hop.truncated:
-            warc_headers["WARC-Truncated"] = "length"
+            warc_headers["WARC-Truncated"] = hop.truncated_why
         if not keep:
             warc_headers["WARC-Truncated"] = "unspecified"
             warc_headers[OMITTED_HEADER] = "hash-only" if hop.body_path is not None else "no body"

@@ -18,7 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -75,6 +75,7 @@ class Hop:
     body_bytes: int = 0
     sha256: str | None = None
     truncated: bool = False
+    truncated_why: str = "length"  # WARC-Truncated: length (the cap), time, disconnect
 
     def header(self, name: str) -> str | None:
         """The first response header of that name."""
@@ -218,6 +219,7 @@ class Fetcher:
         request = self.client.build_request("GET", target, headers=headers, extensions=extensions)
         hop.request_headers = [(k, v) for k, v in request.headers.items()]
         fd = None
+        digest = hashlib.sha256()
         try:
             resp = self.client.send(request, stream=True)
             try:
@@ -230,13 +232,12 @@ class Fetcher:
                 keep = cap if 200 <= resp.status_code < 300 else min(cap, ERROR_BODY_BYTES)
                 fd, name = tempfile.mkstemp(prefix="body-", dir=self.work_dir)
                 hop.body_path = Path(name)
-                digest = hashlib.sha256()
                 with os.fdopen(fd, "wb") as out:
                     fd = None
                     for chunk in resp.iter_raw(CHUNK):
                         if hop.body_bytes + len(chunk) > keep:
                             chunk = chunk[: keep - hop.body_bytes]
-                            hop.truncated = True
+                            hop.truncated, hop.truncated_why = True, "length"
                         out.write(chunk)
                         digest.update(chunk)
                         hop.body_bytes += len(chunk)
@@ -247,11 +248,14 @@ class Fetcher:
             finally:
                 resp.close()
             hop.sha256 = digest.hexdigest()
+        except _Failure:
+            _cut(hop, digest, "time")
+            raise
         except httpx.TimeoutException as exc:
+            _cut(hop, digest, "time")
             raise _Failure(f"timeout: {type(exc).__name__}") from None
-        except httpx.HTTPError as exc:
-            raise _Failure(f"{type(exc).__name__}: {exc}"[:300]) from None
-        except OSError as exc:
+        except (httpx.HTTPError, OSError) as exc:
+            _cut(hop, digest, "disconnect")
             raise _Failure(f"{type(exc).__name__}: {exc}"[:300]) from None
         finally:
             if fd is not None:
@@ -282,6 +286,12 @@ class Fetcher:
                         return
         except zlib.error as exc:
             result.outcome, result.reason = "unreachable", f"bad {enc} body: {exc}"
+
+
+def _cut(hop: Hop, digest: Any, why: str) -> None:
+    """Mark a body that ended early (its SHA-256 covers what arrived, which the evidence keeps)."""
+    if hop.body_path is not None:
+        hop.truncated, hop.truncated_why, hop.sha256 = True, why, digest.hexdigest()
 
 
 class _Failure(Exception):

@@ -1,0 +1,60 @@
+"""`deepdetect-sbi-preview`: a PNG grid of real crops, their self-blend masks and fakes, to check SBI by eye."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROG = "deepdetect-sbi-preview"
+
+EPILOG = """\
+Each row is one real crop of the manifest (one per video where there are enough): the original, the blend mask
+over it, the real as a paired sample shows it (the target, perturbed half the time), the self-blended fake, and the
+difference between fake and original (x4). The caption names the file, the hull shape drawn and the blend ratio.
+Crops extracted with dense landmarks (extract `dense_landmarks=true`) use the 68-point hulls of the paper; others
+fall back to a polygon grown from MTCNN's 5 points, and the caption says so.
+
+exit status: 0 written, 2 bad input (missing/invalid manifest, no real crops with landmarks)
+
+example:
+  deepdetect-sbi-preview crops/ffpp/manifest.csv -o sbi_preview.png -n 12
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Draw original / mask / self-blended crops of a manifest's real faces as one PNG.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("manifest", type=Path, help="manifest.csv written by deepdetect-extract")
+    parser.add_argument("-o", "--output", type=Path, default=Path("sbi_preview.png"), help="PNG to write")
+    parser.add_argument("-n", type=int, default=8, help="rows (real crops) in the grid (1-64, default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the crops drawn and the blends (default 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if not 1 <= args.n <= 64:
+        print(f"{PROG}: error: -n must be between 1 and 64, got {args.n}", file=sys.stderr)
+        return 2
+    from deepdetect.data.manifest import ManifestError, read_manifest
+    from deepdetect.data.sbi_preview import render_preview
+
+    try:
+        out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed)
+    except (ManifestError, ValueError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

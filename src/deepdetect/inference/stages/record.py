@@ -1,0 +1,137 @@
+"""The record stage: one record per input file, begun before any work on it and finished from its scored faces;
+what every record of a run shares (`RunInfo`)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepdetect import __version__
+from deepdetect.contract import ModelCard
+from deepdetect.inference.explain import FaceEvidence
+from deepdetect.inference.predictor import Predictor
+from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
+from deepdetect.inference.stages.score import FileScore
+from deepdetect.utils.paths import path_bytes_b64, printable_text
+
+STATUSES = (
+    "ok",
+    "no_face",
+    "unreadable",
+    "unsupported",
+    "no_video_stream",
+    "no_frames",
+    "too_large",
+    "not_found",
+    "skipped",
+    "error",
+)
+READ_STATUSES = ("ok", "no_face")  # the file was decoded
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every record of one run shares: its id, the tool version and the operating point."""
+
+    run_id: str
+    operating_point: OperatingPointChoice
+    tool_version: str = __version__
+
+    @classmethod
+    def start(cls, predictor: Predictor, settings: PredictSettings) -> RunInfo:
+        """A new run id and the operating point `settings` resolve to for this model (raises SettingsError)."""
+        return cls(uuid.uuid4().hex, choose_operating_point(predictor.contract, settings))
+
+
+def new_record(path: Path, contract: ModelCard, run: RunInfo, settings: PredictSettings) -> dict[str, Any]:
+    """A file's record before any work on it: status `error` until a stage says otherwise."""
+    try:
+        size: int | None = os.stat(path).st_size
+    except OSError:
+        size = None
+    rec: dict[str, Any] = {
+        "path": str(path),  # as given; a name that is not UTF-8 keeps its bytes as surrogate escapes
+        "abs_path": os.path.abspath(path),
+        "name": path.name,
+        "path_bytes_b64": path_bytes_b64(path),  # the exact bytes of such a name (null for UTF-8 names)
+        "size_bytes": size,
+        "sha256": None,
+        "kind": None,
+        "status": "error",
+        "score": None,
+        "score_interval": None,
+        "label": None,
+        "threshold": run.operating_point.threshold,
+        "operating_point": run.operating_point.to_dict(),
+        "aggregate": settings.aggregate,
+        "n_frames": 0,
+        "n_faces": 0,
+        "faces": [],
+        "model_name": contract.name,
+        "model_version": contract.version,
+        "run_id": run.run_id,
+        "tool_version": run.tool_version,
+        "scanned_at": utc_now(),
+        "seconds": 0.0,
+        "error": None,
+        "explanation": None,
+    }
+    if settings.aggregate == "topk":
+        rec["aggregate_k"] = settings.topk
+    return rec
+
+
+def score_faces(faces: list[dict[str, Any]], probs: np.ndarray) -> None:
+    """Give each face record its calibrated P(fake), rounded as records carry it."""
+    for face, p in zip(faces, probs, strict=True):
+        face["score"] = round(float(p), 6)
+
+
+def record_scored(rec: dict[str, Any], faces: list[dict[str, Any]], result: FileScore) -> None:
+    """Finish a record whose faces were scored: its faces, score, interval and label (status `ok`)."""
+    rec["n_faces"] = len(faces)
+    rec["faces"] = faces
+    rec.update(
+        status="ok",
+        score=round(result.score, 6),
+        score_interval=[round(result.interval[0], 6), round(result.interval[1], 6)],
+        label=result.label,
+    )
+
+
+def flagged_evidence(rec: dict[str, Any], faces: list[dict[str, Any]], crops: list[np.ndarray]) -> FaceEvidence | None:
+    """The best face of a file labelled fake (the first of its highest-scoring faces), kept for an explanation."""
+    if rec["label"] != "fake" or not faces:
+        return None
+    best = 0
+    for i, face in enumerate(faces):
+        if face["score"] > faces[best]["score"]:
+            best = i
+    face = faces[best]
+    return FaceEvidence(
+        crop=crops[best],
+        face_score=face["score"],
+        file_score=rec["score"],
+        box=face["box"],
+        frame_index=face["frame_index"],
+        time_s=face["time_s"] or 0.0,
+        kind=str(rec["kind"]),
+    )
+
+
+def record_key(rec: dict[str, Any]) -> tuple[str, str | None]:
+    """(absolute path as printable text, sha256) of a record: what `resume` matches inputs on (CSV keeps names
+    that are not UTF-8 only as `\\xNN` text, so both sides are compared in that form)."""
+    abs_path = rec.get("abs_path") or os.path.abspath(str(rec.get("path")))
+    return printable_text(str(abs_path)), rec.get("sha256")

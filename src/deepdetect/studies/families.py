@@ -1,0 +1,114 @@
+"""Per-family figures of one detector: each manipulation family's fakes against its own reals, and the unseen reals.
+
+Plain functions over scored crop rows (columns `label`, `source`, `group`, `video_id`, `prob`), so any recipe —
+one model, or experts fused by a stacker — is measured the same way. A family is a manifest `source` (the `pairs`
+layout sets it); intervals resample whole groups (a real clip with every fake made from it), never frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepdetect.evaluation import metrics as M
+from deepdetect.evaluation.aggregate import aggregate_videos
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """One row of the leave-one-family-out table (`docs/results/families.json`)."""
+
+    family: str
+    recipe: str
+    video_auc: float | None
+    video_auc_ci95: list[float | None]
+    frame_auc: float | None
+    frame_auc_ci95: list[float | None]
+    fpr_unseen_real: float | None
+    tpr_at_threshold: float | None
+    seconds: float
+    command: str
+    video_auc_all_reals: float | None = None  # the family's fakes against every real of the table (its + unseen)
+    n_fake_videos: int = 0
+    n_real_videos: int = 0
+    n_unseen_real_videos: int = 0
+    threshold: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (NaN -> None)."""
+        return {k: _finite(v) for k, v in asdict(self).items()}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    return M.roc_auc(y, s) if len(set(y.tolist())) == 2 else float("nan")
+
+
+def _auc_ci(df: pd.DataFrame, score_col: str, boot_n: int, seed: int) -> list[float | None]:
+    if boot_n <= 0 or df["y"].nunique() < 2:
+        return [None, None]
+    lo, hi = M.bootstrap_cis(df, {"auc": M.roc_auc}, "group", boot_n, seed, "y", score_col)["auc"]
+    return [_finite(lo), _finite(hi)]
+
+
+def videos_of(frames: pd.DataFrame, aggregate: str = "mean") -> pd.DataFrame:
+    """Video scores (aggregate of frame probabilities) with their label, source and group."""
+    videos = aggregate_videos(frames, "prob", method=aggregate, label_col="label")
+    group = frames.groupby("video_id", sort=True)["group"].first()
+    videos["group"] = videos["video_id"].map(group)
+    videos["y"] = (videos["label"] == "fake").astype("int64")
+    return videos
+
+
+def family_row(
+    family: str,
+    family_frames: pd.DataFrame,
+    unseen_frames: pd.DataFrame,
+    threshold: float,
+    recipe: str,
+    seconds: float,
+    command: str,
+    boot_n: int = 1000,
+    seed: int = 0,
+    aggregate: str = "mean",
+    all_family_reals: pd.DataFrame | None = None,
+) -> FamilyRow:
+    """The table row of one family: AUCs of its fakes against its own reals (video and frame, intervals over
+    groups), detection of its fakes and the unseen reals' false-positive rate at the stored `threshold`."""
+    frames = family_frames.assign(y=(family_frames["label"] == "fake").astype("int64")).reset_index(drop=True)
+    videos = videos_of(frames, aggregate)
+    fakes = videos[videos["y"] == 1]
+    unseen = videos_of(unseen_frames, aggregate) if len(unseen_frames) else unseen_frames
+    all_reals = [videos[videos["y"] == 0]]
+    if all_family_reals is not None and len(all_family_reals):
+        all_reals = [videos_of(all_family_reals, aggregate)]
+    if len(unseen):
+        all_reals.append(unseen[unseen["y"] == 0])
+    pooled = pd.concat([fakes, *all_reals], ignore_index=True)
+    return FamilyRow(
+        family=family,
+        recipe=recipe,
+        video_auc=_auc(videos["y"].to_numpy(), videos["score"].to_numpy()),
+        video_auc_ci95=_auc_ci(videos.rename(columns={"score": "prob"}), "prob", boot_n, seed),
+        frame_auc=_auc(frames["y"].to_numpy(), frames["prob"].to_numpy()),
+        frame_auc_ci95=_auc_ci(frames, "prob", boot_n, seed),
+        fpr_unseen_real=float((unseen["score"] >= threshold).mean()) if len(unseen) else None,
+        tpr_at_threshold=float((fakes["score"] >= threshold).mean()) if len(fakes) else None,
+        seconds=round(float(seconds), 1),
+        command=command,
+        video_auc_all_reals=_auc(pooled["y"].to_numpy(), pooled["score"].to_numpy()),
+        n_fake_videos=len(fakes),
+        n_real_videos=int((videos["y"] == 0).sum()),
+        n_unseen_real_videos=len(unseen),
+        threshold=float(threshold),
+    )

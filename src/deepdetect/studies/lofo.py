@@ -1,0 +1,346 @@
+"""Leave one family out: does a recipe catch manipulation families it never trained on?
+
+For each recipe of `configs/lofo.yaml`: extract every source once (same detector, margin, crop size, dense
+landmarks), train the recipe, and score every held-out family's fakes against its own reals and against the unseen
+real `photos/` and `videos/`. A recipe that never trains on the families (SBI: real faces only; the face-swap
+reference: other face-swap sources) is trained once and every family is unseen to it. A recipe with
+`families: true` also trains on the families: once per held-out family, without that family's rows, and the held-out
+family is scored without the groups that also occur in the families it trained on (a group ties a real clip to
+every fake made from it, across families). A fusion recipe stacks its experts' calibrated scores with a logistic
+regression fitted on the training sources' validation split only (`fusion.py`).
+
+Rows go to `families.json` (one per held-out family × recipe); `render_markdown` turns them into the RESULTS section.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from deepdetect.studies.families import FamilyRow, family_row
+from deepdetect.studies.scoring import Scored, score_rows
+
+log = logging.getLogger(__name__)
+
+ROLES = ("train", "unseen", "families")
+
+
+class LofoError(ValueError):
+    """Raised when the data, a source or a recipe of the study is missing or inconsistent."""
+
+
+@dataclass
+class StudyData:
+    """The manifests the study works on, by source name, and their roles."""
+
+    manifests: dict[str, Path]
+    roles: dict[str, str]
+
+    def of_role(self, role: str) -> list[Path]:
+        """Manifests of the sources with `role`."""
+        return [m for name, m in self.manifests.items() if self.roles[name] == role]
+
+
+def source_roots(cfg: DictConfig) -> dict[str, Path]:
+    """Each configured source's input folder under `data_root`; raises LofoError for missing ones."""
+    from deepdetect.utils.devdata import dev_data_dir
+
+    given = cfg.get("data_root")
+    root = Path(str(given)).expanduser() if given else dev_data_dir()
+    if root is None or not root.is_dir():
+        raise LofoError(
+            f"development data not found at {root}: set DEEPDETECT_DEV_DATA or data_root=PATH (see data/README.md)"
+        )
+    out: dict[str, Path] = {}
+    for name, spec in cfg.sources.items():
+        if str(spec.role) not in ROLES:
+            raise LofoError(f"source {name}: role must be one of {ROLES}, got {spec.role!r}")
+        path = root / str(spec.path)
+        if not path.exists():
+            raise LofoError(f"source {name}: {path} not found")
+        out[str(name)] = path
+    if not any(str(s.role) == "families" for s in cfg.sources.values()):
+        raise LofoError("the study needs a source with role: families (the pairs.csv layout)")
+    return out
+
+
+def extract_sources(cfg: DictConfig, out: Path) -> StudyData:
+    """Extract every source (an unchanged earlier extraction is kept: extract resumes finished files)."""
+    from deepdetect.data.extract import extract
+    from deepdetect.utils.config import compose_stage
+
+    roots = source_roots(cfg)
+    manifests: dict[str, Path] = {}
+    roles: dict[str, str] = {}
+    for i, (name, path) in enumerate(roots.items(), 1):
+        spec = cfg.sources[name]
+        crops = out / "crops" / name
+        log.info("[extract %d/%d] %s -> %s", i, len(roots), path, crops)
+        overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract]
+        extract(compose_stage("extract", [*overrides, *cfg.stage_overrides]))
+        manifests[name] = crops / "manifest.csv"
+        roles[name] = str(spec.role)
+    return StudyData(manifests, roles)
+
+
+def held_out_families(data: StudyData, wanted: Sequence[str] | None) -> list[str]:
+    """The family names (the families manifests' `source` values), or the wanted subset (unknown names refused)."""
+    from deepdetect.data.manifest import read_manifests
+
+    frame = read_manifests([str(m) for m in data.of_role("families")])
+    found = sorted(frame["source"].astype(str).unique())
+    if not wanted:
+        return found
+    unknown = sorted(set(wanted) - set(found))
+    if unknown:
+        raise LofoError(f"unknown families {unknown}; the families manifest has {found}")
+    return [f for f in found if f in set(wanted)]
+
+
+def train_recipe(cfg: DictConfig, name: str, manifests: Sequence[Path], run_dir: Path, extra: Sequence[str]) -> float:
+    """Train one recipe run (kept when `reuse` and its model exists); returns the training seconds."""
+    from deepdetect.training.train import train
+    from deepdetect.utils.config import compose_stage
+
+    recipe = cfg.recipes[name]
+    done = run_dir / "model.safetensors"
+    timing = run_dir / "lofo_seconds.json"
+    if cfg.reuse and done.is_file() and timing.is_file():
+        log.info("[train %s] reusing %s", name, run_dir)
+        return float(json.loads(timing.read_text())["seconds"])
+    start = time.monotonic()
+    overrides = [
+        f"data.manifest=[{','.join(str(m) for m in manifests)}]",
+        f"output_dir={run_dir}",
+        "overwrite=true",
+        *recipe.train,
+        *extra,
+        *cfg.stage_overrides,
+    ]
+    log.info("[train %s] %s", name, run_dir)
+    train(compose_stage("train", overrides))
+    seconds = time.monotonic() - start
+    timing.write_text(json.dumps({"seconds": seconds}))
+    return seconds
+
+
+def rows_for(
+    recipe: str,
+    scored: Scored,
+    families: Sequence[str],
+    command: str,
+    boot_n: int,
+    drop_groups: dict[str, set[str]] | None = None,
+) -> list[FamilyRow]:
+    """One table row per held-out family from a recipe's scores."""
+    rows = []
+    frame = scored.families
+    for fam in families:
+        part = frame[frame["source"].astype(str) == fam]
+        if drop_groups and drop_groups.get(fam):
+            part = part[~part["group"].isin(drop_groups[fam])]
+        if len(part) == 0:
+            log.warning("recipe %s: no crops of family %s to score", recipe, fam)
+            continue
+        reals_all = frame[frame["label"] == "real"]
+        rows.append(
+            family_row(
+                fam,
+                part,
+                scored.unseen,
+                scored.threshold,
+                recipe,
+                scored.seconds,
+                f"{command} 'families=[{fam}]'",
+                boot_n=boot_n,
+                all_family_reals=reals_all,
+            )
+        )
+    return rows
+
+
+def run_single(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
+    """A recipe that never trains on the families: one run, every family unseen."""
+    recipe = cfg.recipes[name]
+    train_sources = [data.manifests[s] for s in recipe.sources]
+    run_dir = out / "runs" / name
+    seconds = train_recipe(cfg, name, train_sources, run_dir, [])
+    start = time.monotonic()
+    fam_rows, threshold = score_rows(run_dir, data.of_role("families"), cfg.exclude_groups)
+    unseen_rows, _ = score_rows(run_dir, data.of_role("unseen"), [])
+    scored = Scored(fam_rows, unseen_rows, threshold, seconds + time.monotonic() - start)
+    _save_scores(out / "scores" / name, scored)
+    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n))
+
+
+def run_with_families(
+    cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]
+) -> list[FamilyRow]:
+    """A recipe that also trains on the families: one run per held-out family, without that family's rows."""
+    from deepdetect.data.manifest import read_manifests
+
+    recipe = cfg.recipes[name]
+    fam_frame = read_manifests([str(m) for m in data.of_role("families")])
+    rows: list[FamilyRow] = []
+    for fam in families:
+        run_dir = out / "runs" / f"{name}_without_{fam}"
+        manifests = [*(data.manifests[s] for s in recipe.sources), *data.of_role("families")]
+        seconds = train_recipe(cfg, name, manifests, run_dir, [f"data.holdout_source={fam}"])
+        start = time.monotonic()
+        fam_rows, threshold = score_rows(run_dir, data.of_role("families"), cfg.exclude_groups)
+        unseen_rows, _ = score_rows(run_dir, data.of_role("unseen"), [])
+        scored = Scored(fam_rows, unseen_rows, threshold, seconds + time.monotonic() - start)
+        trained_groups = set(fam_frame.loc[fam_frame["source"] != fam, "group"].astype(str))
+        shared = trained_groups & set(fam_frame.loc[fam_frame["source"] == fam, "group"].astype(str))
+        if shared:
+            log.info("family %s: %d groups also in its training families are not scored", fam, len(shared))
+        rows += rows_for(
+            name, scored, [fam], f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n), {fam: shared}
+        )
+    return rows
+
+
+def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
+    """Experts (recipes trained without the families) fused by a stacker fitted on validation data only."""
+    from deepdetect.studies.fusion import fit_and_score, summary
+
+    recipe = cfg.recipes[name]
+    experts = [str(e) for e in recipe.experts]
+    for expert in experts:
+        if cfg.recipes[expert].get("families", False) or "experts" in cfg.recipes[expert]:
+            raise LofoError(f"fusion {name}: expert {expert} must be a single recipe trained without the families")
+        train_sources = [data.manifests[s] for s in cfg.recipes[expert].sources]
+        train_recipe(cfg, expert, train_sources, out / "runs" / expert, [])
+    start = time.monotonic()
+    val_manifests = sorted({data.manifests[s] for e in experts for s in cfg.recipes[e].sources})
+    scored = fit_and_score(
+        {e: out / "runs" / e for e in experts},
+        val_manifests,
+        data.of_role("families"),
+        data.of_role("unseen"),
+        cfg.exclude_groups,
+        target_fpr=float(recipe.get("target_fpr", 0.05)),
+        seed=int(cfg.seed),
+    )
+    train_seconds = sum(json.loads((out / "runs" / e / "lofo_seconds.json").read_text())["seconds"] for e in experts)
+    scored.seconds = train_seconds + time.monotonic() - start
+    scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
+    _save_scores(out / "scores" / name, scored)
+    (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
+    return rows_for(name, scored, families, f"deepdetect-lofo 'recipes=[{name}]'", int(cfg.bootstrap_n))
+
+
+def _save_scores(folder: Path, scored: Scored) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = ["crop_path", "source_path", "label", "source", "method", "group", "video_id", "frame_index", "prob"]
+    for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
+        keep = [c for c in cols if c in frame.columns]
+        frame[keep].to_csv(folder / f"{part}_scores.csv", index=False)
+
+
+def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Run the study's recipes; writes `families.json` (output_dir, and `results_json` when set); returns the rows."""
+    out = Path(str(cfg.output_dir)).resolve()
+    unknown = [r for r in cfg.recipes_to_run if r not in cfg.recipes]
+    if unknown:
+        raise LofoError(f"unknown recipes {unknown}; configs/lofo.yaml defines {list(cfg.recipes)}")
+    data = extract_sources(cfg, out)
+    families = held_out_families(data, list(cfg.families) if cfg.families else None)
+    rows: list[FamilyRow] = []
+    for name in cfg.recipes_to_run:
+        recipe = cfg.recipes[name]
+        if "experts" in recipe:
+            rows += run_fusion(cfg, name, data, out, families)
+        elif recipe.get("families", False):
+            rows += run_with_families(cfg, name, data, out, families)
+        else:
+            rows += run_single(cfg, name, data, out, families)
+    result = [r.to_dict() for r in rows]
+    targets = [out / "families.json"]
+    if cfg.get("results_json"):
+        targets.append(Path(str(cfg.results_json)))
+    for target in targets:
+        merged = merge_rows(_read_rows(target), result)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(merged, indent=2) + "\n")
+        log.info("wrote %s (%d rows)", target, len(merged))
+    return result
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    loaded = json.loads(path.read_text())
+    return [r for r in loaded if isinstance(r, dict)] if isinstance(loaded, list) else []
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of `old` not replaced by a (family, recipe) of `new`, then `new`; sorted by recipe then family."""
+    keys = {(r["family"], r["recipe"]) for r in new}
+    kept = [r for r in old if (r.get("family"), r.get("recipe")) not in keys]
+    return sorted([*kept, *new], key=lambda r: (str(r["recipe"]), str(r["family"])))
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    return "–" if v is None else f"{float(v):.{digits}f}"
+
+
+def _ci(ci: Any) -> str:
+    if not isinstance(ci, list) or len(ci) != 2 or ci[0] is None or ci[1] is None:
+        return ""
+    return f" [{float(ci[0]):.2f}, {float(ci[1]):.2f}]"
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    """The leave-one-family-out table (and a per-recipe mean) as Markdown, from families.json rows."""
+    lines = [
+        "| recipe | held-out family | fake / real videos | video AUC [95% CI] | frame AUC [95% CI] | "
+        "video AUC vs all reals | detected at threshold | unseen reals flagged | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['recipe']}` | {r['family']} | {r.get('n_fake_videos', '')} / {r.get('n_real_videos', '')} | "
+            f"{_fmt(r['video_auc'])}{_ci(r['video_auc_ci95'])} | {_fmt(r['frame_auc'])}{_ci(r['frame_auc_ci95'])} | "
+            f"{_fmt(r.get('video_auc_all_reals'))} | {_fmt(r['tpr_at_threshold'])} | "
+            f"{_fmt(r['fpr_unseen_real'])} | {_fmt(r['seconds'], 0)} |"
+        )
+    lines += [
+        "",
+        "| recipe | mean video AUC | min video AUC | families ≥ 0.80 | mean detected | unseen reals flagged |",
+    ]
+    lines.append("|---|---|---|---|---|---|")
+    for recipe in sorted({str(r["recipe"]) for r in rows}):
+        part = [r for r in rows if r["recipe"] == recipe]
+        aucs = [float(r["video_auc"]) for r in part if r["video_auc"] is not None]
+        tprs = [float(r["tpr_at_threshold"]) for r in part if r["tpr_at_threshold"] is not None]
+        fprs = [float(r["fpr_unseen_real"]) for r in part if r["fpr_unseen_real"] is not None]
+        lines.append(
+            f"| `{recipe}` | {_fmt(np.mean(aucs) if aucs else None)} | {_fmt(min(aucs) if aucs else None)} | "
+            f"{sum(a >= 0.8 for a in aucs)} of {len(aucs)} | {_fmt(np.mean(tprs) if tprs else None)} | "
+            f"{_fmt(max(fprs) if fprs else None)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- families table: begin -->", "<!-- families table: end -->"
+
+
+def write_results_section(results_md: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace the generated table between the markers of `results_md` (appended with the markers when absent)."""
+    text = results_md.read_text() if results_md.is_file() else ""
+    block = f"{BEGIN}\n{render_markdown(rows)}{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    results_md.write_text(text)

@@ -179,6 +179,11 @@ def make_bad_corpus(directory: Path | str) -> dict[str, tuple[Path, str]]:
     put("text_as_mp4", "notes.mp4", b"This is a text file, not a video.\n" * 20, "unreadable")
     put("text_as_jpeg", "notes.jpg", b"This is a text file, not an image.\n" * 20, "unreadable")
     put("unsupported_ext", "document.pdf", b"%PDF-1.4\n%%EOF\n", "unsupported")
+    # bytes that ffmpeg probes as a subtitle-only (or audio) stream, nothing decodable: unreadable, not no_video_stream
+    put("subtitle_as_mp4", "subtitles.mp4", b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n", "unreadable")
+    for seed, probe in ((289, "subtitle"), (1053, "audio")):  # found by probing seeds 0..3000 with PyAV
+        noise = np.random.default_rng(seed).integers(0, 256, 2048, dtype=np.uint8).tobytes()
+        put(f"random_probes_as_{probe}", f"random_{probe}.mp4", noise, "unreadable")
 
     put("tiny_1x1", "tiny_1x1.png", _png_bytes(Image.new("RGB", (1, 1), (200, 10, 10))), "ok")
     ramp16 = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)  # 0..65520

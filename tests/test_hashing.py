@@ -317,6 +317,58 @@ def test_predict_index_adds_pdq_and_known_match(tmp_path: Path) -> None:
     assert predict_main([*args[:-1], str(bad)]) == 2
 
 
+def test_hash_writes_non_utf8_names_exactly_and_survives_an_ascii_terminal(tmp_path: Path) -> None:
+    import base64
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = os.fsencode(str(folder)) + b"/caf\xe9.jpg"  # Latin-1 name: not UTF-8
+    Image.fromarray(data.astronaut()).save(os.fsdecode(raw), format="JPEG")
+    _save(data.camera(), folder / "naïve.png")  # UTF-8 but not ASCII
+    env = {"PYTHONPATH": SRC, "PYTHONIOENCODING": "ascii"}
+    res = subprocess.run(
+        [sys.executable, "-m", "deepdetect.cli.hash", str(folder)], env=env, capture_output=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr.decode("ascii", "replace")
+    lines = res.stdout.decode("utf-8").splitlines()  # strict: valid UTF-8 whatever the terminal's encoding
+    recs = [json.loads(line) for line in lines]
+    assert len(recs) == 2 and all(r["status"] == "ok" for r in recs)
+    latin = next(r for r in recs if r["path_bytes_b64"] is not None)
+    assert os.fsencode(latin["path"]) == raw and base64.b64decode(latin["path_bytes_b64"]) == raw
+    assert next(r for r in recs if r is not latin)["path"].endswith("naïve.png")
+    from deepdetect.cli.index import main
+
+    hashes = tmp_path / "h.jsonl"
+    hashes.write_bytes(res.stdout)
+    assert main(["add", str(tmp_path / "k.db"), str(hashes), "--label", "ncii", "--source", "case-1"]) == 0
+
+
+def test_index_match_reports_a_bad_record_as_its_own_status(tmp_path: Path) -> None:
+    from deepdetect.cli.index import main
+
+    known = _save(data.astronaut(), tmp_path / "known.jpg")
+    db = str(tmp_path / "k.db")
+    assert main(["add", db, str(known), "--label", "ncii", "--source", "case-1234"]) == 0
+    good = next(iter(hash_paths_of(known)))
+    broken = {**good, "path": "broken.jpg", "pdq": "zz"}  # a hash that is not hex
+    missing = {k: v for k, v in good.items() if k != "pdq"} | {"path": "missing.jpg"}
+    records = tmp_path / "q.jsonl"
+    records.write_text("\n".join([json.dumps(good), json.dumps(broken), json.dumps(missing)]) + "\n")
+    out = tmp_path / "m.jsonl"
+    assert main(["match", db, str(records), "--output", str(out)]) == 0
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["status"] for r in results] == ["ok", "error", "error"]
+    assert results[0]["known_match"]["label"] == "ncii" and results[0]["known_match"]["source"] == "case-1234"
+    assert all("bad hash record" in r["error"] for r in results[1:])
+
+
+def hash_paths_of(path: Path) -> list[dict]:
+    from deepdetect.hashing.records import hash_paths
+
+    return list(hash_paths([path], dihedral=True))
+
+
 def test_predict_index_decodes_each_video_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from deepdetect import media
     from deepdetect.cli.index import main as index_main

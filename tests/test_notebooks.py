@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def test_notebooks_are_committed_executed_with_inline_plots() -> None:
         assert images, f"{name} shows no plot"
         errors = [o for c in code for o in c.outputs if o.output_type == "error"]
         assert not errors, name
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        broken = [line for line in markdown.splitlines() if re.match(r"^\w+#+ ", line)]  # "md# Title" renders as text
+        assert not broken, (name, broken)
+        assert markdown.lstrip().startswith("# "), name  # each notebook opens with its title heading
     quick = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     source = "\n".join(c.source for c in quick.cells if c.cell_type == "code")
     for command in ("deepdetect-extract", "deepdetect-train", "deepdetect-evaluate", "deepdetect-predict"):

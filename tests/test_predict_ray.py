@@ -64,3 +64,12 @@ def test_ray_engine_settings_are_checked() -> None:
         PredictSettings(engine="spark")
     with pytest.raises(SettingsError, match="--explain"):
         PredictSettings(engine="ray", explain_dir="x")
+
+
+def test_shards_cut_short_keep_their_whole_records(tmp_path: Path) -> None:
+    from deepdetect.inference.engine_ray import read_shards
+
+    row = {"order": 0, "record": json.dumps({"path": "a", "score": 0.25})}
+    (tmp_path / "1.json").write_text(json.dumps(row) + "\n" + json.dumps({**row, "order": 2}) + "\n")
+    (tmp_path / "2.json").write_text(json.dumps({**row, "order": 1})[:-9])  # its writer died mid-line
+    assert read_shards(tmp_path) == {0: {"path": "a", "score": 0.25}, 2: {"path": "a", "score": 0.25}}

@@ -165,3 +165,4 @@ def test_wandb_offline(cfg_factory, tiny_manifest: Path, tmp_path: Path, monkeyp
         )
     )
     assert (out / "wandb").is_dir()
+    assert (out / "log.csv").is_file()  # wandb never replaces the CSV log

@@ -500,3 +500,81 @@ def test_browser_renders_without_network_and_keeps_the_evil_name_text(
     assert "1 of 3 files shown" in filtered
     visible = re.findall(r'role="row" data-status="([^"]+)" data-label="([^"]+)"[^>]*?(hidden="")?>', filtered)
     assert sorted(v[:2] for v in visible if not v[2]) == [("ok", "fake")] and len(visible) == 3
+
+
+# ------------------------------------------------------------------------------- what an analyst must see first
+
+
+def test_known_content_matches_come_first_counted_with_label_and_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = "0123456789abcdef" * 4  # a 64-hex sha256 reference
+    match = {"ref": ref, "label": "ncii", "source": "case-1234", "distance": 4, "via": "original", "is_match": True}
+    recs = [
+        record(tmp_path / "high.jpg", 0.97),
+        record(tmp_path / "known.jpg", 0.1, known_match=match),
+        record(tmp_path / "near.jpg", 0.5, known_match={**match, "is_match": False}),  # a near miss is no match
+        record(tmp_path / "known-noface.jpg", None, known_match=match),
+    ]
+    records = write_jsonl(tmp_path / "p.jsonl", recs)
+    assert report_main([str(records), "-o", str(tmp_path / "r.html"), "--no-thumbnails"]) == 0
+    assert "known content 2;" in capsys.readouterr().err  # counted in the command's summary line
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert rows_in_order(page) == ["known.jpg", "known-noface.jpg", "high.jpg", "near.jpg"]
+    assert "known content matches: <b>2</b>" in page and "2 file(s) match known content" in page
+    assert "<b>label</b>: ncii" in page and "<b>source</b>: case-1234" in page
+    assert f'<span title="{ref}">{ref[:16]}…</span>' in page  # the long hash is cut, whole on hover
+    assert f">{ref}<" not in page
+
+
+def test_score_in_plain_words_and_frame_min_max_named(tmp_path: Path) -> None:
+    frames = [0.95, 0.97, 0.92] + [0.45] * 29  # 3 of 32 frames strongly fake
+    faces = [{"frame_index": i, "time_s": i / 2, "box": [0, 0, 10, 10], "score": s} for i, s in enumerate(frames)]
+    mean = sum(frames) / len(frames)
+    video = record(tmp_path / "v.mp4", mean, kind="video", faces=faces, threshold=0.4, n_frames=32,
+                   score_interval=[min(frames), max(frames)])  # fmt: skip
+    recs = [
+        video,
+        record(tmp_path / "sure.jpg", 0.99),
+        record(tmp_path / "edge.jpg", 0.45),
+        record(tmp_path / "clean.jpg", 0.02),
+    ]
+    page = build_report(write_jsonl(tmp_path / "p.jsonl", recs), tmp_path / "r.html", thumbnails=False)
+    text = page.read_text(encoding="utf-8")
+    assert mean >= 0.4 and "likely fake — 3 of 32 frames strongly fake" in text
+    assert "very likely fake" in text and "borderline: just under the threshold" in text
+    assert "very likely real" in text
+    assert "frame scores min–max [0.45–0.97]" in text and ">interval [" not in text
+    assert 'id="numbers"' in text and "not a confidence interval" in text  # the page explains its numbers
+
+
+@pytest.mark.parametrize(
+    ("calibration", "expected"),
+    [
+        ({"val_fpr": 0.294}, "labels 29% of its own validation reals fake"),
+        ({"target_fpr": 0.01, "n_val_real": 34}, "had only 34 real crops"),
+        ({"failed": "temperature fitted at its upper bound (100)"}, "calibration failed"),
+    ],
+)
+def test_a_model_its_own_validation_distrusts_gets_a_banner(
+    tmp_path: Path, calibration: dict[str, Any], expected: str
+) -> None:
+    records = write_jsonl(tmp_path / "p.jsonl", [record(tmp_path / f"{i}.jpg", 0.6) for i in range(3)])
+    header = run_header(val_tpr=0.9, val_fpr=0.02)
+    header["model"]["calibration"].update(calibration)
+    (tmp_path / "p.jsonl.run.json").write_text(json.dumps(header))
+    page = build_report(records, tmp_path / "r.html", thumbnails=False).read_text(encoding="utf-8")
+    assert 'id="trust"' in page and expected in page
+    (tmp_path / "p.jsonl.run.json").write_text(json.dumps(run_header(val_tpr=0.9, val_fpr=0.02)))  # control
+    page = build_report(records, tmp_path / "r.html", thumbnails=False).read_text(encoding="utf-8")
+    assert 'id="trust"' not in page
+
+
+def test_skipped_files_are_counted_not_failures(tmp_path: Path) -> None:
+    recs = [record(tmp_path / "a.jpg", 0.2)] + [
+        record(tmp_path / f"notes{i}.txt", None, status="skipped", error="not an image or video") for i in range(3)
+    ]
+    s = summarise(recs, run_header(val_tpr=0.9))
+    assert s.statuses["skipped"] == 3 and not any("could not be read" in w for w in s.warnings)
+    broken = [*recs, record(tmp_path / "x.mp4", None, status="unreadable")]
+    assert any("1 of 2 files could not be read" in w for w in summarise(broken, run_header(val_tpr=0.9)).warnings)

@@ -89,6 +89,24 @@ def test_last_n_trains_the_last_blocks_and_head() -> None:
         apply_tuning(create_detector("test_resnet"), Tuning(mode="last_n", last_n=5))
 
 
+def test_svd_trains_the_smallest_singular_components_and_head() -> None:
+    torch.manual_seed(0)
+    model = create_detector("test_efficientnet")
+    pw = model.backbone.conv_head
+    singular = torch.linalg.svdvals(pw.weight.detach().flatten(1))
+    apply_tuning(model, Tuning(mode="svd", rank=3))
+    minor = _parametrizations_of(pw)
+    torch.testing.assert_close(minor.s.detach(), singular[-3:])  # the 3 smallest
+    trainable = _trainable(model)
+    assert trainable - {"backbone.classifier.weight", "backbone.classifier.bias"} == {
+        n for n in dict(model.named_parameters()) if n.endswith((".u", ".s", ".vh"))
+    }
+
+
+def _parametrizations_of(module: nn.Module) -> nn.Module:
+    return module.parametrizations["weight"][0]  # type: ignore[index]
+
+
 def test_lowrank_trains_only_the_residuals_and_head() -> None:
     model = _tuned("test_efficientnet", "lowrank", rank=4)
     pointwise = [
@@ -102,7 +120,7 @@ def test_lowrank_trains_only_the_residuals_and_head() -> None:
     assert all(model.get_parameter(n).shape[0 if n.endswith(".down") else 1] <= 4 for n in residuals)
 
 
-@pytest.mark.parametrize("mode", ["norm", "last_n", "lowrank"])
+@pytest.mark.parametrize("mode", ["norm", "last_n", "lowrank", "svd"])
 def test_a_step_changes_what_trains_and_nothing_else(mode: str) -> None:
     model = _tuned("test_efficientnet", mode, last_n=1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -117,6 +135,9 @@ def test_a_step_changes_what_trains_and_nothing_else(mode: str) -> None:
     assert frozen_bn and not any(f"{n}.running_mean" in changed for n in frozen_bn)
     if mode == "norm":
         assert "backbone.bn1.weight" in changed
+    if mode == "svd":
+        minor = [k for k in trainable if k.endswith(".u")]  # (a singular value's step can be below its ulp)
+        assert minor and all(k in changed for k in minor) and not any(k.endswith(".original") for k in changed)
     if mode == "lowrank":
         ups = [k for k in trainable if k.endswith(".up")]
         assert ups and all(f"{k}" in changed for k in ups)
@@ -131,15 +152,20 @@ def test_bn_stats_update_where_the_mode_says() -> None:
     assert _tuned("test_resnet", "norm", norm_stats="update").train().backbone.layer4[0].bn1.training
 
 
-@pytest.mark.parametrize("name", ["test_efficientnet", "test_vit"])
-def test_lowrank_merge_equals_the_unmerged_forward(name: str) -> None:
-    model = _tuned(name, "lowrank")
+@pytest.mark.parametrize(("name", "mode"), [("test_efficientnet", "lowrank"), ("test_vit", "lowrank"),
+                                           ("test_efficientnet", "svd")])  # fmt: skip
+def test_lowrank_merge_equals_the_unmerged_forward(name: str, mode: str) -> None:
+    model = _tuned(name, mode)
+    x = torch.randn(3, 3, 64, 64)
+    if mode == "svd":  # starts exactly at the pretrained weights
+        fresh = create_detector(name).eval()
+        fresh.load_state_dict(plain_state_dict(model))
+        torch.testing.assert_close(fresh(x), model.eval()(x), atol=0, rtol=0)
     with torch.no_grad():
         for n, p in model.named_parameters():
-            if n.endswith(".up"):
-                p.normal_(std=0.05)
+            if n.endswith((".up", ".u")):
+                p.add_(torch.randn_like(p), alpha=0.05)
     model.eval()
-    x = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
         y = model(x)
         plain = create_detector(name, img_size=64 if "vit" in name else None).eval()
@@ -157,7 +183,7 @@ def test_bad_tuning_settings_are_one_line_config_errors(cfg_factory) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(TrainConfigError, match=r"model\.tuning\.rank must be > 0"):
         TrainSettings.from_config(cfg_factory("train", ["model=test", "data.manifest=x.csv", "model.tuning.rank=0"]))
-    assert Tuning.from_config(None) == Tuning() and set(MODES) == {"full", "norm", "last_n", "lowrank"}
+    assert Tuning.from_config(None) == Tuning() and set(MODES) == {"full", "norm", "last_n", "lowrank", "svd"}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +191,7 @@ def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_manifest(tmp_path_factory.mktemp("tiny"), n_videos=8)
 
 
-@pytest.mark.parametrize("mode", ["norm", "last_n", "lowrank"])
+@pytest.mark.parametrize("mode", ["norm", "last_n", "lowrank", "svd"])
 def test_each_mode_trains_and_saves_a_plain_model(mode: str, cfg_factory, tiny_manifest: Path, tmp_path: Path) -> None:
     out = tmp_path / mode
     overrides = ["model=test", f"data.manifest={tiny_manifest}", "trainer.max_epochs=1", f"model.tuning.mode={mode}"]

@@ -14,7 +14,7 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from deepdetect.utils.io import file_type_name, read_text_bounded
+from deepdetect.utils.io import file_type_name, open_regular
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
-STATUSES = ("unreadable", "unsupported", "no_video_stream", "no_frames", "too_large", "not_found")
+STATUSES = ("unreadable", "unsupported", "no_video_stream", "no_frames", "too_large", "not_found", "skipped")
 
 DEFAULT_MAX_PIXELS = 64_000_000
 # Targets closer than this many frames to the decoder's position are reached by decoding forward, not by seeking;
@@ -38,6 +38,8 @@ DEFAULT_MAX_PIXELS = 64_000_000
 SEEK_MIN_GAP = 48
 # Corrupt packets tolerated in one video before giving up on the rest of it.
 MAX_DECODE_ERRORS = 50
+# Most frames decoded from one video (an explicit count, every k-th frame or "all"): a header may claim 2^31 frames.
+MAX_FRAMES_PER_VIDEO = 10_000
 # Largest `.txt` path list read (a list is text; anything bigger is a mistake or an attack).
 MAX_LIST_BYTES = 64 * 1024 * 1024
 
@@ -179,18 +181,23 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
 
 
 def sample_frame_indices(frame_count: int, frames_per_video: int | None = 32, every_k: int | None = None) -> list[int]:
-    """Frame indices to decode: every k-th frame (at most `frames_per_video`), else that many evenly spaced."""
+    """Frame indices to decode: every k-th frame (at most `frames_per_video`), else that many evenly spaced; never
+    more than MAX_FRAMES_PER_VIDEO (MediaError 'too_large' when "every k-th" or "all" would ask for more)."""
     if frame_count <= 0:
         return []
+    if frames_per_video is not None and not 1 <= frames_per_video <= MAX_FRAMES_PER_VIDEO:
+        raise ValueError(f"frames_per_video must be in 1..{MAX_FRAMES_PER_VIDEO} or None, got {frames_per_video}")
     if every_k is not None:
         if every_k < 1:
             raise ValueError(f"every_k must be >= 1, got {every_k}")
-        indices = list(range(0, frame_count, every_k))
-        return indices[:frames_per_video] if frames_per_video is not None else indices
+        wanted = -(-frame_count // every_k)
+        if frames_per_video is None and wanted > MAX_FRAMES_PER_VIDEO:
+            raise MediaError("too_large", f"every {every_k}th of {frame_count} frames is over {MAX_FRAMES_PER_VIDEO}")
+        return list(range(0, min(frame_count, every_k * (frames_per_video or wanted)), every_k))
     if frames_per_video is None or frames_per_video >= frame_count:
+        if frame_count > MAX_FRAMES_PER_VIDEO:
+            raise MediaError("too_large", f"all {frame_count} frames asked for: over {MAX_FRAMES_PER_VIDEO} per video")
         return list(range(frame_count))
-    if frames_per_video < 1:
-        raise ValueError(f"frames_per_video must be >= 1 or None, got {frames_per_video}")
     # centre of each of n equal segments: evenly spaced, strictly increasing because frame_count > n
     return [int((2 * i + 1) * frame_count // (2 * frames_per_video)) for i in range(frames_per_video)]
 
@@ -213,10 +220,32 @@ def _open_container(p: Path) -> Any:
         raise MediaError("unreadable", f"not a readable media container {p}: {exc}") from None
 
 
+AUDIO_CHECK_FRAMES = 256  # audio frames decoded to tell a real audio-only file from bytes that probe as audio
+
+
+def _decodes_audio(container: Any) -> bool:
+    """Whether the container's first audio stream decodes cleanly (its first `AUDIO_CHECK_FRAMES` frames, or to
+    its end): a real audio file, not random bytes that merely probe as one (those fail within a few frames)."""
+    if not container.streams.audio:
+        return False
+    n = 0
+    try:
+        for _ in container.decode(audio=0):
+            n += 1
+            if n >= AUDIO_CHECK_FRAMES:
+                break
+    except _av_errors():
+        return False
+    return n > 0
+
+
 def _video_stream(container: Any, p: Path) -> Any:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
-        raise MediaError("no_video_stream", f"no video stream in {p} (streams: {', '.join(kinds)})")
+        if _decodes_audio(container):
+            raise MediaError("no_video_stream", f"no video stream in {p} (streams: {', '.join(kinds)})")
+        # random bytes sometimes probe as a subtitle or audio stream: nothing decodable is unreadable
+        raise MediaError("unreadable", f"no decodable video or image in {p} (the probe found: {', '.join(kinds)})")
     return container.streams.video[0]
 
 
@@ -501,39 +530,90 @@ def _read_frames(
 # ---------------------------------------------------------------------------------------------------------- files
 
 
-def _walk_media(root: Path, recursive: bool) -> list[Path]:
-    exts = IMAGE_EXTS | VIDEO_EXTS
+def is_media_name(path: PathLike) -> bool:
+    """Whether the file name has an image or video extension (what a folder scan looks for)."""
+    return Path(path).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
+
+
+def _walk_media(root: Path, recursive: bool, others: bool = False) -> list[Path]:
+    def wanted(name: str) -> bool:
+        return not name.startswith(".") and (others or is_media_name(name))
+
     found: list[Path] = []
     if recursive:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found += [Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in exts and not f.startswith(".")]
+            found += [Path(dirpath) / f for f in filenames if wanted(f)]
     else:
-        found = [
-            c for c in root.iterdir() if c.suffix.lower() in exts and not c.name.startswith(".") and not c.is_dir()
-        ]
+        found = [c for c in root.iterdir() if wanted(c.name) and not c.is_dir()]
     return sorted(found, key=lambda q: q.relative_to(root).as_posix())
 
 
-def _read_list_file(list_file: Path) -> list[Path]:
-    entries: list[Path] = []
+# Magic numbers of common binary formats: a path list that starts with one is refused whole.
+_BINARY_MAGIC = (
+    b"\x1f\x8b",
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"7z\xbc\xaf",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+)
+
+
+def _not_text(data: bytes) -> str | None:
+    """Why `data` is not a text path list (a NUL byte, a binary format, mostly control or undecodable bytes)."""
+    if data.startswith(_BINARY_MAGIC):
+        return "a compressed or binary file"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return f"a NUL byte at offset {nul}"
+    text = data.decode("utf-8", "surrogateescape")
+    odd = sum(1 for c in text if (ord(c) < 32 and c not in "\t\n\r\f\v") or 0xDC80 <= ord(c) <= 0xDCFF)
+    if text and odd > max(4, len(text) // 10):
+        return f"{odd} of {len(text)} characters are control characters or invalid UTF-8"
+    return None
+
+
+def _list_entry(line: str, list_file: Path) -> Path:
+    """A list line as a path: `~` expanded when it names a home (else kept literally, to be reported not found);
+    relative entries are relative to the list's folder."""
+    entry = Path(line)
+    if line.startswith("~"):
+        with suppress(RuntimeError):  # ~nosuchuser: no such home, kept literally
+            entry = entry.expanduser()
+    return entry if entry.is_absolute() else list_file.parent / entry
+
+
+def read_path_list(list_file: Path) -> list[Path]:
+    """The paths a `.txt` path list names, one per line (split on newlines only, so U+2028, U+0085 or a form feed
+    stays inside a name; blank lines and `#` comments skipped). Entries may be absolute or outside the list's folder
+    (a list says what its author chose to read, like the command line). A list that is not text (NUL bytes, a
+    compressed file, random bytes) or over MAX_LIST_BYTES raises MediaError('unreadable')."""
     try:
-        text = read_text_bounded(list_file, MAX_LIST_BYTES)
+        with open_regular(list_file) as fh:
+            data = fh.read(MAX_LIST_BYTES + 1)
     except OSError as exc:
         raise MediaError("unreadable", f"cannot read path list {list_file}: {exc}") from None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        entry = Path(line).expanduser()
-        entries.append(entry if entry.is_absolute() else list_file.parent / entry)
+    if len(data) > MAX_LIST_BYTES:
+        raise MediaError("unreadable", f"path list {list_file} is larger than {MAX_LIST_BYTES} bytes")
+    why = _not_text(data)
+    if why:
+        raise MediaError("unreadable", f"{list_file} is not a text path list ({why})")
+    entries: list[Path] = []
+    for line in data.decode("utf-8", "surrogateescape").split("\n"):
+        line = line.strip(" \t\r")
+        if line and not line.startswith("#"):
+            entries.append(_list_entry(line, list_file))
     return entries
 
 
-def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True) -> list[Path]:
+def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True, others: bool = False) -> list[Path]:
     """Expand files, folders and `.txt` path lists into a sorted, de-duplicated list of media files.
 
-    Folders contribute files with a known image/video extension (hidden ones skipped); files named explicitly are kept
+    Folders contribute files with a known image/video extension (hidden ones skipped; `others=True`: every
+    non-hidden file, so the caller can account for each, see `is_media_name`); files named explicitly are kept
     whatever their extension, so that the caller reports a per-file status. A missing top-level path raises
     MediaError('not_found'); missing entries of a list file are kept (they fail later with 'not_found').
     """
@@ -547,18 +627,22 @@ def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = Tru
             out.append(q)
 
     for item in items:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            for q in _walk_media(p, recursive):
+        p = Path(item)
+        if str(item).startswith("~"):
+            with suppress(RuntimeError):
+                p = p.expanduser()
+        # os.path's tests answer False for names that cannot exist (too long, NUL) instead of raising
+        if os.path.isdir(p):
+            for q in _walk_media(p, recursive, others):
                 add(q)
-        elif p.suffix.lower() == ".txt" and p.is_file():
-            for entry in _read_list_file(p):
-                if entry.is_dir():
-                    for q in _walk_media(entry, recursive):
+        elif p.suffix.lower() == ".txt" and os.path.isfile(p):
+            for entry in read_path_list(p):
+                if os.path.isdir(entry):
+                    for q in _walk_media(entry, recursive, others):
                         add(q)
                 else:
                     add(entry)
-        elif p.exists() or p.is_symlink():
+        elif os.path.lexists(p):
             add(p)
         else:
             raise MediaError("not_found", f"input path not found: {p}")

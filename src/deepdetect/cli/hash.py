@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS
+
 EPILOG = """\
-output (one JSON line per input file, to --output or stdout):
-  path, sha256, kind (image|video), status, error, seconds, and
+output (one JSON line per input file, UTF-8, to --output or stdout):
+  path, path_bytes_b64, sha256, kind (image|video), status, error, seconds, and
+  (a name that is not UTF-8 keeps its exact bytes as \\udcXX escapes in path, and in base64 in path_bytes_b64,
+  as deepdetect-predict writes it; null for UTF-8 names)
   image: pdq (64 hex characters, ThreatExchange bit order), quality (0-100; below 50 too featureless to match on)
   video: frames [{frame_index, timestamp, pdq, quality}] sampled every 1/--fps seconds, consecutive frames within
          --dedup bits of the last kept one dropped; fps, duration_s, sample_fps, n_sampled
@@ -38,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or .txt path lists")
     parser.add_argument("--output", default="-", help="JSON lines file, or - for stdout (default)")
-    parser.add_argument("--fps", type=float, default=1.0, help="video frames hashed per second (default: 1)")
+    parser.add_argument("--fps", type=HASH_FPS, default=1.0, help="video frames hashed per second (default: 1)")
     parser.add_argument(
-        "--dedup", type=int, default=4, help="drop consecutive frames within this many bits (-1: keep all)"
+        "--dedup", type=DEDUP_BITS, default=4, help="drop consecutive frames within this many bits (-1: keep all)"
     )
     parser.add_argument("--faces", action="store_true", help="also hash detected face crops (slower: runs MTCNN)")
     parser.add_argument("--dihedral", action="store_true", help="also output rotation/flip hashes")
@@ -53,28 +56,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    if args.fps <= 0:
-        parser.error("--fps must be positive")
     from deepdetect.hashing.records import hash_paths
+    from deepdetect.utils.paths import json_line
 
     detector = None
     if args.faces:
         from deepdetect.faces.detect import FaceDetector
 
         detector = FaceDetector(device=args.device)
-    try:
-        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    try:  # bytes, UTF-8 whatever the terminal's encoding: the records are data, not text for this terminal
+        out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     except OSError as exc:
         print(f"deepdetect-hash: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
         return 2
     statuses: Counter[str] = Counter()
     try:
         for rec in hash_paths(args.paths, args.fps, args.dedup, detector, args.dihedral):
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.write(json_line(rec).encode("utf-8"))
             out.flush()
             statuses[rec["status"]] += 1
     finally:
-        if out is not sys.stdout:
+        if out is not sys.stdout.buffer:
             out.close()
     print("deepdetect-hash: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())), file=sys.stderr)
     return 0 if statuses["ok"] else 1

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS, PDQ_DISTANCE, fraction
+
 EPILOG = """\
 The index stores hashes, labels and metadata only, never media. It is one SQLite file: no server to start; many
 readers and writers may use it at once (each write is one transaction).
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def hashing_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--fps", type=float, default=1.0, help="video frames hashed per second (default: 1)")
-        p.add_argument("--dedup", type=int, default=4, help="drop consecutive frames within this many bits")
+        p.add_argument("--fps", type=HASH_FPS, default=1.0, help="video frames hashed per second (default: 1)")
+        p.add_argument("--dedup", type=DEDUP_BITS, default=4, help="drop consecutive frames within this many bits")
         p.add_argument("--faces", action="store_true", help="also hash detected face crops (MTCNN)")
         p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for face detection")
 
@@ -69,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("paths", nargs="+", metavar="PATH", help="media files, folders, .txt lists or .jsonl records")
     match.add_argument("--output", default="-", help="JSON lines file or - for stdout (default)")
     match.add_argument("--engine", default="auto", choices=["auto", "brute", "flat", "mih", "faiss-mih", "hnsw"])
-    match.add_argument("--max-distance", type=int, default=31, help="PDQ match distance (default: 31)")
-    match.add_argument("--min-query-share", type=float, default=0.8, help="video: share of query frames matched")
-    match.add_argument("--min-indexed-share", type=float, default=0.0, help="video: share of indexed frames")
+    match.add_argument("--max-distance", type=PDQ_DISTANCE, default=31, help="PDQ match distance (default: 31)")
+    match.add_argument("--min-query-share", type=fraction(), default=0.8, help="video: share of query frames matched")
+    match.add_argument("--min-indexed-share", type=fraction(), default=0.0, help="video: share of indexed frames")
     match.add_argument("--all", action="store_true", help="also list items below the video share thresholds")
     hashing_options(match)
 
@@ -110,13 +112,15 @@ def _run(args: argparse.Namespace) -> int:
     from deepdetect.hashing.exchange import export_bundle, read_hash_list
     from deepdetect.hashing.index import HashIndex
     from deepdetect.hashing.match import Matcher
+    from deepdetect.utils.paths import json_line, printable_path
 
     if args.command == "add":
         with HashIndex(args.index, create=True) as index:
             records = api.records_for(args.paths, args.fps, args.dedup, _detector(args))
             added, skipped, failed = api.add_records(index, records, args.label, args.ref, args.source, args.replace)
         for rec in failed:
-            print(f"  not added: {rec.get('path')}: {rec.get('status')} ({rec.get('error')})", file=sys.stderr)
+            path = printable_path(str(rec.get("path")))
+            print(f"  not added: {path}: {rec.get('status')} ({rec.get('error')})", file=sys.stderr)
         print(f"{args.index}: added {added}, already present {skipped}, not hashable {len(failed)}")
         return 0 if added or skipped or not failed else 1
     if args.command == "match":
@@ -129,19 +133,23 @@ def _run(args: argparse.Namespace) -> int:
                 min_indexed_share=args.min_indexed_share,
             )
             records = api.records_for(args.paths, args.fps, args.dedup, _detector(args), dihedral=True)
-            out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+            out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
             n_ok = n_matched = n = 0
             try:
                 for res in api.match_records(matcher, records, keep_all=args.all):
-                    out.write(json.dumps(res, ensure_ascii=False) + "\n")
+                    out.write(json_line(res).encode("utf-8"))  # UTF-8 whatever the terminal's encoding
                     out.flush()
                     n += 1
                     n_ok += res["status"] == "ok"
                     n_matched += res["known_match"] is not None
             finally:
-                if out is not sys.stdout:
+                if out is not sys.stdout.buffer:
                     out.close()
-        print(f"deepdetect-index match: {n} files, {n_ok} hashed, {n_matched} matched known content", file=sys.stderr)
+        print(
+            f"deepdetect-index match: {n} files, {n_ok} hashed, {n - n_ok} not matched for their status "
+            f"(see each record), {n_matched} matched known content",
+            file=sys.stderr,
+        )
         return 0 if n_ok else 1
     if args.command == "remove":
         if not args.ref and args.label is None:

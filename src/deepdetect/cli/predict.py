@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -31,7 +32,8 @@ statuses:
   no_face          decoded, but no face found: score null
   unreadable       empty, corrupt, truncated, permission denied, symlink loop, or not a
                    regular file (FIFO, device, socket: never opened)
-  unsupported      not an image or video extension
+  unsupported      not an image or video extension (named on the command line or in a .txt list)
+  skipped          found in a folder, not an image or video (listed so every file is accounted for)
   no_video_stream  a media container without video (e.g. audio only)
   no_frames        a video with no decodable frame
   too_large        over the pixel limit (decompression bombs, any oversized video frame)
@@ -41,10 +43,16 @@ statuses:
 exit status:
   0  inputs were processed (per-file failures are in the records)
   1  nothing could be read at all (every file failed to decode)
+  130  interrupted (Ctrl-C, SIGTERM): records so far kept, run header "interrupted", the --resume command printed
   2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract,
      a contract value of the wrong type or range, an output locked by another predict, an output that
      already holds results (without --overwrite or --resume), --fpr with a model that stores no validation
-     curve, --threshold with --fpr, --device cuda without CUDA
+     curve or whose validation cannot support that FPR (the message says which it can), --threshold with
+     --fpr, --explain-top without --explain, --device cuda without CUDA
+
+warning (one line at the end, and a banner on the --report page) when the model's own validation says its
+labels should not be taken at face value: validation FPR > 0.10 at the threshold used, too few validation
+reals for the target FPR, or a failed calibration. See docs/numbers.md.
 
 CSV output: text cells starting with = + - @ ' (or tab/CR) get a leading ' (spreadsheet-safe);
 JSON lines keep exact paths.
@@ -109,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="occlusion map PNGs (ONNX and checkpoints) for the --explain-top highest-scoring flagged files",
     )
     parser.add_argument(
-        "--explain-top", type=int, default=20, metavar="N", help="files explained with --explain (default: 20)"
+        "--explain-top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="files explained with --explain (default: 20); refused without --explain",
     )
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace an --output that already holds results")
@@ -164,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug messages, and onnxruntime's own warnings (off otherwise)"
+    )
+    parser.add_argument(
         "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
     )
     return parser
@@ -178,11 +193,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns (and, as a script, exits with) the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if args.explain_top is not None and args.explain is None:
+        parser.error("--explain-top needs --explain DIR (the folder the explanations go to)")
 
-    from deepdetect.inference.predict import READ_STATUSES, expand_inputs, run_predict
+    from deepdetect.inference.predict import (
+        READ_STATUSES,
+        PredictInterrupted,
+        expand_inputs,
+        resume_argv,
+        run_predict,
+    )
     from deepdetect.inference.predictor import ModelLoadError, Predictor
-    from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
+    from deepdetect.inference.runtime import ort_verbosity
+    from deepdetect.inference.settings import (
+        PredictSettings,
+        SettingsError,
+        choose_operating_point,
+        model_trust_warning,
+    )
     from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
 
     try:
@@ -196,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             aggregate=args.aggregate,
             topk=args.topk,
             explain_dir=args.explain,
-            explain_top=args.explain_top,
+            explain_top=20 if args.explain_top is None else args.explain_top,
             index=args.index,
             overwrite=args.overwrite,
             resume=args.resume,
@@ -210,13 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except SettingsError as exc:
         parser.error(str(exc))
+    ort_verbosity(args.verbose)
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
-        choose_operating_point(predictor.contract, settings)
+        trust = model_trust_warning(predictor.contract, choose_operating_point(predictor.contract, settings))
     except (ModelLoadError, SettingsError) as exc:
         return _error(str(exc))
-    if not expand_inputs(args.paths):
-        return _error("no image or video files found in the given paths")
+    inputs = expand_inputs(args.paths)
+    skipped = sum(err is not None and err.status == "skipped" for _, err in inputs)
+    if len(inputs) == skipped:
+        others = f" ({skipped} other file{'s' if skipped != 1 else ''})" if skipped else ""
+        return _error(f"no image or video files found in the given paths{others}")
     for flag, target in (("--output", args.output), ("--report", args.report)):
         try:
             if target is not None:
@@ -230,10 +263,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             HashIndex(args.index).close()
         except IndexFileError as exc:
             return _error(f"--index: {exc}")
+    command = sys.argv if argv is None else ["deepdetect-predict", *argv]
     try:
-        summary = run_predict(args.paths, predictor, args.output, settings, argv=sys.argv if argv is None else argv)
+        summary = run_predict(args.paths, predictor, args.output, settings, argv=command)
     except (OutputBusyError, OutputExistsError, OutputFormatError) as exc:  # raised before any file is scored
         return _error(str(exc))
+    except PredictInterrupted as stop:
+        n = stop.summary.resumed + stop.summary.scored
+        print(
+            f"deepdetect-predict: interrupted after {n} records ({stop.summary.interrupted}); go on with:\n"
+            f"  {shlex.join(resume_argv(command))}",
+            file=sys.stderr,
+        )
+        return 130
     op = summary.operating_point
     total = sum(summary.statuses.values())
     print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
@@ -242,12 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     rates = f"val FPR {op.val_fpr:.3g}, val TPR {op.val_tpr:.3g}" if op.val_tpr is not None else "val rates unknown"
     print(f"  operating point: threshold {op.threshold:.4g} ({op.source}; {rates})")
     print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
+    if args.index is not None:
+        print(f"  known content: {summary.known} file(s) matched the index")
     if summary.labels:
         print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     if args.explain:
         print(f"  explanations: {summary.explained} in {args.explain}")
     if summary.report is not None:
         print(f"  triage page: {summary.report}")
+    if trust is not None:
+        print(f"deepdetect-predict: warning: {trust}", file=sys.stderr)
     if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1

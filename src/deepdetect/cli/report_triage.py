@@ -89,9 +89,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in result.read_warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if result.summary.trust:
+        print(
+            f"{PROG}: warning: do not take the labels at face value: {'; '.join(result.summary.trust)}", file=sys.stderr
+        )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.summary.statuses.items())) or "no records"
     print(
-        f"{PROG}: {result.path} ({result.n_records} files: {counts}; {result.bytes / 2**20:.1f} MiB)", file=sys.stderr
+        f"{PROG}: {result.path} ({result.n_records} files: known content {result.summary.known}; {counts}; "
+        f"{result.bytes / 2**20:.1f} MiB)",
+        file=sys.stderr,
     )
     return 0 if result.n_records else 1
 

@@ -111,6 +111,9 @@ class Calibration:
     val_fpr: float | None = None
     val_tpr: float | None = None
     roc: tuple[OperatingPoint, ...] = ()
+    n_val_real: int | None = None  # real / fake validation crops the calibration was fitted on
+    n_val_fake: int | None = None
+    failed: str | None = None  # why calibration failed (e.g. a temperature fitted at its bound), else None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,6 +138,9 @@ class Calibration:
             "val_fpr": self.val_fpr,
             "val_tpr": self.val_tpr,
             "roc": [p.to_list() for p in self.roc] or None,
+            "n_val_real": self.n_val_real,
+            "n_val_fake": self.n_val_fake,
+            "failed": self.failed,
             **self.extra,
         }
         return {k: v for k, v in out.items() if v is not None}
@@ -143,7 +149,7 @@ class Calibration:
     def from_dict(cls, data: Mapping[str, Any] | None) -> Calibration:
         """A stored calibration block; missing (or null) entries take the uncalibrated defaults."""
         data = {k: v for k, v in (data or {}).items() if v is not None}
-        known = ("temperature", "threshold", "threshold_rule", "target_fpr", "val_fpr", "val_tpr", "roc")
+        known = {f.name for f in fields(cls)} - {"extra"}
 
         def opt(key: str) -> float | None:
             return float(data[key]) if key in data else None
@@ -156,6 +162,9 @@ class Calibration:
             val_fpr=opt("val_fpr"),
             val_tpr=opt("val_tpr"),
             roc=tuple(OperatingPoint.from_list(p) for p in data.get("roc", ())),
+            n_val_real=int(data["n_val_real"]) if "n_val_real" in data else None,
+            n_val_fake=int(data["n_val_fake"]) if "n_val_fake" in data else None,
+            failed=str(data["failed"]) if "failed" in data else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -93,7 +93,8 @@ def check_face_crop(crop: Mapping[str, Any]) -> None:
 
 
 def check_calibration(cal: Mapping[str, Any]) -> None:
-    """temperature finite and > 0; threshold, target/val rates and every ROC point in [0, 1] (null: default)."""
+    """temperature finite and > 0; threshold, target/val rates and every ROC point in [0, 1]; the val counts
+    integers >= 0; `failed` a string (null: default)."""
     temp = cal.get("temperature")
     if temp is not None and not (_is_number(temp) and temp > 0):
         raise _fail("calibration.temperature", "a finite number > 0", temp)
@@ -104,6 +105,12 @@ def check_calibration(cal: Mapping[str, Any]) -> None:
         value = cal.get(key)
         if value is not None and not (_is_number(value) and 0.0 <= value <= 1.0):
             raise _fail(f"calibration.{key}", "a number in [0, 1]", value)
+    for key in ("n_val_real", "n_val_fake"):
+        value = cal.get(key)
+        if value is not None and not (_is_int(value) and value >= 0):
+            raise _fail(f"calibration.{key}", "an integer >= 0", value)
+    if cal.get("failed") is not None and not isinstance(cal["failed"], str):
+        raise _fail("calibration.failed", "a string", cal["failed"])
     roc = cal.get("roc")
     if roc is not None:
         if not (isinstance(roc, list | tuple) and len(roc) <= MAX_ROC_POINTS):

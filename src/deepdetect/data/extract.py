@@ -40,7 +40,14 @@ from deepdetect.faces import landmarks as dense
 from deepdetect.faces.crop import crop_face, square_box
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.track import link_tracks, select_faces
-from deepdetect.media import MediaError, load_image, media_kind, read_video_frames, reject_special_file
+from deepdetect.media import (
+    MAX_FRAMES_PER_VIDEO,
+    MediaError,
+    load_image,
+    media_kind,
+    read_video_frames,
+    reject_special_file,
+)
 from deepdetect.utils.io import atomic_path, atomic_write_text
 from deepdetect.utils.procs import die_with_parent
 
@@ -89,7 +96,29 @@ class ExtractSettings:
             raise ValueError(f"dense_landmarks must be true, false or auto, got {settings.dense_landmarks!r}")
         if settings.dense_landmarks is True or str(settings.dense_landmarks).lower() == "true":
             dense.predictor_path()  # fail before any work when the extra is missing (LandmarksUnavailable)
+        settings.check_bounds()
         return settings
+
+    def check_bounds(self) -> None:
+        """Raise ValueError for a size-like setting out of its range (a count or size that would exhaust memory)."""
+        bounds: dict[str, tuple[float, float]] = {
+            "frames_per_video": (1, MAX_FRAMES_PER_VIDEO),
+            "every_k": (1, 1_000_000),
+            "size": (8, 4096),
+            "detector_min_face_size": (1, 4096),
+            "min_face_size": (0, 4096),
+            "margin": (0.0, 10.0),
+            "min_score": (0.0, 1.0),
+            "track_iou": (0.0, 1.0),
+            "track_max_gap": (0, 10_000),
+            "downscale": (1e-6, 65_536),  # > 1: a max side in pixels; (0, 1]: a factor
+        }
+        for name, (lo, hi) in bounds.items():
+            value = getattr(self, name)
+            if value is None and name in ("frames_per_video", "every_k", "downscale"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
 
     def record(self) -> dict[str, Any]:
         """What `extract.json` stores: the face-crop contract consumers must reproduce, and every setting."""

@@ -51,9 +51,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         options={"xatol": 1e-6},
     )
     temperature = float(np.exp(res.x))
-    if not (_T_MIN * 1.01 < temperature < _T_MAX * 0.99):
-        log.warning("fitted temperature %.4g sits at its search bound [%g, %g]", temperature, _T_MIN, _T_MAX)
+    if temperature <= _T_MIN * 1.01:
+        log.warning(
+            "fitted temperature %.4g sits at its lower bound: validation is perfectly separated, so calibrated "
+            "scores sit near 0 and 1 and overstate certainty",
+            temperature,
+        )
     return temperature
+
+
+def temperature_problem(temperature: float) -> str | None:
+    """Why calibration failed: a temperature fitted at the upper bound of its search squashes every score
+    towards 0.5 (the logits carried no usable signal on validation); else None."""
+    if temperature >= _T_MAX * 0.99:
+        return f"temperature fitted at its upper bound ({temperature:.4g}): every calibrated score is squashed to ~0.5"
+    return None
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:

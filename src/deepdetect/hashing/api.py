@@ -12,17 +12,27 @@ from deepdetect.hashing.index import HashIndex, Item
 from deepdetect.hashing.match import Matcher
 from deepdetect.hashing.records import hash_paths
 from deepdetect.hashing.video import DEFAULT_DEDUP_DISTANCE, DEFAULT_FPS
+from deepdetect.utils.io import open_regular
+
+MAX_RECORD_BYTES = 64 << 20  # one JSON line of a records file
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Hash records from a `deepdetect-hash` JSONL file."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not a JSON record: {exc}") from None
+    """Hash records from a `deepdetect-hash` JSONL file (a regular file; lines of at most MAX_RECORD_BYTES, each a
+    JSON object); ValueError names the line that is not one."""
+    with open_regular(path) as fh:
+        for n, raw in enumerate(iter(lambda: fh.readline(MAX_RECORD_BYTES + 1), b""), 1):
+            if len(raw) > MAX_RECORD_BYTES:
+                raise ValueError(f"{os.fsdecode(path)}:{n}: a line longer than {MAX_RECORD_BYTES} bytes")
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(f"{os.fsdecode(path)}:{n}: not a JSON record: {str(exc)[:200]}") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{os.fsdecode(path)}:{n}: not a JSON object")
+            yield rec
 
 
 def records_for(
@@ -54,7 +64,10 @@ def add_records(
         if rec.get("status") != "ok":
             failed.append(rec)
             continue
-        items.append(Item.from_record(rec, label, ref, source))
+        try:
+            items.append(Item.from_record(rec, label, ref, source))
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise ValueError(f"malformed hash record {str(rec.get('path'))[:200]!r}: {str(exc)[:200]}") from None
     if ref is not None and len(items) > 1:
         raise ValueError("--ref names one item; it cannot be given with several files")
     added, skipped = index.add(items, replace=replace) if items else (0, 0)
@@ -64,10 +77,16 @@ def add_records(
 def match_records(
     matcher: Matcher, records: Iterable[dict[str, Any]], keep_all: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """One result per record: path, sha256, kind, status, error, `known_match` (best match or null), `matches`."""
+    """One result per record: path, sha256, kind, status, error, `known_match` (best match or null), `matches`.
+
+    A record that cannot be matched (a malformed hash, a missing field) gets status `error` and its reason; the
+    others go on."""
     for rec in records:
-        out = {k: rec.get(k) for k in ("path", "sha256", "kind", "status", "error")}
-        matches = matcher.match(rec) if rec.get("status") == "ok" else []
+        out = {k: rec.get(k) for k in ("path", "path_bytes_b64", "sha256", "kind", "status", "error")}
+        try:
+            matches = matcher.match(rec) if rec.get("status") == "ok" else []
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            out["status"], out["error"], matches = "error", f"bad hash record: {type(exc).__name__}: {exc}", []
         if not keep_all:
             matches = [m for m in matches if m.is_match]
         best = next((m for m in matches if m.is_match), None)

@@ -37,6 +37,7 @@ class KnownMatch:
     query_ranges: list[list[float]] = field(default_factory=list)
     indexed_ranges: list[list[float]] = field(default_factory=list)
     is_match: bool = False
+    source: str | None = None  # the indexed item's source (e.g. the case it was reported in)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +126,9 @@ class Matcher:
         if rec.get("sha256"):
             for it in self.index.by_sha256(rec["sha256"]):
                 assert it.id is not None
-                found[it.id] = KnownMatch(it.ref, it.label, it.kind, 0, "sha256", 1.0, 1.0, is_match=True)
+                found[it.id] = KnownMatch(
+                    it.ref, it.label, it.kind, 0, "sha256", 1.0, 1.0, is_match=True, source=it.source
+                )
         if not frames:
             return list(found.values())
         flat = [(q, b, variant) for q, fr in enumerate(frames) for b, variant in fr.hashes]
@@ -159,6 +162,7 @@ class Matcher:
                 _ranges(q_times, acc["q"], duration) if rec.get("kind") == "video" else [],
                 _ranges(ts, i_pos, it.duration_s) if it.kind == "video" else [],
                 is_match,
+                it.source,
             )
             if item_id in found:  # also byte-identical
                 m.via, m.distance, m.is_match = "sha256", 0, True

@@ -27,6 +27,7 @@ from deepdetect.media import (
     video_info,
 )
 from deepdetect.utils.io import sha256_file
+from deepdetect.utils.paths import path_bytes_b64
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,16 @@ def hash_and_sample(
 
 
 def base_record(path: Path) -> dict[str, Any]:
-    """The fields every hash record has, before hashing."""
-    return {"path": str(path), "sha256": None, "kind": None, "status": "error", "error": None, "seconds": 0.0}
+    """The fields every hash record has, before hashing (`path_bytes_b64`: a non-UTF-8 name's exact bytes)."""
+    return {
+        "path": str(path),
+        "path_bytes_b64": path_bytes_b64(path),
+        "sha256": None,
+        "kind": None,
+        "status": "error",
+        "error": None,
+        "seconds": 0.0,
+    }
 
 
 def hash_file(

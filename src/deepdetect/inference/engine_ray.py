@@ -7,7 +7,8 @@ run in a pool of `workers` actors, each with its own ONNX Runtime session, takin
 the actors never hold every CPU and starve the decode tasks. The records are written as JSONL shards (one file per
 block, in a folder beside the output), then the driver merges them by input position into the records a local
 run yields, and removes the shards. A task whose worker dies is retried (`RETRIES` times); a file still without a
-record after that gets status `error`, so no input goes unaccounted.
+record after that, or when Ray stops the whole run (e.g. out of memory), gets status `error`, and the records
+written before the stop are kept, so no input goes unaccounted.
 """
 
 from __future__ import annotations
@@ -119,9 +120,11 @@ def read_shards(folder: Path) -> dict[int, dict[str, Any]]:
     for shard in sorted(folder.glob("*.json*")):
         with shard.open(encoding="utf-8") as fh:
             for line in fh:
-                if line.strip():
+                try:
                     row = json.loads(line)
                     out[int(row["order"])] = json.loads(row["record"])
+                except (ValueError, KeyError, TypeError):  # a shard cut short by a dying writer: that file is lost
+                    continue
     return out
 
 
@@ -162,8 +165,13 @@ def run_ray(
             max_restarts=RETRIES,
             max_task_retries=RETRIES,
         )
-        ds.write_json(str(folder))
-        records = read_shards(folder)
+        stopped = None
+        try:
+            ds.write_json(str(folder))
+        except Exception as exc:  # Ray gave up (workers out of memory, an actor lost beyond its restarts)
+            stopped = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            log.warning("the Ray run stopped early (%s); files without a record get status error", stopped)
+        records = read_shards(folder)  # what was written before a stop is kept
     finally:
         if started:
             ray.shutdown()
@@ -172,6 +180,10 @@ def run_ray(
         rec = records.get(i)
         if rec is None:
             rec = new_record(item.path, contract, recipe.run, recipe.settings)
-            rec["error"] = f"lost on a Ray worker: its task failed {RETRIES + 1} times"
+            rec["error"] = (
+                f"not scored: the Ray run stopped early ({stopped})"
+                if stopped
+                else f"lost on a Ray worker: its task failed {RETRIES + 1} times"
+            )
             log.warning("%s: %s", item.path, rec["error"])
         yield rec, None

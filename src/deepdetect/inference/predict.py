@@ -43,9 +43,10 @@ from deepdetect.inference.settings import PredictSettings, SettingsError
 from deepdetect.inference.stages.faces import TRACK_MAX_GAP_S, detector_on_cpu, predict_detector, tracking_interval
 from deepdetect.inference.stages.known import open_index
 from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, record_key, utc_now
-from deepdetect.media import MediaError, iter_media_files
+from deepdetect.media import MediaError, is_media_name, iter_media_files
 from deepdetect.utils.io import sha256_file
 from deepdetect.utils.paths import printable_text
+from deepdetect.utils.procs import interrupt_on_sigterm
 
 __all__ = [  # predict's public names, wherever they are defined
     "PREFETCH_FILES",
@@ -53,6 +54,7 @@ __all__ = [  # predict's public names, wherever they are defined
     "STATUSES",
     "TRACK_MAX_GAP_S",
     "FilePipeline",
+    "PredictInterrupted",
     "PredictSummary",
     "PreparedFile",
     "RunInfo",
@@ -61,6 +63,7 @@ __all__ = [  # predict's public names, wherever they are defined
     "predict_detector",
     "predict_files",
     "record_key",
+    "resume_argv",
     "run_header_path",
     "run_predict",
     "score_file",
@@ -71,13 +74,32 @@ __all__ = [  # predict's public names, wherever they are defined
 log = logging.getLogger(__name__)
 
 
+class PredictInterrupted(Exception):
+    """Raised by `run_predict` when SIGINT or SIGTERM stopped it: the records so far are written and the run
+    header says `interrupted`; `.summary` holds the counts."""
+
+    def __init__(self, summary: PredictSummary) -> None:
+        super().__init__(f"interrupted by {summary.interrupted}")
+        self.summary = summary
+
+
+def resume_argv(argv: Sequence[str]) -> list[str]:
+    """The command line that goes on with an interrupted run: the same one with `--resume` (not `--overwrite`)."""
+    args = [a for a in argv[1:] if a != "--overwrite"]
+    return ["deepdetect-predict", *args, *([] if "--resume" in args else ["--resume"])]
+
+
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, MediaError | None]]:
     """Files, folders (recursive) and `.txt` path lists -> [(file, None)], with [(path, error)] for inputs that
-    cannot be expanded (missing, or an unreadable path list)."""
+    cannot be expanded (missing, or an unreadable path list) and for files a folder holds that are not images or
+    videos (`skipped`: every file is accounted for)."""
     out: list[tuple[Path, MediaError | None]] = []
     for item in paths:
+        folder = Path(item).is_dir()
         try:
-            out.extend((p, None) for p in iter_media_files([item]))
+            for p in iter_media_files([item], others=folder):
+                skip = folder and not is_media_name(p)
+                out.append((p, MediaError("skipped", "not an image or video") if skip else None))
         except MediaError as exc:
             out.append((Path(item), exc))
     return out
@@ -199,35 +221,44 @@ def run_predict(
     keep = TopFlagged(settings.explain_top) if settings.explain_dir else None
     header_path = run_header_path(output)
     output_dir = Path(os.path.abspath(output)).parent  # --engine ray writes its shards in a fresh folder here
-    with RecordWriter(output, existing=existing) as writer:
-        summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
-        if writer.dropped_bytes:
-            log.warning("resume: dropped a half-written last record (%d bytes) of %s", writer.dropped_bytes, output)
-        for rec in writer.existing:
-            summary.count(rec)
-        header = start_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
-        write_header(header_path, header)
-        detector = predict_detector(
-            predictor.contract,
-            settings.device,
-            frame_workers=max(1, settings.workers),
-            min_face_fraction=settings.detect_min_face_fraction,
-        )
-        done = [record_key(r) for r in writer.existing]
-        records = predict_files(
-            paths, predictor, detector, settings, run, done=done, keep=keep, matcher=matcher, shard_dir=output_dir
-        )
-        for rec in records:
-            writer.write(rec)
-            summary.count(rec)
-            summary.scored += 1
-        if keep is not None and settings.explain_dir:
-            explained = explain_kept(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
-            summary.explained = len(explained)
-            if explained:
-                writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+    header: dict[str, Any] | None = None
+    try:  # Ctrl-C or SIGTERM from here on: the file in hand is dropped, the records stay, the header says so
+        with interrupt_on_sigterm(), RecordWriter(output, existing=existing) as writer:
+            summary.resumed, summary.dropped_bytes = len(writer.existing), writer.dropped_bytes
+            if writer.dropped_bytes:
+                log.warning("resume: dropped a half-written last record (%d bytes) of %s", writer.dropped_bytes, output)
+            for rec in writer.existing:
+                summary.count(rec)
+            header = start_header(run, predictor, settings, output, argv, header_path if settings.resume else None)
+            write_header(header_path, header)
+            detector = predict_detector(
+                predictor.contract,
+                settings.device,
+                frame_workers=max(1, settings.workers),
+                min_face_fraction=settings.detect_min_face_fraction,
+            )
+            done = [record_key(r) for r in writer.existing]
+            records = predict_files(
+                paths, predictor, detector, settings, run, done=done, keep=keep, matcher=matcher, shard_dir=output_dir
+            )
+            for rec in records:
+                writer.write(rec)
+                summary.count(rec)
+                summary.scored += 1
+            if keep is not None and settings.explain_dir:
+                explained = explain_kept(keep, predictor, Path(settings.explain_dir).absolute(), settings.progress)
+                summary.explained = len(explained)
+                if explained:
+                    writer.set_field("explanation", {(run.run_id, k): v for k, v in explained.items()})
+    except KeyboardInterrupt as exc:
+        if header is None:
+            raise  # stopped before the run began: nothing to record
+        summary.interrupted = str(exc) or "SIGINT"
+    assert header is not None
     finish_header(header, summary)
     write_header(header_path, header)
+    if summary.interrupted:
+        raise PredictInterrupted(summary)
     if settings.report:
         from deepdetect.triage.report import build_report
 

@@ -33,13 +33,17 @@ class PredictSummary:
     resumed: int = 0
     dropped_bytes: int = 0
     explained: int = 0
+    known: int = 0  # records that matched the known-content index
     report: Path | None = None
+    interrupted: str | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), else None
 
     def count(self, rec: dict[str, Any]) -> None:
         """Add one record to the counts."""
         self.statuses[str(rec.get("status"))] += 1
         if rec.get("label"):
             self.labels[str(rec["label"])] += 1
+        if isinstance(rec.get("known_match"), dict):
+            self.known += 1
 
 
 def run_header_path(output: str | os.PathLike[str]) -> Path:
@@ -89,15 +93,16 @@ def start_header(
 
 
 def finish_header(header: dict[str, Any], summary: PredictSummary) -> None:
-    """Mark a header finished now, with the run's counts."""
+    """Mark a header finished (or `interrupted`, when a signal stopped the run) now, with the run's counts."""
     header.update(
         finished_at=utc_now(),
-        status="finished",
+        status="interrupted" if summary.interrupted else "finished",
         counts={
             "scored": summary.scored,
             "resumed": summary.resumed,
             "explained": summary.explained,
             "status": dict(summary.statuses),
             "label": dict(summary.labels),
+            "known_content": summary.known,
         },
     )

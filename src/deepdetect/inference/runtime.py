@@ -7,6 +7,17 @@ import os
 import numpy as np
 import onnxruntime as ort
 
+QUIET, VERBOSE = 3, 2  # onnxruntime log severities: errors only | warnings too
+_severity = QUIET
+
+
+def ort_verbosity(verbose: bool) -> None:
+    """Whether onnxruntime's own warnings (e.g. graph optimisation notes on INT8 models) reach the terminal: only
+    when `verbose` (predict -v); errors always do. Applies to the sessions made after the call."""
+    global _severity
+    _severity = VERBOSE if verbose else QUIET
+    ort.set_default_logger_severity(_severity)
+
 
 def ort_session(
     path: str | os.PathLike[str], threads: int | None = None, device: str = "cpu", spinning: bool = True
@@ -22,7 +33,7 @@ def ort_session(
         opts.inter_op_num_threads = 1
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.log_severity_level = 3
+    opts.log_severity_level = _severity
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")

@@ -6,8 +6,9 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deepdetect.contract import ModelCard
+from deepdetect.contract import Calibration, ModelCard
 from deepdetect.contract.aggregate import AGGREGATIONS
+from deepdetect.contract.trust import lowest_supported_fpr, trust_problems, val_reals
 
 PREDICT_AGGREGATIONS = tuple(a for a in AGGREGATIONS if a != "confidence")  # mean | max | topk
 
@@ -126,12 +127,11 @@ def choose_operating_point(card: ModelCard, settings: PredictSettings) -> Operat
                 f"--fpr needs the model's validation ROC, and {card.name} {card.version} has none stored "
                 "(trained before operating points were recorded); use --threshold"
             )
+        n_real = val_reals(cal.to_dict(), card.training_data)
+        supported = lowest_supported_fpr(n_real)
         point = cal.point_at_fpr(settings.fpr)
-        if point is None:
-            lowest = min(p.fpr for p in cal.roc)
-            raise SettingsError(
-                f"--fpr {settings.fpr:g}: no stored operating point has a val FPR that low ({lowest:g})"
-            )
+        if point is None or (supported is not None and settings.fpr < supported):
+            raise SettingsError(unsupported_fpr_message(settings.fpr, cal, n_real, supported))
         return OperatingPointChoice(point.threshold, "fpr", settings.fpr, point.fpr, point.tpr)
     if settings.threshold is not None:
         exact = [p for p in cal.roc if p.threshold == settings.threshold]
@@ -140,4 +140,40 @@ def choose_operating_point(card: ModelCard, settings: PredictSettings) -> Operat
         if exact:
             return OperatingPointChoice(settings.threshold, "threshold", None, exact[0].fpr, exact[0].tpr)
         return OperatingPointChoice(settings.threshold, "threshold", None, None, None)
-    return OperatingPointChoice(cal.threshold, "model", cal.target_fpr, cal.val_fpr, cal.val_tpr)
+    target = cal.target_fpr if cal.threshold_rule == "fpr" else None  # an EER threshold has no FPR target
+    return OperatingPointChoice(cal.threshold, "model", target, cal.val_fpr, cal.val_tpr)
+
+
+ROUND_FPRS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def unsupported_fpr_message(fpr: float, cal: Calibration, n_real: int | None, supported: float | None) -> str:
+    """Why `--fpr` cannot be honoured: how many validation reals the model had, which operating points it can
+    honour (their val FPR / TPR) and the nearest one to ask for instead."""
+    lowest_stored = min(p.fpr for p in cal.roc)
+    floor = max(supported or 0.0, lowest_stored)
+    candidates = [(f, cal.point_at_fpr(f)) for f in ROUND_FPRS if f >= floor]
+    honoured = [(f, p) for f, p in candidates if p is not None][:4]
+    if supported is not None and fpr < supported:
+        why = (
+            f"its validation set had {n_real} real crops, and n reals vouch for an FPR of about 3/n = "
+            f"{supported:.2g} and above, not lower"
+        )
+    else:
+        why = f"no stored operating point has a val FPR that low (lowest: {lowest_stored:g})"
+    points = ", ".join(f"--fpr {f:g} (val TPR {p.tpr:.2f})" for f, p in honoured) or "none of the usual points"
+    nearest = f"; nearest: --fpr {honoured[0][0]:g}" if honoured else ""
+    return f"--fpr {fpr:g} is lower than this model's validation can support: {why}; it can honour {points}{nearest}"
+
+
+def model_trust_warning(card: ModelCard, choice: OperatingPointChoice) -> str | None:
+    """One line saying why this model's labels should not be taken at face value at `choice`, or None."""
+    cal = card.calibration
+    problems = trust_problems(
+        threshold=choice.threshold,
+        val_fpr=choice.val_fpr,
+        target_fpr=choice.target_fpr,
+        n_val_real=val_reals(cal.to_dict(), card.training_data),
+        calibration_failed=cal.failed,
+    )
+    return f"model {card.name} {card.version}: " + "; ".join(problems) if problems else None

@@ -22,6 +22,7 @@ from typing import Any
 
 from deepdetect.utils.csvcells import text_cell
 from deepdetect.utils.io import check_regular
+from deepdetect.utils.paths import json_line
 
 CSV_COLUMNS = (
     "path",
@@ -68,14 +69,13 @@ class OutputFormatError(ValueError):
     """Raised when an output to resume is not a predict output of this format (a bad line, other CSV columns)."""
 
 
-def json_line(record: dict[str, Any]) -> str:
-    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates."""
-    text = json.dumps(record, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a file name that is not UTF-8: `\\udcff` escapes round-trip exactly
-        text = json.dumps(record, ensure_ascii=True)
-    return text + "\n"
+def _jsonl_lines(data: bytes, keepends: bool = False) -> list[str]:
+    """The lines of a JSON-lines file, split on "\n" only (never on U+2028, U+0085, form feeds or lone CRs)."""
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    last = lines.pop()  # "" after a final newline, else an unterminated last line
+    if keepends:
+        return [line + "\n" for line in lines] + ([last] if last else [])
+    return [line.removesuffix("\r") for line in [*lines, *([last] if last else [])]]
 
 
 def csv_line(record: dict[str, Any]) -> str:
@@ -90,7 +90,7 @@ def csv_line(record: dict[str, Any]) -> str:
 
 def _parse_jsonl(data: bytes) -> list[dict[str, Any]]:
     records = []
-    for n, line in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
+    for n, line in enumerate(_jsonl_lines(data), 1):
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
@@ -225,7 +225,7 @@ class RecordWriter:
         data = self.path.read_bytes()
         if self.format == "jsonl":
             out = []
-            for line in data.decode("utf-8", "surrogateescape").splitlines(keepends=True):
+            for line in _jsonl_lines(data, keepends=True):
                 rec = json.loads(line)
                 hit = (rec.get("run_id"), rec.get("abs_path"))
                 out.append(json_line({**rec, key: values[hit]}) if hit in values else line)

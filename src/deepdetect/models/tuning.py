@@ -8,6 +8,9 @@
   convolution of the backbone (LoRA), plus the head. The residual is a `torch.nn.utils.parametrize`
   parametrization: module names and forward code stay as timm wrote them, and the saved weights are the merged
   `W + alpha / r * B @ A` under the plain names (`plain_state_dict`), so every consumer sees a plain timm model.
+- `svd`: Effort's idea on the same layers: each weight's top singular components stay frozen and its `rank`
+  smallest ones (`U_k diag(S_k) V_k^T`, started from the weight's own SVD) train, plus the head; saved merged
+  like `lowrank`. Effort's orthogonality and singular-value losses are not applied.
 
 BatchNorm running statistics: a BatchNorm layer whose affine parameters are frozen is kept in eval mode (its
 statistics stay the pretrained ones). In `norm` mode the trained BatchNorm layers also keep their statistics by
@@ -33,10 +36,18 @@ from deepdetect.models.detector import Detector
 
 log = logging.getLogger(__name__)
 
-MODES = ("full", "norm", "last_n", "lowrank")
+MODES = ("full", "norm", "last_n", "lowrank", "svd")
+RESIDUAL_MODES = ("lowrank", "svd")  # modes that parametrize weights (merged when saved)
 NORM_STATS = ("frozen", "update")
-# Normalisation layers whose affine parameters `norm` mode trains (timm's BatchNormAct2d, LayerNorm2d, RmsNorm
-# and friends subclass these or are listed by timm.layers below).
+_MODE_SETTINGS = {
+    "full": (),
+    "norm": ("norm_stats",),
+    "last_n": ("last_n",),
+    "lowrank": ("rank", "alpha"),
+    "svd": ("rank",),
+}
+# Normalisation layers whose affine parameters `norm` mode trains: torch's (timm's BatchNormAct2d, LayerNorm2d,
+# GroupNorm1 and friends subclass them) and timm's own RMS/simple norms (`norm_modules` adds those).
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase,
     nn.LayerNorm,
@@ -51,7 +62,7 @@ class TuningError(ValueError):
 
 @dataclass(frozen=True)
 class Tuning:
-    """`model.tuning`: the mode and its settings (`last_n` for last_n, `rank`/`alpha` for lowrank)."""
+    """`model.tuning`: the mode and its settings (`last_n` for last_n, `rank`/`alpha` for lowrank, `rank` for svd)."""
 
     mode: str = "full"
     last_n: int = 2
@@ -83,7 +94,7 @@ class Tuning:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that apply to this mode (recorded in the model card)."""
-        keep = {"full": (), "norm": ("norm_stats",), "last_n": ("last_n",), "lowrank": ("rank", "alpha")}[self.mode]
+        keep = _MODE_SETTINGS[self.mode]
         return {"mode": self.mode, **{k: v for k, v in asdict(self).items() if k in keep}}
 
 
@@ -107,7 +118,7 @@ class TuningReport:
     def to_dict(self) -> dict[str, Any]:
         """The `tuning` entry of the model card."""
         out = {**self.tuning.to_dict(), "trainable_params": self.trainable_params, "total_params": self.total_params}
-        if self.tuning.mode == "lowrank":
+        if self.tuning.mode in RESIDUAL_MODES:
             out["lowrank_layers"] = self.lowrank_layers
         return out
 
@@ -125,7 +136,7 @@ def apply_tuning(model: Detector, tuning: Tuning) -> TuningReport:
             for name, param in model.backbone.named_parameters():
                 param.requires_grad_(name in names)
         else:
-            adapted = add_lowrank(model.backbone, tuning.rank, tuning.alpha)
+            adapted = add_lowrank(model.backbone, tuning.rank, tuning.alpha, svd=tuning.mode == "svd")
         for param in head_parameters(model):
             param.requires_grad_(True)
         freeze_norm_stats(model, update_trained=tuning.mode == "last_n" or tuning.norm_stats == "update")
@@ -150,7 +161,10 @@ def head_parameters(model: Detector) -> list[nn.Parameter]:
 
 def norm_modules(module: nn.Module) -> list[nn.Module]:
     """The normalisation layers under `module` (BatchNorm, LayerNorm, GroupNorm, RMSNorm and timm's variants)."""
-    return [m for m in module.modules() if isinstance(m, _NORM_TYPES)]
+    from timm.layers import norm as timm_norm
+
+    timm_types = (timm_norm.RmsNorm, timm_norm.RmsNorm2d, timm_norm.SimpleNorm, timm_norm.SimpleNorm2d)
+    return [m for m in module.modules() if isinstance(m, _NORM_TYPES + timm_types)]
 
 
 def block_groups(backbone: nn.Module) -> list[list[str]]:
@@ -190,6 +204,23 @@ class LowRankDelta(nn.Module):
         return weight + (self.scale * (self.up @ self.down)).view_as(weight)
 
 
+class MinorComponents(nn.Module):
+    """Effort's residual as a weight parametrization: the `rank` smallest singular components of the weight train
+    (`u diag(s) vh`, started from its SVD), the rest stays frozen: `weight - start + u diag(s) vh`."""
+
+    def __init__(self, weight: torch.Tensor, rank: int) -> None:
+        super().__init__()
+        u, s, vh = torch.linalg.svd(weight.reshape(weight.shape[0], -1).float(), full_matrices=False)
+        k = min(rank, s.numel())
+        u, s, vh = (t.to(weight.dtype).contiguous() for t in (u[:, -k:], s[-k:], vh[-k:]))
+        self.start: torch.Tensor
+        self.register_buffer("start", (u * s) @ vh)  # the trained part's starting value, subtracted back out
+        self.u, self.s, self.vh = nn.Parameter(u.clone()), nn.Parameter(s.clone()), nn.Parameter(vh.clone())
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + ((self.u * self.s) @ self.vh - self.start).view_as(weight)
+
+
 def lowrank_targets(backbone: nn.Module) -> list[nn.Linear | nn.Conv2d]:
     """The layers a low-rank residual adapts: every nn.Linear and 1x1, ungrouped nn.Conv2d but the classifier."""
     get_classifier = getattr(backbone, "get_classifier", None)
@@ -205,11 +236,13 @@ def lowrank_targets(backbone: nn.Module) -> list[nn.Linear | nn.Conv2d]:
     return out
 
 
-def add_lowrank(backbone: nn.Module, rank: int, alpha: float) -> int:
-    """Put a trainable low-rank residual on the frozen weight of each `lowrank_targets` layer; returns how many."""
+def add_lowrank(backbone: nn.Module, rank: int, alpha: float, svd: bool = False) -> int:
+    """Put a trainable low-rank residual (`svd`: trainable smallest singular components) on the frozen weight of
+    each `lowrank_targets` layer; returns how many."""
     targets = lowrank_targets(backbone)
     for module in targets:
-        delta = LowRankDelta(module.weight.detach(), rank, alpha)
+        weight = module.weight.detach()
+        delta = MinorComponents(weight, rank) if svd else LowRankDelta(weight, rank, alpha)
         parametrize.register_parametrization(module, "weight", delta)
         _parametrizations(module)["weight"].original.requires_grad_(False)
     return len(targets)

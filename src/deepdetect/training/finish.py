@@ -15,7 +15,13 @@ import torch
 from safetensors.torch import load_file
 
 from deepdetect.contract import Calibration, ModelCard
-from deepdetect.evaluation.calibration import apply_temperature, choose_threshold, fit_temperature, operating_points
+from deepdetect.evaluation.calibration import (
+    apply_temperature,
+    choose_threshold,
+    fit_temperature,
+    operating_points,
+    temperature_problem,
+)
 from deepdetect.models.checkpoint import FINAL_NAME, save_detector
 from deepdetect.models.tuning import merge_lowrank
 from deepdetect.training.distributed import broadcast_object
@@ -35,6 +41,9 @@ def calibrate(
     """Temperature fitted on val logits, the threshold chosen by the rule, and the val rates at that threshold
     (`extra`: further entries stored with them, e.g. where the scores came from)."""
     temperature = fit_temperature(logits, labels)
+    failed = temperature_problem(temperature)
+    if failed:
+        log.warning("calibration failed: %s (recorded in the model card as calibration.failed)", failed)
     probs = apply_temperature(logits, temperature)
     try:
         threshold = choose_threshold(probs, labels, rule=settings.threshold_rule, target_fpr=settings.target_fpr)
@@ -52,6 +61,9 @@ def calibrate(
             "val_fpr": float(flagged[labels == 0].mean()) if (labels == 0).any() else None,
             "val_tpr": float(flagged[labels == 1].mean()) if (labels == 1).any() else None,
             "roc": operating_points(probs, labels),  # the val ROC, thinned: predict --fpr picks from it
+            "n_val_real": int((labels == 0).sum()),  # how low an FPR validation can vouch for
+            "n_val_fake": int((labels == 1).sum()),
+            "failed": failed,
             **(extra or {}),
         }
     )

@@ -1,4 +1,5 @@
-"""Metric loggers: none, CSV (`output_dir/log.csv`) and Weights & Biases (imported lazily, offline-capable)."""
+"""Metric loggers: none, CSV (`output_dir/log.csv`) and Weights & Biases (imported lazily, offline-capable; always
+beside log.csv)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,21 @@ class CsvLogger(MetricLogger):
             writer.writerows(self.rows)
 
 
+class Loggers(MetricLogger):
+    """Several loggers fed the same rows (wandb always beside log.csv)."""
+
+    def __init__(self, *loggers: MetricLogger) -> None:
+        self.loggers = loggers
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        for logger in self.loggers:
+            logger.log(metrics, step)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+
 class WandbLogger(MetricLogger):
     """Logs to wandb; honours WANDB_MODE (e.g. offline) or `mode` from the config."""
 
@@ -60,7 +76,8 @@ class WandbLogger(MetricLogger):
 
 
 def build_logger(logger_cfg: Any, output_dir: Path, config: dict[str, Any], enabled: bool = True) -> MetricLogger:
-    """Logger named by `logger.name`; a silent one on non-zero ranks (`enabled=False`)."""
+    """Logger named by `logger.name`; a silent one on non-zero ranks (`enabled=False`). `wandb` logs to
+    Weights & Biases and, always, to `output_dir/log.csv` too."""
     name = str(logger_cfg.get("name", "none")) if logger_cfg is not None else "none"
     if name not in LOGGERS:
         raise ValueError(f"unknown logger {name!r}; expected one of {LOGGERS}")
@@ -68,4 +85,5 @@ def build_logger(logger_cfg: Any, output_dir: Path, config: dict[str, Any], enab
         return MetricLogger()
     if name == "csv":
         return CsvLogger(output_dir / "log.csv")
-    return WandbLogger(output_dir, str(logger_cfg.get("project", "deepdetect")), logger_cfg.get("mode"), config)
+    wandb = WandbLogger(output_dir, str(logger_cfg.get("project", "deepdetect")), logger_cfg.get("mode"), config)
+    return Loggers(CsvLogger(output_dir / "log.csv"), wandb)

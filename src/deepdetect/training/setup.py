@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from hydra.utils import instantiate
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -30,6 +29,7 @@ from deepdetect.models.weights import LoadReport
 from deepdetect.training.distributed import DistInfo
 from deepdetect.training.settings import DataSettings, LoaderSettings, TrainConfigError, TrainSettings
 from deepdetect.utils.device import DeviceError, resolve_device
+from deepdetect.utils.targets import instantiate_group
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,25 @@ def load_frames(data: DataSettings, seed: int) -> tuple[pd.DataFrame, pd.DataFra
     if data.sbi.validate_on_blends:
         val = with_sbi_fakes(val)
         log.info("validating on %d val reals and a self-blended fake of each (data.sbi.val)", len(val) // 2)
+    if not data.refit:
+        where = f"cross-validation fold {data.cv_fold}" if data.cv_folds else f"the {data.val_split!r} split"
+        check_val_classes(val, where, manifest)
     check_crops_exist(train, "train")
     check_crops_exist(val, "val")
     return train, val, manifest
+
+
+def check_val_classes(val: pd.DataFrame, where: str, manifest: Path) -> None:
+    """Refuse a validation set without both classes: its AUC is NaN, so no checkpoint could be selected on it
+    and no threshold calibrated; raises TrainConfigError naming the counts per class."""
+    counts = {label: int((val["label"] == label).sum()) for label in ("real", "fake")}
+    missing = [label for label, n in counts.items() if n == 0]
+    if missing:
+        raise TrainConfigError(
+            f"validation ({where} of {manifest}) has no {' and no '.join(missing)} crops "
+            f"(real {counts['real']}, fake {counts['fake']}): validation needs both classes to select a checkpoint "
+            "and calibrate; give that split both classes (or data.sbi.val=sbi to validate on self-blends of its reals)"
+        )
 
 
 def build_loader(
@@ -296,12 +312,14 @@ def build_run(settings: TrainSettings, info: DistInfo, device: torch.device) -> 
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=trainer.ema_decay, use_warmup=trainer.ema_warmup)
-    optimizer = instantiate(settings.optimizer)(params=[p for p in model.parameters() if p.requires_grad])
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = instantiate_group("optimizer", settings.optimizer)(params=params)
     micro_per_epoch = len(data.train_loader)
     if trainer.max_steps_per_epoch:
         micro_per_epoch = min(micro_per_epoch, trainer.max_steps_per_epoch)
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / trainer.accumulate_grad_batches))
-    scheduler = instantiate(settings.scheduler)(optimizer=optimizer, total_steps=steps_per_epoch * trainer.max_epochs)
+    total_steps = steps_per_epoch * trainer.max_epochs
+    scheduler = instantiate_group("scheduler", settings.scheduler)(optimizer=optimizer, total_steps=total_steps)
     run_model: nn.Module = model
     if info.enabled:
         run_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from deepdetect.training.settings import TrainConfigError
+from deepdetect.utils.csvcells import neutralise_frame, restore_frame
 from deepdetect.utils.io import atomic_write_text
 
 VAL_SCORES = "val_scores.csv"
@@ -17,8 +18,9 @@ COLUMNS = ("crop_path", "video_id", "source", "group", "label")
 
 
 def write_val_scores(path: Path, rows: pd.DataFrame, logits: np.ndarray) -> None:
-    """`rows`' identifying columns and each one's logit, as CSV."""
+    """`rows`' identifying columns and each one's logit, as CSV (text cells spreadsheet-safe, `utils/csvcells.py`)."""
     table = rows.loc[:, [c for c in COLUMNS if c in rows.columns]].reset_index(drop=True)
+    table = neutralise_frame(table, [c for c in COLUMNS if c in table.columns])
     table["logit"] = np.asarray(logits, dtype=np.float64)
     atomic_write_text(path, table.to_csv(index=False))
 
@@ -34,7 +36,8 @@ def read_out_of_fold(runs: Sequence[str | Path]) -> pd.DataFrame:
             raise TrainConfigError(
                 f"calibration.from_runs: {path} not found (a run with validation writes it when it finishes)"
             )
-        part = pd.read_csv(path)
+        part = pd.read_csv(path, dtype={c: str for c in COLUMNS})
+        part = restore_frame(part, COLUMNS)
         part["run"] = str(run)
         parts.append(part)
     if not parts:

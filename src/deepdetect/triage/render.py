@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdetect.triage.summary import Summary
+from deepdetect.triage.summary import BORDERLINE, STRONG, Summary, certainty
 from deepdetect.triage.thumbs import Thumb
 from deepdetect.utils.paths import printable_text
 
@@ -42,18 +42,21 @@ h1{font-size:20px;margin:6px 0}h2{font-size:15px;margin:12px 0 6px}
 .row.head{position:sticky;top:38px;background:#eee;font-weight:600;z-index:1;content-visibility:visible}
 .row.compact{contain-intrinsic-size:auto 34px;font-size:12px}.row.compact>div{padding:1px 6px}
 .name{font-weight:600;word-break:break-all}.path{color:#666;font-size:11px;word-break:break-all}
-.sha{font:11px ui-monospace,monospace;word-break:break-all;max-width:140px}
+.sha{font:11px ui-monospace,monospace;word-break:break-all;overflow-wrap:anywhere;max-width:140px}
 .score{font:15px ui-monospace,monospace;white-space:nowrap}
 .fake{color:#fff;background:#c62828;border-radius:3px;padding:0 4px}
 .real{color:#fff;background:#2e7d32;border-radius:3px;padding:0 4px}
-.st-ok{color:#2e7d32}.st-no_face{color:#8a6d00}.st-bad{color:#b71c1c;font-weight:600}
+.st-ok{color:#2e7d32}.st-no_face{color:#8a6d00}.st-skip{color:#666}.st-bad{color:#b71c1c;font-weight:600}
 .err{color:#b71c1c;font-size:11px;word-break:break-word;max-width:320px}
 .thumb{width:244px}.thumb img{display:block;max-width:240px;border:1px solid #ccc}
 .ph{width:160px;height:90px;display:flex;align-items:center;justify-content:center;text-align:center;
  background:repeating-linear-gradient(45deg,#eee,#eee 6px,#f8f8f8 6px,#f8f8f8 12px);color:#666;font-size:11px;
  border:1px dashed #bbb;padding:4px}
 .prov{font-size:11px;color:#333}.prov b{font-weight:600}
-.match{background:#fff3e0;border:1px solid #ef6c00;padding:2px 4px;font-size:11px}
+.match{background:#fff3e0;border:1px solid #ef6c00;padding:2px 4px;font-size:11px;overflow-wrap:anywhere}
+.trust{background:#fff8e1;border:3px solid #e65100;color:#5d2a00;padding:8px 12px;margin:6px 0;border-radius:4px}
+.words{font-size:12px;font-weight:600}
+#numbers{margin:6px 0}#numbers dt{font-weight:600;margin-top:4px}#numbers dd{margin:0 0 0 16px}
 .expl img{max-width:320px;min-width:160px;image-rendering:auto;border:1px solid #ccc}
 svg.strip{display:block;margin-top:4px;background:#fcfcfc;border:1px solid #ddd}
 .small{font-size:11px;color:#555}
@@ -152,15 +155,16 @@ def frame_scores(faces: Sequence[Mapping[str, Any]]) -> list[tuple[float, float,
 
 
 def score_interval(rec: Mapping[str, Any]) -> tuple[list[float] | None, str]:
-    """The record's `score_interval`, else min-max of the per-frame scores of a video; and what it is."""
+    """The lowest and highest frame score of a video (the record's `score_interval`, else from its faces) and
+    what to call it; not a confidence interval."""
     interval = rec.get("score_interval")
-    if interval:
-        return list(interval), "interval"
     points = frame_scores(rec.get("faces") or [])
-    if rec.get("kind") == "video" and len(points) > 1:
+    if not interval and rec.get("kind") == "video" and len(points) > 1:
         scores = [s for _, s, _ in points]
-        return [min(scores), max(scores)], "frames min–max"
-    return None, ""
+        interval = [min(scores), max(scores)]
+    if not interval or (rec.get("kind") == "image" and interval[0] == interval[1]):
+        return None, ""
+    return list(interval), "frame scores min–max"
 
 
 def score_strip(rec: Mapping[str, Any], width: int = 240, height: int = 56) -> str:
@@ -260,22 +264,39 @@ def _media_facts(rec: Mapping[str, Any], prov: Mapping[str, Any]) -> str:
     return "<br>".join(b for b in bits if b)
 
 
+def _short(value: Any, keep: int = 16) -> str:
+    """A long reference (e.g. a 64-hex sha256) cut to `keep` characters, whole on hover."""
+    text = str(value)
+    if len(text) <= keep + 4:
+        return esc(text)
+    return f'<span title="{esc(text)}">{esc(text[:keep])}…</span>'
+
+
 def _match_html(match: Any) -> str:
     if not isinstance(match, Mapping) or not match:
         return ""
-    keys = [k for k in ("label", "ref", "source", "distance", "via", "query_share") if match.get(k) is not None]
-    body = ", ".join(f"{esc(k)}: {esc(match[k])}" for k in keys) or esc(json.dumps(match)[:200])
+    shown = [("label", match.get("label")), ("source", match.get("source"))]
+    bits = [f"<b>{esc(k)}</b>: {esc(v)}" for k, v in shown if v not in (None, "")]
+    if match.get("ref") is not None:
+        bits.append(f"<b>ref</b>: {_short(match['ref'])}")
+    for key in ("distance", "via", "query_share"):
+        if match.get(key) is not None:
+            bits.append(f"{esc(key)}: {esc(match[key])}")
+    body = ", ".join(bits) or esc(json.dumps(match)[:200])
     return f'<div class="match"><b>known content</b> — {body}</div>'
 
 
 def _status_class(status: str) -> str:
-    return {"ok": "st-ok", "no_face": "st-no_face"}.get(status, "st-bad")
+    return {"ok": "st-ok", "no_face": "st-no_face", "skipped": "st-skip"}.get(status, "st-bad")
 
 
 def _score_cell(rec: Mapping[str, Any]) -> str:
     label = rec.get("label")
     badge = f' <span class="{"fake" if label == "fake" else "real"}">{esc(label)}</span>' if label else ""
     out = f'<span class="score">{_fmt_score(rec.get("score"))}</span>{badge}'
+    words = certainty(dict(rec))
+    if words:
+        out += f'<div class="words">{esc(words)}</div>'
     interval, what = score_interval(rec)
     if interval:
         out += f'<div class="small">{esc(what)} [{interval[0]:.2f}–{interval[1]:.2f}]</div>'
@@ -301,7 +322,8 @@ def _row(rec: Mapping[str, Any], extras: RowExtras | None) -> str:
     )
     if extras is None:
         return (
-            f'<div class="row compact" role="row" {attrs}><div class="small">not embedded</div><div>{name_html}</div>'
+            f'<div class="row compact" role="row" {attrs}><div class="small">not embedded</div><div>{name_html}'
+            f"{_match_html(rec.get('known_match'))}</div>"
             f"<div>{esc(rec.get('kind') or '–')}</div><div>{status_html}</div><div>{_score_cell(rec)}</div>"
             f'<div class="sha" title="{esc(sha)}">{esc(sha[:16])}{"…" if len(sha) > 16 else ""}</div>'
             f"<div>{_fmt_size(size)}</div><div></div></div>"
@@ -397,19 +419,52 @@ def _summary_html(s: Summary, title: str, n_embedded: int) -> str:
             ("tool version", run.get("tool_version")),
         ]
     )
-    warnings = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in s.warnings)
+    trust = ""
+    if s.trust:
+        items = "".join(f"<li>{esc(t)}</li>" for t in s.trust)
+        trust = (
+            '<div class="trust" id="trust"><b>Do not take this model\'s labels at face value.</b> Its own '
+            f'validation says:<ul>{items}</ul><a href="#numbers">What the numbers mean</a></div>'
+        )
+    warnings = trust + "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in s.warnings)
     notes = "".join(f'<div class="note">{esc(n)}</div>' for n in s.notes)
     return (
         f"<header><h1>{esc(title)}</h1>{warnings}{notes}</header><section class='cards'>"
-        f'<div class="card"><h2>Files: {s.n_files}</h2><div>status: {counts or "none"}</div>'
+        f'<div class="card"><h2>Files: {s.n_files}</h2><div>known content matches: <b>{s.known}</b></div>'
+        f"<div>status: {counts or 'none'}</div>"
         f"<div>label: {labels}</div><div>kind: {kinds or 'none'}</div>"
-        f'<div class="small">rows sorted by score, highest first; files without a score follow, failures last. '
-        f"The first {n_embedded} rows carry thumbnails and metadata.</div></div>"
+        f'<div class="small">known-content matches first; then rows by score, highest first; files without a '
+        f"score follow, failures last. The first {n_embedded} rows carry thumbnails and metadata.</div></div>"
         f'<div class="card"><h2>Model</h2>{model_table}</div>'
         f'<div class="card"><h2>Operating point</h2>{op_table}'
         '<div class="small">score = calibrated probability that the face is synthetic, calibrated on the '
         "model's validation mix (not your batch); label 'fake' when score ≥ threshold.</div></div>"
-        f'<div class="card"><h2>Run</h2>{run_table}</div></section>'
+        f'<div class="card"><h2>Run</h2>{run_table}</div></section>{numbers_html()}'
+    )
+
+
+def numbers_html() -> str:
+    """The page's own "what the numbers mean" section (the same text as docs/numbers.md, in short)."""
+    items = [
+        ("score", "the calibrated probability that the face content is synthetic, on the model's validation mix "
+         "(not your batch). A video scores the aggregate of its frames' highest face scores."),
+        ("label", "fake when score ≥ threshold, else real; no label when the file has no score."),
+        ("words next to the score", f"very likely fake: score ≥ {STRONG:g} and over the threshold; likely fake: "
+         f"over the threshold; borderline: within {BORDERLINE:g} under it; likely real: under that; very likely "
+         f"real: score ≤ {1 - STRONG:g}. In a video, “k of n frames strongly fake” counts sampled frames whose "
+         f"highest face score is ≥ {STRONG:g} (and over the threshold)."),
+        ("frame scores min–max", "the lowest and the highest frame score of a video: how much the frames disagree. "
+         "It is not a confidence interval."),
+        ("threshold, validation FPR / TPR", "the cut between real and fake, and the share of the model's own "
+         "validation reals (FPR) and fakes (TPR) it labelled fake there. A validation set of n reals cannot vouch "
+         "for an FPR under about 3/n."),
+        ("known content", "the file's perceptual hash matched an entry of the hash index: label and source are the "
+         "entry's; distance is the number of differing hash bits (0: identical)."),
+    ]  # fmt: skip
+    body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
+    return (
+        '<section><details id="numbers"><summary>What the numbers mean</summary>'
+        f'<dl>{body}</dl><div class="small">In full: docs/numbers.md of deepdetect.</div></details></section>'
     )
 
 

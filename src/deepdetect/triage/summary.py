@@ -2,7 +2,8 @@
 
 Model facts come from the run header (`<output>.run.json`: the model card and the operating point) when it is
 there, else from what the records carry (model name/version, threshold, `operating_point`). The row order lives
-here too (`sort_key`): scored files by score, highest first, then decoded files with no score, then failures.
+here too (`sort_key`): known-content matches first, then scored files by score, highest first, then decoded files
+with no score, then failures; and the plain words put next to a score (`certainty`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepdetect.contract.trust import trust_problems, val_reals
+
 LOW_TPR = 0.5  # the model's own validation catches fewer fakes than this at the threshold used: say so
 ONE_SIDED = 0.9  # this share of the scored files on one side: say so
 ONE_SIDED_MIN_FILES = 10  # ...when at least this many files were scored (a 3-file batch is one-sided by chance)
 READ_STATUSES = ("ok", "no_face")
+STRONG = 0.9  # a frame (or file) score at or above this is "strongly fake"; at or below 1 - STRONG "strongly real"
+BORDERLINE = 0.1  # a score this close under the threshold is "borderline"
 
 
 @dataclass
@@ -31,14 +36,53 @@ class Summary:
     run: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    known: int = 0  # files that matched the known-content index
+    trust: list[str] = field(default_factory=list)  # why this model's labels should not be taken as they stand
 
 
-def sort_key(rec: dict[str, Any]) -> tuple[int, float]:
-    """Scored files first (highest score first), then decoded files without a score, then failures."""
+def is_known(rec: dict[str, Any]) -> bool:
+    """Whether the record matched known content (a `known_match` the index called a match)."""
+    match = rec.get("known_match")
+    return isinstance(match, dict) and bool(match) and match.get("is_match", True) is not False
+
+
+def sort_key(rec: dict[str, Any]) -> tuple[int, int, float]:
+    """Known-content matches first; then scored files (highest score first), decoded files without a score,
+    failures."""
+    first = 0 if is_known(rec) else 1
     score = rec.get("score")
     if score is not None:
-        return (0, -float(score))
-    return (1, 0.0) if rec.get("status") in READ_STATUSES else (2, 0.0)
+        return (first, 0, -float(score))
+    return (first, 1, 0.0) if rec.get("status") in READ_STATUSES else (first, 2, 0.0)
+
+
+def frame_maxima(rec: dict[str, Any]) -> list[float]:
+    """Each scored frame's highest face score (a frame holding several faces counts once)."""
+    per: dict[Any, float] = {}
+    for face in rec.get("faces") or []:
+        if isinstance(face, dict) and face.get("score") is not None:
+            key = face.get("frame_index")
+            per[key] = max(per.get(key, 0.0), float(face["score"]))
+    return list(per.values())
+
+
+def certainty(rec: dict[str, Any]) -> str:
+    """The score in plain words, e.g. "likely fake — 3 of 32 frames strongly fake" ("" without a score)."""
+    score, thr = rec.get("score"), rec.get("threshold")
+    if score is None:
+        return ""
+    thr = 0.5 if thr is None else float(thr)
+    if score >= thr:
+        words = "very likely fake" if score >= max(STRONG, thr) else "likely fake"
+    elif score >= thr - BORDERLINE:
+        words = "borderline: just under the threshold"
+    else:
+        words = "very likely real" if score <= 1 - STRONG else "likely real"
+    frames = frame_maxima(rec)
+    if rec.get("kind") == "video" and len(frames) > 1:
+        strong = sum(f >= max(STRONG, thr) for f in frames)
+        words += f" — {strong} of {len(frames)} frames strongly fake"
+    return words
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -68,6 +112,8 @@ def model_facts(run: dict[str, Any] | None, records: list[dict[str, Any]]) -> di
         "val_fpr": _num(calibration.get("val_fpr")),
         "val_tpr": _num(calibration.get("val_tpr")),
         "calibrated": bool(calibration) and calibration.get("threshold_rule") != "default 0.5 (uncalibrated)",
+        "calibration_failed": calibration.get("failed") if isinstance(calibration.get("failed"), str) else None,
+        "n_val_real": val_reals(calibration, data if isinstance(data, dict) else None),
         "has_card": bool(card),
     }
 
@@ -107,6 +153,20 @@ def summarise(records: list[dict[str, Any]], run: dict[str, Any] | None, read_wa
     op = operating_point(run, records, model)
     out = Summary(len(records), statuses, labels, kinds, model, op, dict(run or {}))
     out.warnings.extend(read_warnings)
+    out.known = sum(is_known(r) for r in records)
+    out.trust = trust_problems(
+        threshold=_num(op.get("threshold")),
+        val_fpr=_num(op.get("val_fpr")),
+        target_fpr=_num(op.get("target_fpr")),
+        n_val_real=model.get("n_val_real"),
+        calibration_failed=model.get("calibration_failed"),
+    )
+    if out.known:
+        out.notes.insert(
+            0,
+            f"{out.known} file(s) match known content in the hash index: the strongest evidence in this report; "
+            "they are listed first, with the matched entry's label and source.",
+        )
 
     tpr, thr = _num(op.get("val_tpr")), _num(op.get("threshold"))
     thr_text = f"{thr:.3g}" if thr is not None else "its threshold"
@@ -140,9 +200,10 @@ def summarise(records: list[dict[str, Any]], run: dict[str, Any] | None, read_wa
     versions = {(r.get("model_name"), r.get("model_version")) for r in records if r.get("model_name")}
     if len(versions) > 1:
         out.warnings.append(f"The records come from {len(versions)} different models or model versions.")
-    failed = sum(n for s, n in statuses.items() if s not in READ_STATUSES)
-    if records and failed / len(records) >= 0.5:
-        out.warnings.append(f"{failed} of {len(records)} files could not be read or scored (see their status).")
+    failed = sum(n for s, n in statuses.items() if s not in (*READ_STATUSES, "skipped"))
+    media = len(records) - statuses.get("skipped", 0)  # files found in folders that are not media are not failures
+    if media and failed / media >= 0.5:
+        out.warnings.append(f"{failed} of {media} files could not be read or scored (see their status).")
     if not records:
         out.warnings.append("No record could be read from the records file.")
     no_face = statuses.get("no_face", 0)

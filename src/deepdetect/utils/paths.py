@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+from typing import Any
 
 # Bytes kept from a source name inside a derived file name; the rest is replaced by a hash (NAME_MAX is 255).
 NAME_STEM_BYTES = 60
@@ -42,6 +44,25 @@ def path_bytes_b64(path: str | os.PathLike[str]) -> str | None:
     if is_utf8_name(path):
         return None
     return base64.b64encode(path_bytes(path)).decode("ascii")
+
+
+# Line separators other than "\n" that JSON leaves raw inside strings: escaped, so a name holding one stays on its line
+# for every reader (including those that split on them, like str.splitlines).
+_RAW_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON line; readable UTF-8 when possible, ASCII escapes when a value holds lone surrogates (a file name
+    that is not UTF-8: its `\\udcXX` escapes round-trip exactly, and the line stays valid UTF-8); Unicode line
+    separators (U+2028, U+2029, U+0085) always escaped."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(record, ensure_ascii=True)
+    for raw, escaped in _RAW_SEPARATORS.items():
+        text = text.replace(raw, escaped)
+    return text + "\n"
 
 
 def path_from_b64(text: str) -> str:

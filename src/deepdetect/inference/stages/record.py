@@ -29,6 +29,7 @@ STATUSES = (
     "no_frames",
     "too_large",
     "not_found",
+    "skipped",
     "error",
 )
 READ_STATUSES = ("ok", "no_face")  # the file was decoded

@@ -32,7 +32,8 @@ def _shipped_targets() -> list[tuple[str, str, str]]:
         text = path.read_text(encoding="utf-8")
         if "_target_" in text:
             data = yaml.safe_load(text)
-            found.append((path.parent.name, path.stem, data["_target_"]))
+            if "_target_" in data:  # a group option (train.yaml's hydra callback is checked below)
+                found.append((path.parent.name, path.stem, data["_target_"]))
     return found
 
 
@@ -129,3 +130,18 @@ def test_cli_exits_2_and_runs_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "refusing optimizer.lr._target_='builtins.exec'" in proc.stderr + proc.stdout
     assert not marker.exists() and not (tmp_path / "ran").exists() and "Traceback" not in proc.stderr
+
+
+def test_only_the_shipped_hydra_callback_is_allowed() -> None:
+    from deepdetect.utils.targets import HYDRA_CALLBACKS, ForbiddenTargetError, check_hydra_section
+
+    shipped = yaml.safe_load((Path(config_dir()) / "train.yaml").read_text(encoding="utf-8"))["hydra"]["callbacks"]
+    assert {k: v["_target_"] for k, v in shipped.items()} == HYDRA_CALLBACKS
+    check_hydra_section({"callbacks": shipped})
+    for bad in (
+        {"cv_summary": {"_target_": "builtins.open"}},
+        {"x": {"_target_": "deepdetect.training.cv.CvSummary"}},
+        {"cv_summary": {"_target_": "deepdetect.training.cv.CvSummary", "file": "/tmp/x"}},
+    ):
+        with pytest.raises(ForbiddenTargetError, match="callbacks"):
+            check_hydra_section({"callbacks": bad})

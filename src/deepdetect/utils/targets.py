@@ -38,6 +38,8 @@ HYDRA_PLUGINS = {
     "launcher": "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
     "sweeper": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
 }
+# The Hydra callbacks the shipped configs name, exactly (name -> target, no arguments): nothing else is built.
+HYDRA_CALLBACKS = {"cv_summary": "deepdetect.training.cv.CvSummary"}
 HYDRA_DIRS = {"run.dir": "${output_dir}", "sweep.dir": "${output_dir}/multirun", "sweep.subdir": "${hydra.job.num}"}
 LOG_HANDLER_CLASSES = ("logging.StreamHandler", "logging.FileHandler", "logging.NullHandler")
 LOG_STREAMS = ("ext://sys.stdout", "ext://sys.stderr")
@@ -182,9 +184,12 @@ def check_hydra_section(hydra: Mapping[str, Any] | None) -> None:
     if not isinstance(hydra, Mapping):
         raise _refuse_hydra("", hydra, "the hydra section must be a mapping")
     hydra = dict(hydra)
-    callbacks = hydra.get("callbacks")
-    if callbacks:
-        raise _refuse_hydra("callbacks", callbacks, "Hydra callbacks are not allowed")
+    for name, entry in dict(hydra.get("callbacks") or {}).items():
+        if not (isinstance(entry, Mapping) and dict(entry) == {"_target_": HYDRA_CALLBACKS.get(str(name))}):
+            allowed = ", ".join(f"{k}: {v}" for k, v in HYDRA_CALLBACKS.items())
+            raise _refuse_hydra(
+                f"callbacks.{name}", entry, f"the only Hydra callbacks allowed are the shipped ({allowed})"
+            )
     for key, target in HYDRA_PLUGINS.items():
         node = hydra.get(key)
         found = node.get("_target_") if isinstance(node, dict) else node

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
@@ -445,7 +446,7 @@ def merge_parts(sources: Sequence[Source], out_dir: Path) -> tuple[pd.DataFrame,
             fail.split = src.split
             failures.append(fail)
     manifest = records_to_frame(records)
-    fail_frame = pd.DataFrame([asdict(f) for f in failures])
+    fail_frame = pd.DataFrame([asdict(f) for f in failures], dtype=object)  # names that are not UTF-8 stay
     return manifest, fail_frame
 
 
@@ -525,14 +526,18 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
     if rank == 0:
         if world > 1:
             _wait_for_parts(sources, out_dir, float(cfg.get("merge_timeout_s", 3600)))
-        manifest, failures = merge_parts(sources, out_dir)
-        try:
-            check_no_leak(manifest)
-        except SplitLeakError as exc:
-            log.warning("%s", exc)
-        manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
-        write_manifest(manifest, manifest_path)
-        write_failures(failures, failures_path)
+        # Python strings, not pandas 3's Arrow strings (the default once pyarrow is installed): a file name that is
+        # not UTF-8 is kept as surrogate escapes, which Arrow cannot hold.
+        with warnings.catch_warnings(), pd.option_context("future.infer_string", False):
+            warnings.simplefilter("ignore")  # the option is deprecated for pandas 4
+            manifest, failures = merge_parts(sources, out_dir)
+            try:
+                check_no_leak(manifest)
+            except SplitLeakError as exc:
+                log.warning("%s", exc)
+            manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
+            write_manifest(manifest, manifest_path)
+            write_failures(failures, failures_path)
         atomic_write_text(out_dir / "extract.json", json.dumps({**run, **settings.record()}, indent=2))
         n_crops, n_failures = len(manifest), len(failures)
         log.info("%d crops from %d sources; %d failures -> %s", n_crops, len(sources), n_failures, manifest_path)

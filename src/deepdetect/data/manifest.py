@@ -110,6 +110,9 @@ _DTYPES: dict[str, str] = {
 }
 
 
+STRINGS = pd.StringDtype("python")
+
+
 class ManifestError(ValueError):
     """Raised when a manifest file is missing columns or holds invalid values."""
 
@@ -137,7 +140,7 @@ def parse_landmarks68(text: str | float | None) -> list[float]:
 def records_to_frame(records: Iterable[CropRecord]) -> pd.DataFrame:
     """Build a manifest DataFrame with the canonical columns and dtypes."""
     rows = [r.to_row() for r in records]
-    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS), dtype=object)  # no Arrow strings (see below)
     return normalize_manifest(frame)
 
 
@@ -155,7 +158,9 @@ def normalize_manifest(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame[list(MANIFEST_COLUMNS)]
     string_cols = [c for c, t in _DTYPES.items() if t == "string"]
     frame[string_cols] = frame[string_cols].fillna("")
-    frame = frame.astype(_DTYPES)
+    # Python-backed strings: with pyarrow installed pandas would store them as Arrow UTF-8, which cannot hold a
+    # file name that is not UTF-8 (kept as surrogate escapes) and fails on it.
+    frame = frame.astype({c: (STRINGS if t == "string" else t) for c, t in _DTYPES.items()})
     bad_labels = sorted(set(frame["label"]) - set(LABELS))
     if bad_labels:
         raise ManifestError(f"unknown labels {bad_labels}; expected one of {LABELS}")
@@ -207,7 +212,7 @@ def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | 
     if isinstance(records, pd.DataFrame):
         frame = records.reindex(columns=list(FAILURE_COLUMNS)).fillna("")
     else:
-        frame = pd.DataFrame([asdict(r) for r in records], columns=list(FAILURE_COLUMNS))
+        frame = pd.DataFrame([asdict(r) for r in records], columns=list(FAILURE_COLUMNS), dtype=object)
     frame["source_path_b64"] = [path_bytes_b64(str(p)) or "" for p in frame["source_path"]]
     atomic_write_text(path, neutralise_frame(frame, FAILURE_COLUMNS).to_csv(index=False))
 

@@ -12,7 +12,7 @@ import pytest
 
 from deepdetect.data.layouts import LayoutError, load_sources
 from deepdetect.data.manifest import read_manifest
-from deepdetect.studies.families import family_row
+from deepdetect.studies.families import RowMeta, family_row
 from deepdetect.studies.lofo import merge_rows, render_markdown, write_results_section
 from face_images import astronaut, lfw_face, save
 
@@ -122,7 +122,7 @@ def _scored(family: str, fake_scores: list[float], real_scores: list[float]) -> 
 def test_family_row_ranks_fakes_against_reals_with_intervals_over_groups() -> None:
     fam = _scored("lipsync", [0.9, 0.8, 0.7, 0.2], [0.1, 0.3, 0.75])
     unseen = _scored("photos", [], [0.1, 0.2, 0.6, 0.95])
-    row = family_row("lipsync", fam, unseen, 0.5, "sbi", 12.3, "deepdetect-lofo", boot_n=200)
+    row = family_row("lipsync", fam, unseen, 0.5, RowMeta("sbi", 12.3, "deepdetect-lofo", boot_n=200))
     assert row.video_auc == pytest.approx(9 / 12)  # 9 of 12 fake/real pairs ordered right
     assert row.n_fake_videos == 4 and row.n_real_videos == 3 and row.n_unseen_real_videos == 4
     assert row.tpr_at_threshold == pytest.approx(3 / 4) and row.fpr_unseen_real == pytest.approx(2 / 4)
@@ -138,8 +138,8 @@ def test_family_row_ranks_fakes_against_reals_with_intervals_over_groups() -> No
 def test_table_rows_merge_by_family_and_recipe_and_render(tmp_path: Path) -> None:
     fam = _scored("swap", [0.9, 0.8], [0.1, 0.2])
     unseen = _scored("photos", [], [0.1])
-    a = family_row("swap", fam, unseen, 0.5, "sbi", 1.0, "cmd").to_dict()
-    b = family_row("swap", fam, unseen, 0.5, "faceswap", 1.0, "cmd").to_dict()
+    a = family_row("swap", fam, unseen, 0.5, RowMeta("sbi", 1.0, "cmd")).to_dict()
+    b = family_row("swap", fam, unseen, 0.5, RowMeta("faceswap", 1.0, "cmd")).to_dict()
     merged = merge_rows([a], [dict(b), {**a, "seconds": 2.0}])
     assert [(r["recipe"], r["seconds"]) for r in merged] == [("faceswap", 1.0), ("sbi", 2.0)]
     md = render_markdown(merged)

@@ -7,6 +7,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 log = logging.getLogger("deepdetect.predict")
 
@@ -66,8 +67,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    from deepdetect.inference.settings import DETECT_EVERY_DEFAULT
-
     parser = argparse.ArgumentParser(
         prog="deepdetect-predict",
         description="Score images and videos for face deepfakes: detect faces (MTCNN), crop them as in "
@@ -136,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HTML",
         help="also write the triage page (one self-contained HTML file; `deepdetect-report` rebuilds it from --output)",
     )
+    _add_speed_args(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug messages, and onnxruntime's own warnings (off otherwise)"
+    )
+    parser.add_argument(
+        "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
+    )
+    return parser
+
+
+def _add_speed_args(parser: argparse.ArgumentParser) -> None:
+    """Where and how fast the stages run: workers, engine, face detection settings."""
+    from deepdetect.inference.settings import DETECT_EVERY_DEFAULT
+
     parser.add_argument(
         "--workers",
         type=int,
@@ -174,19 +188,31 @@ def build_parser() -> argparse.ArgumentParser:
         "with MTCNN's last two stages (1: the full detector on every frame; default %(default)s; "
         "docs/performance.md measures the speed and the faces it misses)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="debug messages, and onnxruntime's own warnings (off otherwise)"
-    )
-    parser.add_argument(
-        "--index", default=None, help="known-content index (deepdetect-index): add `pdq` and `known_match` per file"
-    )
-    return parser
 
 
 def _error(message: str) -> int:
     print(f"deepdetect-predict: error: {message}", file=sys.stderr)
     return 2
+
+
+def _print_summary(summary: Any, args: argparse.Namespace, predictor: Any) -> None:
+    """The run's summary lines: counts per status and label, the operating point, where things went."""
+    op = summary.operating_point
+    total = sum(summary.statuses.values())
+    print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
+    if summary.resumed:
+        print(f"  resumed: {summary.resumed} records kept, {summary.scored} files scored now")
+    rates = f"val FPR {op.val_fpr:.3g}, val TPR {op.val_tpr:.3g}" if op.val_tpr is not None else "val rates unknown"
+    print(f"  operating point: threshold {op.threshold:.4g} ({op.source}; {rates})")
+    print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
+    if args.index is not None:
+        print(f"  known content: {summary.known} file(s) matched the index")
+    if summary.labels:
+        print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
+    if args.explain:
+        print(f"  explanations: {summary.explained} in {args.explain}")
+    if summary.report is not None:
+        print(f"  triage page: {summary.report}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,22 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    op = summary.operating_point
-    total = sum(summary.statuses.values())
-    print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
-    if summary.resumed:
-        print(f"  resumed: {summary.resumed} records kept, {summary.scored} files scored now")
-    rates = f"val FPR {op.val_fpr:.3g}, val TPR {op.val_tpr:.3g}" if op.val_tpr is not None else "val rates unknown"
-    print(f"  operating point: threshold {op.threshold:.4g} ({op.source}; {rates})")
-    print("  status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
-    if args.index is not None:
-        print(f"  known content: {summary.known} file(s) matched the index")
-    if summary.labels:
-        print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
-    if args.explain:
-        print(f"  explanations: {summary.explained} in {args.explain}")
-    if summary.report is not None:
-        print(f"  triage page: {summary.report}")
+    _print_summary(summary, args, predictor)
     if trust is not None:
         print(f"deepdetect-predict: warning: {trust}", file=sys.stderr)
     if not any(summary.statuses[s] for s in READ_STATUSES):

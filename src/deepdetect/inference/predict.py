@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +138,24 @@ def score_file(
     return pipeline.finish(prep, probs)
 
 
+@dataclass(frozen=True)
+class RunParts:
+    """What a run adds around the stages: records already done (resume), the explanation keeper, the known-content
+    matcher, and where Ray's shards go."""
+
+    done: Sequence[tuple[str, str | None]] = ()
+    keep: TopFlagged | None = None
+    matcher: Matcher | None = None
+    shard_dir: str | os.PathLike[str] | None = None
+
+
 def predict_files(
     paths: Iterable[str | os.PathLike[str]],
     predictor: Predictor,
     detector: Any,
     settings: PredictSettings | None = None,
     run: RunInfo | None = None,
-    done: Sequence[tuple[str, str | None]] = (),
-    keep: TopFlagged | None = None,
-    matcher: Matcher | None = None,
-    shard_dir: str | os.PathLike[str] | None = None,
+    parts: RunParts | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per input file, in input order (see the module docstring), skipping inputs whose
     (absolute path, sha256) is in `done`; the best face of each flagged file is offered to `keep` (explanations);
@@ -160,6 +169,8 @@ def predict_files(
     """
     settings = settings or PredictSettings()
     run = run or RunInfo.start(predictor, settings)
+    parts = parts or RunParts()
+    done, keep, matcher, shard_dir = parts.done, parts.keep, parts.matcher, parts.shard_dir
     predictor.batch_size = int(settings.batch_size)
     done_set = set(done)
     done_paths = {p for p, _ in done_set}
@@ -238,9 +249,8 @@ def run_predict(
                 min_face_fraction=settings.detect_min_face_fraction,
             )
             done = [record_key(r) for r in writer.existing]
-            records = predict_files(
-                paths, predictor, detector, settings, run, done=done, keep=keep, matcher=matcher, shard_dir=output_dir
-            )
+            parts = RunParts(done=done, keep=keep, matcher=matcher, shard_dir=output_dir)
+            records = predict_files(paths, predictor, detector, settings, run, parts)
             for rec in records:
                 writer.write(rec)
                 summary.count(rec)

@@ -70,21 +70,31 @@ def videos_of(frames: pd.DataFrame, aggregate: str = "mean") -> pd.DataFrame:
     return videos
 
 
+@dataclass(frozen=True)
+class RowMeta:
+    """What a row says about how it was made: the recipe, its seconds and command, and the metric settings."""
+
+    recipe: str
+    seconds: float
+    command: str
+    boot_n: int = 1000
+    seed: int = 0
+    aggregate: str = "mean"
+
+
 def family_row(
     family: str,
     family_frames: pd.DataFrame,
     unseen_frames: pd.DataFrame,
     threshold: float,
-    recipe: str,
-    seconds: float,
-    command: str,
-    boot_n: int = 1000,
-    seed: int = 0,
-    aggregate: str = "mean",
+    meta: RowMeta,
     all_family_reals: pd.DataFrame | None = None,
 ) -> FamilyRow:
     """The table row of one family: AUCs of its fakes against its own reals (video and frame, intervals over
     groups), detection of its fakes and the unseen reals' false-positive rate at the stored `threshold`."""
+    recipe, seconds, command, boot_n, seed, aggregate = (
+        meta.recipe, meta.seconds, meta.command, meta.boot_n, meta.seed, meta.aggregate
+    )  # fmt: skip
     frames = family_frames.assign(y=(family_frames["label"] == "fake").astype("int64")).reset_index(drop=True)
     videos = videos_of(frames, aggregate)
     fakes = videos[videos["y"] == 1]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from deepdetect.studies.families import FamilyRow, family_row
+from deepdetect.studies.families import FamilyRow, RowMeta, family_row
 from deepdetect.studies.scoring import Scored, score_rows
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,7 @@ def rows_for(
                 part,
                 scored.unseen,
                 scored.threshold,
-                recipe,
-                scored.seconds,
-                f"{command} 'families=[{fam}]'",
-                boot_n=boot_n,
+                RowMeta(recipe, scored.seconds, f"{command} 'families=[{fam}]'", boot_n=boot_n),
                 all_family_reals=reals_all,
             )
         )

@@ -37,23 +37,9 @@ class ReferenceResult:
 
 def source_paths(cfg: DictConfig) -> dict[str, Path]:
     """Each configured source's input folder under `data_root`; raises ReferenceError for missing ones."""
-    from deepdetect.utils.devdata import dev_data_dir
+    from deepdetect.utils.devdata import source_folders
 
-    given = cfg.get("data_root")
-    root = Path(str(given)).expanduser() if given else dev_data_dir()
-    if root is None or not root.is_dir():
-        raise ReferenceError(
-            f"development data not found at {root}: set DEEPDETECT_DEV_DATA or data_root=PATH (see data/README.md)"
-        )
-    out: dict[str, Path] = {}
-    for name, spec in cfg.sources.items():
-        if str(spec.role) not in ROLES:
-            raise ReferenceError(f"source {name}: role must be one of {ROLES}, got {spec.role!r}")
-        path = root / str(spec.path)
-        if not path.exists():
-            raise ReferenceError(f"source {name}: {path} not found")
-        out[str(name)] = path
-    return out
+    return source_folders(cfg.get("data_root"), cfg.sources.items(), ROLES, ReferenceError)
 
 
 def run_reference(cfg: DictConfig) -> ReferenceResult:

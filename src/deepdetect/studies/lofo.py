@@ -51,22 +51,9 @@ class StudyData:
 
 def source_roots(cfg: DictConfig) -> dict[str, Path]:
     """Each configured source's input folder under `data_root`; raises LofoError for missing ones."""
-    from deepdetect.utils.devdata import dev_data_dir
+    from deepdetect.utils.devdata import source_folders
 
-    given = cfg.get("data_root")
-    root = Path(str(given)).expanduser() if given else dev_data_dir()
-    if root is None or not root.is_dir():
-        raise LofoError(
-            f"development data not found at {root}: set DEEPDETECT_DEV_DATA or data_root=PATH (see data/README.md)"
-        )
-    out: dict[str, Path] = {}
-    for name, spec in cfg.sources.items():
-        if str(spec.role) not in ROLES:
-            raise LofoError(f"source {name}: role must be one of {ROLES}, got {spec.role!r}")
-        path = root / str(spec.path)
-        if not path.exists():
-            raise LofoError(f"source {name}: {path} not found")
-        out[str(name)] = path
+    out = source_folders(cfg.get("data_root"), cfg.sources.items(), ROLES, LofoError)
     if not any(str(s.role) == "families" for s in cfg.sources.values()):
         raise LofoError("the study needs a source with role: families (the pairs.csv layout)")
     return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def dev_data_dir() -> Path | None:
@@ -16,3 +18,24 @@ def dev_data_dir() -> Path | None:
         if (cand / "README.md").is_file():
             return cand.resolve()
     return None
+
+
+def source_folders(
+    data_root: Any, sources: Iterable[tuple[str, Any]], roles: Sequence[str], error: type[ValueError]
+) -> dict[str, Path]:
+    """Each configured source's input folder (`spec.path` under `data_root`, else the development data); raises
+    `error` for a missing data folder, an unknown `spec.role` or a missing source folder."""
+    root = Path(str(data_root)).expanduser() if data_root else dev_data_dir()
+    if root is None or not root.is_dir():
+        raise error(
+            f"development data not found at {root}: set DEEPDETECT_DEV_DATA or data_root=PATH (see data/README.md)"
+        )
+    out: dict[str, Path] = {}
+    for name, spec in sources:
+        if str(spec.role) not in roles:
+            raise error(f"source {name}: role must be one of {tuple(roles)}, got {spec.role!r}")
+        path = root / str(spec.path)
+        if not path.exists():
+            raise error(f"source {name}: {path} not found")
+        out[str(name)] = path
+    return out

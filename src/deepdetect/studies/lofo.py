@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     scored.seconds = train_seconds + time.monotonic() - start
     scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
     _save_scores(out / "scores" / name, scored)
+    # the experts' run folders relative to the stacker file: `deepdetect-export fusion=.../stacker.json` finds them
+    scored.experts["runs"] = {e: os.path.relpath(out / "runs" / e, out / "scores" / name) for e in experts}
     (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
     return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
 

@@ -609,6 +609,17 @@ def read_path_list(list_file: Path) -> list[Path]:
     return entries
 
 
+def named_inputs(paths: Iterable[PathLike]) -> list[PathLike]:
+    """The given paths and every media file they expand to (what an output must not overwrite); never raises."""
+    out: list[PathLike] = list(paths)
+    for item in list(out):
+        try:
+            out.extend(iter_media_files([item]))
+        except (MediaError, OSError):
+            continue
+    return out
+
+
 def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True, others: bool = False) -> list[Path]:
     """Expand files, folders and `.txt` path lists into a sorted, de-duplicated list of media files.
 

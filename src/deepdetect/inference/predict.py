@@ -13,7 +13,7 @@ record names.
 
 A run writes `<output>.run.json` beside the output (run id, times, tool version, settings, the model card, the
 operating point); `resume` keeps an output's complete records and skips inputs already recorded with the same
-absolute path and sha256; explanations of the top flagged files are made in a second pass at the end.
+absolute path (its exact bytes) and sha256; explanations of the top flagged files are made in a second pass at the end.
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ from deepdetect.inference.runlog import (
 from deepdetect.inference.settings import PredictSettings, SettingsError
 from deepdetect.inference.stages.faces import TRACK_MAX_GAP_S, detector_on_cpu, predict_detector, tracking_interval
 from deepdetect.inference.stages.known import open_index
-from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, record_key, utc_now
+from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, path_key, record_key, utc_now
 from deepdetect.media import MediaError, is_media_name, iter_media_files
 from deepdetect.utils.io import sha256_file
-from deepdetect.utils.paths import printable_text
 from deepdetect.utils.procs import interrupt_on_sigterm
 
 __all__ = [  # predict's public names, wherever they are defined
@@ -55,6 +54,7 @@ __all__ = [  # predict's public names, wherever they are defined
     "STATUSES",
     "TRACK_MAX_GAP_S",
     "FilePipeline",
+    "PredictFailed",
     "PredictInterrupted",
     "PredictSummary",
     "PreparedFile",
@@ -73,6 +73,15 @@ __all__ = [  # predict's public names, wherever they are defined
 ]
 
 log = logging.getLogger(__name__)
+
+
+class PredictFailed(Exception):
+    """Raised by `run_predict` when records could not be written (a full disk): the records before are kept, the
+    run header says `failed` with the reason; `.summary` holds the counts, `str()` the one-line reason."""
+
+    def __init__(self, summary: PredictSummary) -> None:
+        super().__init__(summary.failed)
+        self.summary = summary
 
 
 class PredictInterrupted(Exception):
@@ -107,10 +116,10 @@ def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, M
 
 
 def _already_done(
-    path: Path, done: Container[tuple[str, str | None]], done_paths: Container[str]
+    path: Path, done: Container[tuple[bytes | None, str | None]], done_paths: Container[bytes | None]
 ) -> tuple[bool, str | None]:
     """(whether this path with its current content is recorded already, its sha256 when it was computed)."""
-    abs_path = printable_text(os.path.abspath(path))
+    abs_path = path_key(path)
     if abs_path not in done_paths:
         return False, None
     try:
@@ -143,7 +152,7 @@ class RunParts:
     """What a run adds around the stages: records already done (resume), the explanation keeper, the known-content
     matcher, and where Ray's shards go."""
 
-    done: Sequence[tuple[str, str | None]] = ()
+    done: Sequence[tuple[bytes | None, str | None]] = ()
     keep: TopFlagged | None = None
     matcher: Matcher | None = None
     shard_dir: str | os.PathLike[str] | None = None
@@ -217,7 +226,7 @@ def run_predict(
     `settings.resume`. With a known-content `settings.index` (deepdetect-index), records also get `pdq` and
     `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
     """
-    from deepdetect.inference.writers import RecordWriter
+    from deepdetect.inference.writers import OutputWriteError, RecordWriter
 
     settings = settings or PredictSettings()
     predictor = (
@@ -264,9 +273,20 @@ def run_predict(
         if header is None:
             raise  # stopped before the run began: nothing to record
         summary.interrupted = str(exc) or "SIGINT"
+    except OutputWriteError as exc:  # a full disk: what was written stays, the header says why the run stopped
+        if header is None:
+            raise
+        summary.failed = str(exc)
     assert header is not None
     finish_header(header, summary)
-    write_header(header_path, header)
+    try:
+        write_header(header_path, header)
+    except OSError as exc:
+        if not summary.failed:
+            raise
+        log.warning("could not mark the run failed in %s: %s", header_path, exc)
+    if summary.failed:
+        raise PredictFailed(summary)
     if summary.interrupted:
         raise PredictInterrupted(summary)
     if settings.report:

@@ -9,6 +9,7 @@ from typing import Any
 from deepdetect.contract import Calibration, ModelCard
 from deepdetect.contract.aggregate import AGGREGATIONS
 from deepdetect.contract.trust import lowest_supported_fpr, trust_problems, val_reals
+from deepdetect.media import MAX_FRAMES_PER_VIDEO
 
 PREDICT_AGGREGATIONS = tuple(a for a in AGGREGATIONS if a != "confidence")  # mean | max | topk
 
@@ -66,8 +67,8 @@ class PredictSettings:
             raise SettingsError("detect min face fraction must be in (0, 1]")
         if self.detect_every < 1:
             raise SettingsError("detect every must be >= 1 (1: the full detector on every sampled frame)")
-        if self.frames is not None and self.frames < 1:
-            raise SettingsError("frames must be positive")
+        if self.frames is not None and not 1 <= self.frames <= MAX_FRAMES_PER_VIDEO:
+            raise SettingsError(f"frames must be in [1, {MAX_FRAMES_PER_VIDEO}]")
         if self.batch_size < 1:
             raise SettingsError("batch size must be positive")
         if self.threshold is not None and self.fpr is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnx
 import pandas as pd
+from omegaconf import OmegaConf
 
 from conftest import compose_config
 from deepdetect.data.demo_set import build_demo_set
@@ -37,12 +38,16 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
             "'data.frames_per_video_epoch=null']",
             "evaluate=['bootstrap.n=20','robustness=[jpeg50]','report.gradcam=1']",
             "predict.frames=4",
+            "debug=fast",
         ],
     )
+    assert list(cfg.stage_overrides) == ["debug=fast"]
     result = run_demo(cfg)
     manifest = pd.read_csv(result.manifest)
     assert {"train", "val", "test"} <= set(manifest["split"]) and {"real", "fake"} <= set(manifest["label"])
     assert (result.run_dir / "model.safetensors").is_file()
+    trained = OmegaConf.load(result.run_dir / "config.yaml")
+    assert trained.trainer.patience is None  # debug=fast reached the training stage (the trainer default is 5)
     html = result.report.read_text(encoding="utf-8")
     assert "data:image/png;base64" in html
     metrics = json.loads((result.report.parent / "metrics.json").read_text())

@@ -150,3 +150,26 @@ def test_table_rows_merge_by_family_and_recipe_and_render(tmp_path: Path) -> Non
     write_results_section(results, merged[:1])
     text = results.read_text()
     assert text.count("<!-- families table: begin -->") == 1 and "`sbi`" not in text.split("begin -->")[1]
+
+
+def test_reals_from_adds_only_the_reals_of_other_sources_with_their_splits(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from deepdetect.studies.lofo import StudyData, recipe_manifests, validation_sources
+    from tiny_data import make_tiny_manifest
+
+    gan = make_tiny_manifest(tmp_path / "gan", n_videos=4)
+    swaps = make_tiny_manifest(tmp_path / "swaps", n_videos=8, seed=1)
+    data = StudyData({"gan": gan, "swaps": swaps}, {"gan": "train", "swaps": "train"})
+    cfg = OmegaConf.create(
+        {"recipes": {"expert": {"sources": ["gan"], "reals_from": ["swaps"]}, "plain": {"sources": ["gan"]}}}
+    )
+    assert recipe_manifests(cfg, "plain", data, tmp_path / "study") == [gan]
+    first, extra = recipe_manifests(cfg, "expert", data, tmp_path / "study")
+    assert first == gan
+    added, original = read_manifest(extra), read_manifest(swaps)
+    assert set(added["label"]) == {"real"} and len(added) == (original["label"] == "real").sum()
+    assert sorted(added["split"]) == sorted(original.loc[original["label"] == "real", "split"])
+    assert all(Path(p).is_file() for p in added["abs_crop_path"])
+    # the stacker validates on the whole of every source an expert trains on, each once
+    assert validation_sources(cfg, ["expert", "plain"], data) == sorted([gan, swaps])

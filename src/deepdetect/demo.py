@@ -38,6 +38,8 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
+    stages = list(cfg.get("stage_overrides") or [])  # debug=fast: every stage gets the fast overlay too
+
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     device = str(cfg.device)
@@ -59,6 +61,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
             f"seed={seed}",
             "overwrite=true",  # the sample set is rebuilt each run: an extraction with other settings is replaced
             *list(cfg.extract),
+            *stages,
         ],
     )
     extract(ex_cfg)
@@ -68,7 +71,14 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     run_dir = out / "train"
     tr_cfg = compose_stage(
         "train",
-        [f"data.manifest={manifest}", f"output_dir={run_dir}", f"seed={seed}", "overwrite=true", *list(cfg.train)],
+        [
+            f"data.manifest={manifest}",
+            f"output_dir={run_dir}",
+            f"seed={seed}",
+            "overwrite=true",
+            *list(cfg.train),
+            *stages,
+        ],
     )
     train(tr_cfg)
 
@@ -82,13 +92,14 @@ def run_demo(cfg: DictConfig) -> DemoResult:
             f"output_dir={ev_dir}",
             f"device={device}",
             *list(cfg.evaluate),
+            *stages,
         ],
     )
     metrics = evaluate(ev_cfg)
 
     log.info("[5/6] exporting to ONNX")
     ex_dir = out / "export"
-    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={ex_dir}", *list(cfg.export)]))
+    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={ex_dir}", *list(cfg.export), *stages]))
 
     log.info("[6/6] predicting on the sample files with the ONNX model")
     predictions = out / "predictions.jsonl"

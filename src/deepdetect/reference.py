@@ -50,6 +50,8 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
+    stages = list(cfg.get("stage_overrides") or [])  # debug=fast: every stage gets the fast overlay too
+
     out = Path(str(cfg.output_dir)).resolve()
     inputs = source_paths(cfg)
     manifests: dict[str, Path] = {}
@@ -58,14 +60,16 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
         crops = out / "crops" / name
         log.info("[extract %d/%d] %s -> %s", i, len(inputs), path, crops)
         overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract]
-        extract(compose_stage("extract", overrides))
+        extract(compose_stage("extract", [*overrides, *stages]))
         manifests[name] = crops / "manifest.csv"
     trained = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "train"]
     unseen = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "unseen"]
 
     run_dir = out / "train"
     log.info("[train] %s", run_dir)
-    train(compose_stage("train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *cfg.train]))
+    train(
+        compose_stage("train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *cfg.train, *stages])
+    )
 
     reports: dict[str, Path] = {}
     headline: dict[str, Any] = {}
@@ -84,6 +88,7 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
                     f"data.split={split}",
                     f"output_dir={ev_dir}",
                     *cfg.evaluate,
+                    *stages,
                 ],
             )
         )
@@ -92,7 +97,7 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
 
     export_dir = out / "export"
     log.info("[export] %s", export_dir)
-    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={export_dir}", *cfg.export]))
+    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={export_dir}", *cfg.export, *stages]))
     return ReferenceResult(manifests, run_dir, reports, export_dir / "model.onnx", headline)
 
 

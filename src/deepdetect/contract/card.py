@@ -16,6 +16,12 @@ from deepdetect.contract.checks import check_contract_values
 SIDECAR_FORMAT = "deepdetect-model/1"
 ONNX_FORMAT = "deepdetect-onnx/1"
 UNCALIBRATED_RULE = "default 0.5 (uncalibrated)"
+EXPERTS_OUTPUT_DOC = {
+    "name": "experts",
+    "shape": ["N", "E"],
+    "meaning": "column e = weight_e * logit_e / temperature_e of expert e (fusion.experts order); "
+    "logit = fusion.bias + the row's sum",
+}
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,9 @@ class ModelCard:
     init_weights: dict[str, Any] | None = None
     tuning: dict[str, Any] | None = None  # which weights trained (models.tuning): mode, settings, parameter counts
     config: dict[str, Any] | None = None  # the resolved training config (sidecar only; not in ONNX metadata)
+    # A fused model (export.fused): {"bias", "experts": [{"name", "weight", "temperature", "model", "version"}]};
+    # its graph has a second output, each expert's contribution weight * logit / temperature.
+    fusion: dict[str, Any] | None = None
 
     # -- what consumers act on -------------------------------------------------------------------------------
     @property
@@ -223,6 +232,11 @@ class ModelCard:
         """Frames per video the training crops were sampled with (32 when not recorded or 'all')."""
         return int(self.face_crop.frames_per_video or 32)
 
+    @property
+    def experts(self) -> tuple[str, ...]:
+        """The expert names of a fused model, in the order of its `experts` output; () for a single model."""
+        return tuple(str(e["name"]) for e in (self.fusion or {}).get("experts", ()))
+
     def with_face_crop(self, **changes: Any) -> ModelCard:
         """A copy with some face-crop fields changed."""
         return replace(self, face_crop=replace(self.face_crop, **changes))
@@ -254,6 +268,7 @@ class ModelCard:
             init_weights=meta.get("init_weights"),
             tuning=meta.get("tuning"),
             config=meta.get("config"),
+            fusion=meta.get("fusion"),
         )
 
     @classmethod
@@ -275,6 +290,7 @@ class ModelCard:
             code_version=contract.get("code_version"),
             init_weights=contract.get("init_weights"),
             tuning=contract.get("tuning"),
+            fusion=contract.get("fusion"),
         )
 
     # -- writing ---------------------------------------------------------------------------------------------
@@ -301,6 +317,7 @@ class ModelCard:
             "val_metrics": self.val_metrics,
             "code_version": self.code_version,
             "config": self.config,
+            "fusion": self.fusion,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -335,4 +352,5 @@ class ModelCard:
             "init_weights": self.init_weights,
             "tuning": self.tuning,
             "opset": opset,
+            **({"fusion": {**self.fusion, "output": EXPERTS_OUTPUT_DOC}} if self.fusion else {}),
         }

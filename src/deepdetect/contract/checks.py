@@ -14,6 +14,8 @@ KEEP_RULES = ("largest", "all")
 MAX_ROC_POINTS = 10_000  # a stored validation curve is thinned to ~200 points; more is a broken or hostile file
 NAME_MAX_CHARS = 200  # model name and version: copied into every record a run writes
 TEXT_MAX_CHARS = 2_000  # other free text a consumer shows (calibration.failed, face_crop.note, ...)
+MAX_EXPERTS = 16  # a fused model's experts (each a whole network inside the one graph)
+MAX_NAME = 64  # characters of an expert's name (shown in records and the report)
 
 
 class ContractValueError(ValueError):
@@ -143,9 +145,41 @@ def check_strings(contract: Mapping[str, Any]) -> None:
         _text(f"calibration.{key}", cal.get(key), TEXT_MAX_CHARS)
 
 
+def _name(field: str, value: Any) -> None:
+    if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isascii() and value.isprintable()):
+        raise _fail(field, f"printable ASCII text of 1 to {MAX_NAME} characters", value)
+
+
+def check_fusion(fusion: Mapping[str, Any]) -> None:
+    """A fused model's stacker: a finite `bias` and 1 to MAX_EXPERTS experts, each with a unique printable `name`,
+    a finite `weight` and a `temperature` > 0 (the fused logit = bias + sum of weight * expert logit / temperature)."""
+    if not _is_number(fusion.get("bias")):
+        raise _fail("fusion.bias", "a finite number", fusion.get("bias"))
+    experts = fusion.get("experts")
+    if not (isinstance(experts, list | tuple) and 1 <= len(experts) <= MAX_EXPERTS):
+        raise _fail("fusion.experts", f"a list of 1 to {MAX_EXPERTS} experts", experts)
+    names = set()
+    for expert in experts:
+        if not isinstance(expert, Mapping):
+            raise _fail("fusion.experts[]", "a mapping", expert)
+        _name("fusion.experts[].name", expert.get("name"))
+        if expert["name"] in names:
+            raise _fail("fusion.experts[].name", "unique", expert["name"])
+        names.add(expert["name"])
+        if not _is_number(expert.get("weight")):
+            raise _fail("fusion.experts[].weight", "a finite number", expert.get("weight"))
+        temp: Any = expert.get("temperature")
+        if not (_is_number(temp) and temp > 0):
+            raise _fail("fusion.experts[].temperature", "a finite number > 0", temp)
+        for key in ("model", "version"):
+            value = expert.get(key)
+            if value is not None and not (isinstance(value, str) and len(value) <= 200):
+                raise _fail(f"fusion.experts[].{key}", "text of at most 200 characters", value)
+
+
 def check_contract_values(contract: Mapping[str, Any]) -> None:
-    """Check a contract's preprocess, face_crop and calibration sections and its free strings; raises
-    ContractValueError.
+    """Check a contract's preprocess, face_crop, calibration and (fused models) fusion sections and its free
+    strings; raises ContractValueError.
 
     Used by both loading paths: ONNX metadata (`contract.onnx.validate_contract`) and checkpoint sidecars
     (`inference.predictor.TorchBackend`). face_crop and calibration may be absent (defaults apply).
@@ -155,4 +189,6 @@ def check_contract_values(contract: Mapping[str, Any]) -> None:
     check_preprocess(_section(contract, "preprocess", required=True))
     check_face_crop(_section(contract, "face_crop", required=False))
     check_calibration(_section(contract, "calibration", required=False))
+    if contract.get("fusion") is not None:
+        check_fusion(_section(contract, "fusion", required=True))
     check_strings(contract)

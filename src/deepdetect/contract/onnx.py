@@ -19,6 +19,7 @@ CONTRACT_FORMAT = ONNX_FORMAT
 METADATA_KEY = "deepdetect"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logit"
+EXPERTS_NAME = "experts"  # a fused model's second output: each expert's contribution to the logit [N, E]
 
 
 class OnnxContractError(ValueError):
@@ -78,7 +79,8 @@ def _load(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> onnx.Model
 
 
 def validate_signature(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> tuple[int, int]:
-    """Check one float32 input [N,3,H,W] and one [N] output; returns (H, W) or raises OnnxContractError."""
+    """Check one float32 input [N,3,H,W] and one [N] output (a fused model: a second output `experts`); returns
+    (H, W) or raises OnnxContractError."""
     model = _load(model_or_path)
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1:
@@ -91,8 +93,9 @@ def validate_signature(model_or_path: onnx.ModelProto | str | os.PathLike[str]) 
     if len(dims) != 4 or dims[1] != 3 or dims[2] is None or dims[3] is None:
         shown = [d if d is not None else "?" for d in dims]
         raise OnnxContractError(f"input {inputs[0].name!r} must be [N,3,H,W] with fixed H and W, got {shown}")
-    if len(model.graph.output) != 1:
-        raise OnnxContractError(f"expected one output (logit [N]), found {len(model.graph.output)}")
+    outputs = [o.name for o in model.graph.output]
+    if not (len(outputs) == 1 or (len(outputs) == 2 and outputs[1] == EXPERTS_NAME)):
+        raise OnnxContractError(f"expected one output (logit [N]) and optionally {EXPERTS_NAME!r}, found {outputs}")
     return int(dims[2]), int(dims[3])
 
 
@@ -108,6 +111,10 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise OnnxContractError(f"{path}: the {METADATA_KEY!r} metadata entry is not valid JSON") from exc
     validate_contract(contract, hw)
+    fused = len(model.graph.output) == 2
+    if fused != bool(contract.get("fusion")):
+        what = "has an experts output but no fusion section" if fused else "has a fusion section but no experts output"
+        raise OnnxContractError(f"{path}: the graph {what}")
     return contract
 
 

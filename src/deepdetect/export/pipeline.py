@@ -102,7 +102,12 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_export(settings: ExportSettings) -> dict[str, Any]:
-    """Export `settings.checkpoint` to `settings.output_dir`; returns (and writes) the export report."""
+    """Export `settings.checkpoint` (or the experts of `settings.fusion`) to `settings.output_dir`; returns (and
+    writes) the export report."""
+    if settings.fusion:
+        from deepdetect.export.fused import run_fused_export
+
+        return run_fused_export(settings)
     out = settings.output_dir
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_model_path(settings.checkpoint)

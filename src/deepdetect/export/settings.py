@@ -90,20 +90,24 @@ class ExportSettings:
     parity: ParitySettings = field(default_factory=ParitySettings)
     quantize: QuantizeSettings = field(default_factory=QuantizeSettings)
     config: dict[str, Any] | None = None
+    fusion: str | None = None  # a stacker.json: export its experts and stacker as one model (checkpoint unused)
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> ExportSettings:
-        """Read and check the export config (a checkpoint is required)."""
-        if not cfg.get("checkpoint"):
+        """Read and check the export config (a checkpoint, or a fusion stacker, is required)."""
+        if not cfg.get("checkpoint") and not cfg.get("fusion"):
             raise ExportUsageError(
-                "checkpoint is required: deepdetect-export checkpoint=RUN_DIR|FILE.safetensors output_dir=EX"
+                "checkpoint is required: deepdetect-export checkpoint=RUN_DIR|FILE.safetensors output_dir=EX "
+                "(or fusion=STACKER.json for experts fused into one model)"
             )
+        if cfg.get("checkpoint") and cfg.get("fusion"):
+            raise ExportUsageError("give checkpoint= or fusion=, not both")
         recorded = None
         if isinstance(cfg, DictConfig):
             plain = OmegaConf.to_container(cfg, resolve=False)
             recorded = {str(k): v for k, v in plain.items() if k != "hydra"} if isinstance(plain, dict) else None
         return cls(
-            checkpoint=str(cfg["checkpoint"]),
+            checkpoint=str(cfg.get("checkpoint") or ""),
             output_dir=Path(str(cfg["output_dir"])),
             opset=int(cfg.get("opset") or DEFAULT_OPSET),
             dynamic_batch=bool(cfg.get("dynamic_batch", True)),
@@ -112,4 +116,5 @@ class ExportSettings:
             parity=ParitySettings.from_config(cfg.get("parity")),
             quantize=QuantizeSettings.from_config(cfg.get("quantize")),
             config=recorded,
+            fusion=str(cfg["fusion"]) if cfg.get("fusion") else None,
         )

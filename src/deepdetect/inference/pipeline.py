@@ -29,10 +29,11 @@ from deepdetect.inference.stages.record import (
     RunInfo,
     flagged_evidence,
     new_record,
+    record_experts,
     record_scored,
     score_faces,
 )
-from deepdetect.inference.stages.score import file_score, score_crops
+from deepdetect.inference.stages.score import CropScores, file_score, score_crops
 from deepdetect.media import MediaError
 from deepdetect.utils.io import sha256_file
 
@@ -127,22 +128,24 @@ class FilePipeline:
         """About how many face crops one model call takes."""
         return int(self.predictor.batch_size)
 
-    def score(self, batch: Sequence[PreparedFile]) -> list[np.ndarray | None]:
-        """Calibrated P(fake) of each prepared file's crops from one model call (None where the model failed)."""
+    def score(self, batch: Sequence[PreparedFile]) -> list[CropScores | None]:
+        """Each prepared file's scored crops from one model call (None where the model failed)."""
         return score_crops(self.predictor, [p.crops for p in batch], [p.rec["path"] for p in batch])
 
-    def finish(self, prep: PreparedFile, probs: np.ndarray | None) -> tuple[dict[str, Any], FaceEvidence | None]:
-        """The file's final record from its crops' scores (`probs` None: the model failed on them, status error),
+    def finish(self, prep: PreparedFile, scores: CropScores | None) -> tuple[dict[str, Any], FaceEvidence | None]:
+        """The file's final record from its crops' scores (`scores` None: the model failed on them, status error),
         with its known-content match when there is an index; plus its best face when it is flagged."""
         rec = prep.rec
         evidence: FaceEvidence | None = None
-        if not prep.final and probs is None:
+        if not prep.final and scores is None:
             rec["status"], rec["error"] = "error", "the model failed on this file's face crops"
-        elif not prep.final and probs is not None:
-            score_faces(prep.owners, probs)
+        elif not prep.final and scores is not None:
+            score_faces(prep.owners, scores.probs)
             settings = self.settings
             result = file_score(prep.owners, settings.aggregate, settings.topk, self.run.operating_point.threshold)
             record_scored(rec, prep.owners, result)
+            if scores.experts is not None:
+                record_experts(rec, prep.owners, scores.experts, self.predictor.experts)
             evidence = flagged_evidence(rec, prep.owners, prep.crops)
         rec["seconds"] = round(time.perf_counter() - prep.start, 4)
         if self.matcher is not None:

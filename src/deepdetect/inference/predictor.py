@@ -54,13 +54,34 @@ class Predictor:
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits for one batch and, for a fused model, each expert's contribution (N, E); else None."""
+        return self._logits(batch), None
+
+    @property
+    def experts(self) -> tuple[str, ...]:
+        """A fused model's expert names (the columns of `score_crops_with_experts`' contributions); () otherwise."""
+        return self.contract.experts
+
     def score_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Logits (N,) of P(fake) for HxWx3 uint8 RGB crops, preprocessed by the shared `prepare_batch`."""
-        outs = [
-            self._logits(prepare_batch(crops[i : i + self.batch_size], self.contract.preprocess)).reshape(-1)
-            for i in range(0, len(crops), self.batch_size)
-        ]
-        return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0,), dtype=np.float32)
+        return self._batched(crops)[0]
+
+    def score_crops_with_experts(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (N,) and, for a fused model, each expert's contribution to them (N, E; None otherwise)."""
+        return self._batched(crops) if self.experts else (self.score_crops(crops), None)
+
+    def _batched(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        logits, parts = [], []
+        for i in range(0, len(crops), self.batch_size):
+            logit, part = self._outputs(prepare_batch(crops[i : i + self.batch_size], self.contract.preprocess))
+            logits.append(np.asarray(logit, dtype=np.float32).reshape(-1))
+            if part is not None:
+                parts.append(np.asarray(part, dtype=np.float32).reshape(len(logits[-1]), -1))
+        if not logits:
+            empty = np.zeros((0, len(self.experts)), dtype=np.float32) if self.experts else None
+            return np.zeros((0,), dtype=np.float32), empty
+        return np.concatenate(logits), (np.concatenate(parts) if parts else None)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(fake) = sigmoid(logit / temperature)."""
@@ -93,7 +114,12 @@ class OnnxBackend(Predictor):
         self.contract = ModelCard.from_onnx_metadata(meta)
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        return self._outputs(batch)[0]
+
+    def _outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outs = self.session.run(None, {self.input_name: batch})
+        logits = np.asarray(outs[0], dtype=np.float32)
+        return logits, (np.asarray(outs[1], dtype=np.float32) if self.experts else None)
 
 
 class TorchBackend(Predictor):

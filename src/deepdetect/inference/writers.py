@@ -53,8 +53,10 @@ CSV_COLUMNS = (
     "path_bytes_b64",
     "pdq",  # with --index (known-content matching): the image's PDQ hash, or a video's per-frame hashes
     "known_match",  # with --index: the best matching indexed item, or null
+    "experts",  # a fused model: the file's mean contribution of each expert to its fused logit
+    "driven_by",  # a fused model: the expert with the largest mean contribution
 )
-JSON_CELLS = ("faces", "operating_point", "score_interval", "pdq", "known_match")  # CSV cells holding JSON
+JSON_CELLS = ("faces", "operating_point", "score_interval", "pdq", "known_match", "experts")  # CSV cells holding JSON
 EXISTING_MODES = ("refuse", "overwrite", "resume")
 
 

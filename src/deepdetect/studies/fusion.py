@@ -117,6 +117,7 @@ def fit_and_score(
 ) -> Scored:
     """Fit the stacker on the experts' validation rows; score the families and unseen reals with it."""
     from deepdetect.evaluation import metrics as M
+    from deepdetect.evaluation.calibration import operating_points
 
     experts = list(runs)
     work = next(iter(runs.values())).parent.parent / "fusion_val"
@@ -127,6 +128,7 @@ def fit_and_score(
     videos = val.groupby("video_id").agg(prob=("prob", "mean"), label=("label", "first"))
     y = (videos["label"] == "fake").to_numpy(dtype=np.int64)
     val_auc = M.roc_auc(y, videos["prob"].to_numpy()) if len(set(y.tolist())) == 2 else float("nan")
+    flagged = videos["prob"].to_numpy() >= threshold
     info = {
         "experts": experts,
         "weights": {e: float(v) for e, v in zip(experts, w, strict=True)},
@@ -135,6 +137,9 @@ def fit_and_score(
         "target_fpr": target_fpr,
         "val_video_auc": val_auc,
         "val_videos": {"real": int((y == 0).sum()), "fake": int((y == 1).sum())},
+        "val_fpr": float(flagged[y == 0].mean()) if (y == 0).any() else None,
+        "val_tpr": float(flagged[y == 1].mean()) if (y == 1).any() else None,
+        "roc": operating_points(videos["prob"].to_numpy(), y) if len(set(y.tolist())) == 2 else [],
     }
     log.info("stacker: %s", info)
     families = apply_stacker(_features(runs, family_manifests, exclude_groups, "families"), experts, w, b)

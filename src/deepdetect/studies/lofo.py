@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -151,10 +152,38 @@ def rows_for(
     return rows
 
 
+def reals_only(manifest: Path, out: Path) -> Path:
+    """The real rows of `manifest` (crop paths made absolute) as a manifest under `out`."""
+    from deepdetect.data.manifest import read_manifests, write_manifest
+
+    frame = read_manifests([str(manifest)])
+    frame = frame[frame["label"] == "real"]
+    rel = frame.assign(crop_path=frame["abs_crop_path"].astype(str)).drop(columns=["abs_crop_path"])
+    path = out / "manifest.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(rel.reset_index(drop=True), path)
+    return path
+
+
+def recipe_manifests(cfg: DictConfig, name: str, data: StudyData, out: Path) -> list[Path]:
+    """A recipe's training manifests: its `sources`, plus only the reals of its `reals_from` sources (an expert
+    whose fakes come from one collection learns its reals' collection otherwise)."""
+    recipe = cfg.recipes[name]
+    manifests = [data.manifests[s] for s in recipe.sources]
+    for source in recipe.get("reals_from") or []:
+        manifests.append(reals_only(data.manifests[source], out / "reals_only" / str(source)))
+    return manifests
+
+
+def validation_sources(cfg: DictConfig, experts: Sequence[str], data: StudyData) -> list[Path]:
+    """Every source an expert trains on (whole manifests: their val splits fit the stacker)."""
+    names = {s for e in experts for key in ("sources", "reals_from") for s in cfg.recipes[e].get(key) or []}
+    return sorted(data.manifests[s] for s in names)
+
+
 def run_single(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
     """A recipe that never trains on the families: one run, every family unseen."""
-    recipe = cfg.recipes[name]
-    train_sources = [data.manifests[s] for s in recipe.sources]
+    train_sources = recipe_manifests(cfg, name, data, out)
     run_dir = out / "runs" / name
     seconds = train_recipe(cfg, name, train_sources, run_dir, [])
     start = time.monotonic()
@@ -201,10 +230,9 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     for expert in experts:
         if cfg.recipes[expert].get("families", False) or "experts" in cfg.recipes[expert]:
             raise LofoError(f"fusion {name}: expert {expert} must be a single recipe trained without the families")
-        train_sources = [data.manifests[s] for s in cfg.recipes[expert].sources]
-        train_recipe(cfg, expert, train_sources, out / "runs" / expert, [])
+        train_recipe(cfg, expert, recipe_manifests(cfg, expert, data, out), out / "runs" / expert, [])
     start = time.monotonic()
-    val_manifests = sorted({data.manifests[s] for e in experts for s in cfg.recipes[e].sources})
+    val_manifests = validation_sources(cfg, experts, data)
     scored = fit_and_score(
         {e: out / "runs" / e for e in experts},
         val_manifests,
@@ -218,6 +246,8 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     scored.seconds = train_seconds + time.monotonic() - start
     scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
     _save_scores(out / "scores" / name, scored)
+    # the experts' run folders relative to the stacker file: `deepdetect-export fusion=.../stacker.json` finds them
+    scored.experts["runs"] = {e: os.path.relpath(out / "runs" / e, out / "scores" / name) for e in experts}
     (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
     return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
 

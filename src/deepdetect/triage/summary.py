@@ -67,7 +67,8 @@ def frame_maxima(rec: dict[str, Any]) -> list[float]:
 
 
 def certainty(rec: dict[str, Any]) -> str:
-    """The score in plain words, e.g. "likely fake — 3 of 32 frames strongly fake" ("" without a score)."""
+    """The score in plain words, e.g. "likely fake — 3 of 32 frames strongly fake" ("" without a score); a fused
+    model's flagged file also names the expert that drove its score."""
     score, thr = rec.get("score"), rec.get("threshold")
     if score is None:
         return ""
@@ -82,6 +83,9 @@ def certainty(rec: dict[str, Any]) -> str:
     if rec.get("kind") == "video" and len(frames) > 1:
         strong = sum(f >= max(STRONG, thr) for f in frames)
         words += f" — {strong} of {len(frames)} frames strongly fake"
+    driven = rec.get("driven_by")
+    if isinstance(driven, str) and driven and score >= thr:  # a fused model: the expert that argued most for fake
+        words += f"; driven by the {driven[:64]} expert"
     return words
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +110,19 @@ def record_scored(rec: dict[str, Any], faces: list[dict[str, Any]], result: File
         score_interval=[round(result.interval[0], 6), round(result.interval[1], 6)],
         label=result.label,
     )
+
+
+def record_experts(
+    rec: dict[str, Any], faces: list[dict[str, Any]], contributions: np.ndarray, names: Sequence[str]
+) -> None:
+    """A fused model's reasons: each face's per-expert contribution to its fused logit (weight x calibrated expert
+    logit), the file's mean contribution per expert (`experts`), and `driven_by`: the expert that argued most for
+    "fake" (largest mean contribution)."""
+    for face, row in zip(faces, contributions, strict=True):
+        face["experts"] = {n: round(float(v), 4) for n, v in zip(names, row, strict=True)}
+    mean = contributions.mean(axis=0) if len(contributions) else np.zeros(len(names))
+    rec["experts"] = {n: round(float(v), 4) for n, v in zip(names, mean, strict=True)}
+    rec["driven_by"] = str(names[int(np.argmax(mean))]) if len(names) else None
 
 
 def flagged_evidence(rec: dict[str, Any], faces: list[dict[str, Any]], crops: list[np.ndarray]) -> FaceEvidence | None:

@@ -17,6 +17,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class CropScores:
+    """One file's face crops scored: calibrated P(fake) (N,) and, for a fused model, each expert's contribution
+    to the fused logit (N, E), else None."""
+
+    probs: np.ndarray
+    experts: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class FileScore:
     """A file's score (the aggregate of its frame scores), its [lowest, highest] frame score and its label."""
 
@@ -25,24 +34,31 @@ class FileScore:
     label: str
 
 
+def _scored(predictor: Predictor, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    logits, experts = predictor.score_crops_with_experts(crops)
+    return predictor.calibrate(logits), experts
+
+
 def score_crops(
     predictor: Predictor, crops: Sequence[Sequence[np.ndarray]], names: Sequence[str]
-) -> list[np.ndarray | None]:
-    """Calibrated P(fake) for each file's crops (`names` name the files in warnings), from one model call over all
-    of them; if that call fails, each file is scored alone, and a file whose own call fails gets None."""
+) -> list[CropScores | None]:
+    """Each file's scored crops (`names` name the files in warnings), from one model call over all of them; if that
+    call fails, each file is scored alone, and a file whose own call fails gets None."""
     sizes = [len(c) for c in crops]
     flat = [c for file_crops in crops for c in file_crops]
     if not flat:
-        return [np.zeros(0) for _ in crops]
+        return [CropScores(np.zeros(0)) for _ in crops]
     try:
-        probs = predictor.calibrate(predictor.score_crops(flat))
-        return list(np.split(probs, np.cumsum(sizes)[:-1]))
+        probs, experts = _scored(predictor, flat)
+        cuts = np.cumsum(sizes)[:-1]
+        parts = np.split(experts, cuts) if experts is not None else [None] * len(crops)
+        return [CropScores(p, e) for p, e in zip(np.split(probs, cuts), parts, strict=True)]
     except Exception:
         log.warning("the model failed on a batch of %d files; scoring them one by one", len(crops), exc_info=True)
-    out: list[np.ndarray | None] = []
+    out: list[CropScores | None] = []
     for file_crops, name in zip(crops, names, strict=True):
         try:
-            out.append(predictor.calibrate(predictor.score_crops(list(file_crops))) if file_crops else np.zeros(0))
+            out.append(CropScores(*_scored(predictor, list(file_crops))) if file_crops else CropScores(np.zeros(0)))
         except Exception:
             log.warning("the model failed on %s", name, exc_info=True)
             out.append(None)

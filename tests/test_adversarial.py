@@ -815,3 +815,61 @@ def test_predict_numbers_are_checked_before_any_work(
     err = capsys.readouterr().err
     assert ("out of range" in err or "not an integer" in err) and "Traceback" not in err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Media: display rotation, multi-page TIFF (media.frame_rgb, media.load_image)
+
+
+def _sideways_clip(path: Path, degrees: int) -> np.ndarray:
+    """A clip stored sideways with a display matrix that turns it upright; returns the upright picture."""
+    import av
+
+    upright = np.zeros((48, 96, 3), np.uint8)
+    upright[:24, :24] = 255  # a white block top-left: where it lands shows the orientation
+    stored = np.ascontiguousarray(np.rot90(upright, -degrees // 90))  # what a phone camera writes
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.height, stream.width = stored.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(degrees)
+        for _ in range(4):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return upright
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_video_display_rotation_is_honoured(tmp_path: Path, degrees: int) -> None:
+    from deepdetect.hashing.video import scan_frames
+    from deepdetect.media import read_video_frames, read_video_frames_at
+
+    clip = tmp_path / f"r{degrees}.mp4"
+    upright = _sideways_clip(clip, degrees)
+    frames = [f for _, f in read_video_frames(clip, 2)]
+    frames += [f for _, f in read_video_frames_at(clip, [1])]
+    frames += [rgb for _, _, rgb, _ in scan_frames(clip, fps=5.0)]
+    for frame in frames:
+        assert frame.shape == upright.shape  # as players show it, not as stored
+        assert frame[:24, :24].mean() > 200 and frame[24:, 24:].mean() < 50
+
+
+def test_multipage_tiff_reads_one_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image, TiffImagePlugin
+
+    from deepdetect.media import load_image
+
+    path = tmp_path / "pages.tif"
+    pages = [Image.new("RGB", (2, 2), (i % 256, 0, 0)) for i in range(3000)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    real_seek, seeks = TiffImagePlugin.TiffImageFile._seek, []
+
+    def counted(self: object, frame: int) -> None:
+        seeks.append(frame)
+        real_seek(self, frame)
+
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "_seek", counted)
+    assert load_image(path).shape == (2, 2, 3)
+    assert max(seeks, default=0) <= 1  # the first page only: counting 3,000 pages is never asked for

@@ -37,6 +37,7 @@ class PredictSummary:
     report: Path | None = None
     interrupted: str | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), else None
     failed: str | None = None  # why the run stopped early for itself (records could not be written), else None
+    trust: str | None = None  # why the model's labels should not be taken at face value (settings.model_trust_warning)
 
     def count(self, rec: dict[str, Any]) -> None:
         """Add one record to the counts."""

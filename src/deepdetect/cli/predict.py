@@ -210,6 +210,26 @@ def _error(message: object) -> int:
     return 2
 
 
+def _output_problem(args: argparse.Namespace, inputs: Sequence[Any]) -> str | None:
+    """Why the outputs cannot be written (a symlink, one file twice, one of `inputs`, not writable), else None."""
+    from deepdetect.inference.runlog import run_header_path
+    from deepdetect.inference.writers import ensure_writable
+    from deepdetect.utils.io import OutputPathError, check_outputs
+
+    try:
+        outputs = {"--output": args.output, "--report": args.report, "the run header": run_header_path(args.output)}
+        check_outputs(outputs, inputs)
+    except OutputPathError as exc:
+        return str(exc)
+    for flag, target in (("--output", args.output), ("--report", args.report)):
+        try:
+            if target is not None:
+                ensure_writable(target)
+        except OSError as exc:
+            return f"cannot write {flag} {target}: {exc}"  # _error escapes the names
+    return None
+
+
 def _stopped(message: str) -> int:
     """A run that could not go on (a full disk): one line, exit status 1."""
     from deepdetect.utils.terminal import shown
@@ -262,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from deepdetect.inference.predictor import ModelLoadError, Predictor
     from deepdetect.inference.runtime import ort_verbosity
     from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
-    from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
+    from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError
 
     try:
         settings = PredictSettings(
@@ -300,20 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(inputs) == skipped:
         others = f" ({skipped} other file{'s' if skipped != 1 else ''})" if skipped else ""
         return _error(f"no image or video files found in the given paths{others}")
-    from deepdetect.inference.runlog import run_header_path
-    from deepdetect.utils.io import OutputPathError, check_outputs
-
-    try:
-        outputs = {"--output": args.output, "--report": args.report, "the run header": run_header_path(args.output)}
-        check_outputs(outputs, [*args.paths, *(p for p, err in inputs if err is None)])
-    except OutputPathError as exc:
-        return _error(exc)
-    for flag, target in (("--output", args.output), ("--report", args.report)):
-        try:
-            if target is not None:
-                ensure_writable(target)
-        except OSError as exc:
-            return _error(f"cannot write {flag} {target}: {exc}")  # _error escapes the names
+    problem = _output_problem(args, [*args.paths, *(p for p, err in inputs if err is None)])
+    if problem is not None:
+        return _error(problem)
     if args.index is not None:
         from deepdetect.hashing.index import HashIndex, IndexFileError
 

@@ -96,13 +96,31 @@ def test_predict_records_name_the_expert_that_drove_the_score(fused: dict[str, P
     predictor = Predictor.from_path(fused["onnx"])
     rec = next(predict_files([image], predictor, FaceDetector(device="cpu"), PredictSettings(progress=False)))
     assert rec["status"] == "ok" and set(rec["experts"]) == set(WEIGHTS)
-    assert rec["driven_by"] == max(rec["experts"], key=rec["experts"].get)
+    assert rec["driven_by"] == _expected_driver(rec["experts"])
     face = rec["faces"][0]
     fused_logit = sum(face["experts"].values()) + BIAS
     assert face["score"] == pytest.approx(1 / (1 + np.exp(-fused_logit)), abs=1e-3)
-    flagged = {**rec, "threshold": 0.0, "label": "fake"}
-    assert certainty(flagged).endswith(f"; driven by the {rec['driven_by']} expert")
-    assert "driven by" not in certainty({**rec, "threshold": 1.0, "label": "real"})
+    flagged = {**rec, "threshold": 0.0, "label": "fake", "driven_by": "swap"}
+    assert certainty(flagged).endswith("; driven by the swap expert")
+    assert "driven by" not in certainty({**flagged, "threshold": 1.0, "label": "real"})
+    assert "driven by" not in certainty({**flagged, "driven_by": None})
+
+
+def _expected_driver(experts: dict[str, float]) -> str | None:
+    best = max(experts, key=experts.__getitem__)
+    return best if experts[best] > 0 else None
+
+
+def test_driven_by_is_the_largest_positive_share_or_none() -> None:
+    from deepdetect.inference.stages.record import record_experts
+
+    faces = [{"score": 0.9}, {"score": 0.8}]
+    rec: dict = {}
+    record_experts(rec, faces, np.array([[0.5, 2.0], [0.7, -1.0]]), ["blend", "swap"])
+    assert rec["experts"] == {"blend": 0.6, "swap": 0.5} and rec["driven_by"] == "blend"
+    assert faces[1]["experts"] == {"blend": 0.7, "swap": -1.0}
+    record_experts(rec, faces, np.array([[-0.5, -2.0], [-0.1, -1.0]]), ["blend", "swap"])
+    assert rec["driven_by"] is None  # nobody argued for fake: the bias made the score
 
 
 def test_experts_with_different_preprocessing_are_refused(tmp_path: Path, fused: dict[str, Path]) -> None:
@@ -176,4 +194,4 @@ def test_fused_csv_output_carries_the_experts_and_the_driver(tmp_path: Path, fus
     assert main([str(image), "--model", str(fused["onnx"]), "--output", str(out), "--quiet"]) == 0
     (row,) = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
     experts = json.loads(row["experts"])
-    assert set(experts) == set(WEIGHTS) and row["driven_by"] == max(experts, key=experts.get)
+    assert set(experts) == set(WEIGHTS) and (row["driven_by"] or None) == _expected_driver(experts)

@@ -148,9 +148,11 @@ def fit_and_score(
 
 
 def drivers(frame: pd.DataFrame, experts: Sequence[str]) -> pd.Series:
-    """Per row, the expert whose contribution pushed the fused score up the most."""
+    """Per row, the expert whose contribution pushed the fused score up the most; `none` where no expert's
+    contribution is positive (the stacker's bias made the score)."""
     cols = [f"c_{e}" for e in experts]
-    return frame[cols].idxmax(axis=1).str.removeprefix("c_")
+    names = frame[cols].idxmax(axis=1).str.removeprefix("c_")
+    return names.where(frame[cols].max(axis=1) > 0, "none")
 
 
 def summary(frame: pd.DataFrame, experts: Sequence[str]) -> dict[str, Any]:
@@ -159,5 +161,5 @@ def summary(frame: pd.DataFrame, experts: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fam, part in fakes.groupby("source"):
         counts = drivers(part, experts).value_counts(normalize=True)
-        out[str(fam)] = {e: round(float(counts.get(e, 0.0)), 3) for e in experts}
+        out[str(fam)] = {e: round(float(counts.get(e, 0.0)), 3) for e in [*experts, "none"]}
     return out

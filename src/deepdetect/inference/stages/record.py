@@ -116,12 +116,13 @@ def record_experts(
 ) -> None:
     """A fused model's reasons: each face's per-expert contribution to its fused logit (weight x calibrated expert
     logit), the file's mean contribution per expert (`experts`), and `driven_by`: the expert that argued most for
-    "fake" (largest mean contribution)."""
+    "fake" (largest mean contribution), or None when no expert argued for fake (the stacker's bias made the score)."""
     for face, row in zip(faces, contributions, strict=True):
         face["experts"] = {n: round(float(v), 4) for n, v in zip(names, row, strict=True)}
     mean = contributions.mean(axis=0) if len(contributions) else np.zeros(len(names))
     rec["experts"] = {n: round(float(v), 4) for n, v in zip(names, mean, strict=True)}
-    rec["driven_by"] = str(names[int(np.argmax(mean))]) if len(names) else None
+    top = int(np.argmax(mean)) if len(names) else -1
+    rec["driven_by"] = str(names[top]) if top >= 0 and mean[top] > 0 else None
 
 
 def flagged_evidence(rec: dict[str, Any], faces: list[dict[str, Any]], crops: list[np.ndarray]) -> FaceEvidence | None:

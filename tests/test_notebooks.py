@@ -72,11 +72,20 @@ def test_notebooks_are_committed_executed_with_inline_plots() -> None:
         errors = [o for c in code for o in c.outputs if o.output_type == "error"]
         assert not errors, name
         markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-        broken = [line for line in markdown.splitlines() if re.match(r"^\w+#+ ", line)]  # "md# Title" renders as text
+        prose = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)  # fenced code: "# comment" is no heading
+        broken = [line for line in prose.splitlines() if re.match(r"^\w+#+ ", line)]  # "md# Title" renders as text
+        broken += [line for line in prose.splitlines() if re.search(r"\S\s+#{1,6} \w", line)]  # a heading mid-line
         assert not broken, (name, broken)
+        headings = [line for line in prose.splitlines() if line.startswith("#")]
+        assert all(re.match(r"^#{1,6} \S", h) for h in headings), (name, headings)  # "##Title" renders as text
         assert markdown.lstrip().startswith("# "), name  # each notebook opens with its title heading
     quick = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     source = "\n".join(c.source for c in quick.cells if c.cell_type == "code")
-    for command in ("deepdetect-extract", "deepdetect-train", "deepdetect-evaluate", "deepdetect-predict"):
+    for command in ("deepdetect-extract", "deepdetect-train", "deepdetect-evaluate", "deepdetect-export"):
         assert f'sh("{command}"' in source, command
+    assert 'sh("deepdetect-predict"' in source
+    # beyond the five commands: dataset layouts, a consumer with onnxruntime and its own face boxes (no MTCNN),
+    # leave-one-source-out and cross-validation
+    for step in ("load_sources(", "session.run(", "model_crop(", "experiment=loso", "data.cv_folds="):
+        assert step in source, step
     assert "checker" not in source.lower()  # the demo set's face swaps, not a checkerboard texture

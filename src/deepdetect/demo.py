@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:
+    from deepdetect.inference.runlog import PredictSummary
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ class DemoResult:
     triage_page: Path | None = None
     test_video_auc: float | None = None
     prediction_status: dict[str, int] = field(default_factory=dict)
+    trust_warning: str | None = None  # why the model's labels should not be taken at face value (as predict warns)
 
 
 def run_demo(cfg: DictConfig) -> DemoResult:
@@ -33,8 +37,6 @@ def run_demo(cfg: DictConfig) -> DemoResult:
     from deepdetect.data.extract import extract
     from deepdetect.evaluation.evaluate import evaluate
     from deepdetect.export.pipeline import export
-    from deepdetect.inference.predict import run_predict
-    from deepdetect.inference.settings import PredictSettings
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
@@ -103,11 +105,7 @@ def run_demo(cfg: DictConfig) -> DemoResult:
 
     log.info("[6/6] predicting on the sample files with the ONNX model")
     predictions = out / "predictions.jsonl"
-    settings = PredictSettings(  # rebuilt each run; the analysts' triage page written from the records
-        device=device, frames=int(cfg.predict.frames), overwrite=True, report=str(out / "triage.html")
-    )
-    summary = run_predict([sample.root], ex_dir / "model.onnx", predictions, settings)
-    statuses = summary.statuses
+    summary = predict_sample(sample.root, ex_dir / "model.onnx", predictions, device, int(cfg.predict.frames))
     return DemoResult(
         sample_dir=sample.root,
         manifest=manifest,
@@ -117,8 +115,20 @@ def run_demo(cfg: DictConfig) -> DemoResult:
         predictions=predictions,
         triage_page=summary.report,
         test_video_auc=_video_auc(metrics),
-        prediction_status=dict(statuses),
+        prediction_status=dict(summary.statuses),
+        trust_warning=summary.trust,
     )
+
+
+def predict_sample(sample: Path, model: Path, predictions: Path, device: str, frames: int) -> PredictSummary:
+    """The demo's predict stage: every sample file scored into `predictions` (rebuilt each run) and the triage page
+    beside it; the summary carries predict's own model-trust warning (`summary.trust`)."""
+    from deepdetect.inference.predict import run_predict
+    from deepdetect.inference.settings import PredictSettings
+
+    report = predictions.with_name("triage.html")
+    settings = PredictSettings(device=device, frames=frames, overwrite=True, report=str(report))
+    return run_predict([sample], model, predictions, settings)
 
 
 def _video_auc(metrics: dict[str, Any]) -> float | None:

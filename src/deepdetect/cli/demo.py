@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
 
+if TYPE_CHECKING:
+    from deepdetect.demo import DemoResult
 
-def _task(cfg: DictConfig) -> float | None:
-    from deepdetect.demo import run_demo
 
-    result = run_demo(cfg)
+def print_result(result: DemoResult) -> None:
+    """Where each stage wrote its outputs; predict's model-trust warning, as predict prints it, on stderr."""
     auc = "n/a" if result.test_video_auc is None else f"{result.test_video_auc:.3f}"
     print(
         "\ndeepdetect demo finished\n"
@@ -23,6 +27,15 @@ def _task(cfg: DictConfig) -> float | None:
         f"  predictions   : {result.predictions}  {result.prediction_status}\n"
         f"  triage page   : {result.triage_page}\n"
     )
+    if result.trust_warning is not None:
+        print(f"deepdetect-demo: warning: {result.trust_warning}", file=sys.stderr)
+
+
+def _task(cfg: DictConfig) -> float | None:
+    from deepdetect.demo import run_demo
+
+    result = run_demo(cfg)
+    print_result(result)
     return result.test_video_auc
 
 

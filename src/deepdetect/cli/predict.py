@@ -239,12 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from deepdetect.inference.predictor import ModelLoadError, Predictor
     from deepdetect.inference.runtime import ort_verbosity
-    from deepdetect.inference.settings import (
-        PredictSettings,
-        SettingsError,
-        choose_operating_point,
-        model_trust_warning,
-    )
+    from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
     from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
 
     try:
@@ -276,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ort_verbosity(args.verbose)
     try:
         predictor = Predictor.from_path(args.model, device=args.device, batch_size=args.batch_size)
-        trust = model_trust_warning(predictor.contract, choose_operating_point(predictor.contract, settings))
+        choose_operating_point(predictor.contract, settings)  # an operating point it cannot give: refused now
     except (ModelLoadError, SettingsError) as exc:
         return _error(str(exc))
     inputs = expand_inputs(args.paths)
@@ -311,8 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     _print_summary(summary, args, predictor)
-    if trust is not None:
-        print(f"deepdetect-predict: warning: {trust}", file=sys.stderr)
+    if summary.trust is not None:
+        print(f"deepdetect-predict: warning: {summary.trust}", file=sys.stderr)
     if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1

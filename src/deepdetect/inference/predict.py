@@ -40,7 +40,7 @@ from deepdetect.inference.runlog import (
     start_header,
     write_header,
 )
-from deepdetect.inference.settings import PredictSettings, SettingsError
+from deepdetect.inference.settings import PredictSettings, SettingsError, model_trust_warning
 from deepdetect.inference.stages.faces import (
     TRACK_MAX_GAP_S,
     detector_backend,
@@ -226,6 +226,7 @@ def run_predict(
     An output that already holds records is refused (`OutputExistsError`) unless `settings.overwrite` or
     `settings.resume`. With a known-content `settings.index` (deepdetect-index), records also get `pdq` and
     `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
+    The summary's `trust` says why the model's labels should not be taken at face value at that point (or None).
     """
     from deepdetect.inference.writers import RecordWriter
 
@@ -238,7 +239,8 @@ def run_predict(
     # The run header records the face detector's backend the run used, not `auto`.
     settings = replace(settings, detector=detector_backend(settings.detector, predictor.kind, settings.device))
     run = RunInfo.start(predictor, settings)
-    summary = PredictSummary(run.run_id, run.operating_point)
+    trust = model_trust_warning(predictor.contract, run.operating_point)
+    summary = PredictSummary(run.run_id, run.operating_point, trust=trust)
     matcher = open_index(settings.index) if settings.index is not None else None
     existing = "resume" if settings.resume else "overwrite" if settings.overwrite else "refuse"
     keep = TopFlagged(settings.explain_top) if settings.explain_dir else None

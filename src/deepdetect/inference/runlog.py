@@ -36,6 +36,7 @@ class PredictSummary:
     known: int = 0  # records that matched the known-content index
     report: Path | None = None
     interrupted: str | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), else None
+    trust: str | None = None  # why the model's labels should not be taken at face value (settings.model_trust_warning)
 
     def count(self, rec: dict[str, Any]) -> None:
         """Add one record to the counts."""

@@ -193,6 +193,13 @@ def _add_speed_args(parser: argparse.ArgumentParser) -> None:
         "faster but missed 12 of 150 faces >= min_face on the 1080p dev clip; docs/performance.md)",
     )
     parser.add_argument(
+        "--detector",
+        choices=["auto", "ort", "torch"],
+        default="auto",
+        help="MTCNN's backend: ort (ONNX Runtime, on the CPU; no PyTorch import), torch (facenet-pytorch), or auto "
+        "(default: ort for an ONNX model on the CPU, else torch; same faces, docs/performance.md)",
+    )
+    parser.add_argument(
         "--detect-every",
         type=count(1, 10_000),
         default=DETECT_EVERY_DEFAULT,
@@ -306,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray_address=args.ray_address,
             detect_min_face_fraction=args.detect_min_face_fraction,
             detect_every=args.detect_every,
+            detector=args.detector,
         )
     except SettingsError as exc:
         parser.error(str(exc))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,14 @@ from deepdetect.inference.runlog import (
     write_header,
 )
 from deepdetect.inference.settings import PredictSettings, SettingsError, model_trust_warning
-from deepdetect.inference.stages.faces import TRACK_MAX_GAP_S, detector_on_cpu, predict_detector, tracking_interval
+from deepdetect.inference.stages.faces import (
+    TRACK_MAX_GAP_S,
+    detector_backend,
+    detector_on_cpu,
+    detector_uses_torch,
+    predict_detector,
+    tracking_interval,
+)
 from deepdetect.inference.stages.known import open_index
 from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, path_key, record_key, utc_now
 from deepdetect.media import MediaError, is_media_name, iter_media_files
@@ -59,6 +66,7 @@ __all__ = [  # predict's public names, wherever they are defined
     "PredictSummary",
     "PreparedFile",
     "RunInfo",
+    "detector_backend",
     "detector_on_cpu",
     "expand_inputs",
     "predict_detector",
@@ -172,7 +180,8 @@ def predict_files(
 
     `settings.workers` threads decode, detect and crop the next files while the model scores the current ones
     (at most `workers + PREFETCH_FILES` files in flight); crops of consecutive files share one model call of
-    about `settings.batch_size` crops. Torch runs with `settings.detect_threads` threads while this iterates.
+    about `settings.batch_size` crops. Torch (where the detector or the model runs on it) runs with
+    `settings.detect_threads` threads while this iterates.
     With `settings.engine == "ray"` the same stages run on Ray (`engine_ray`: `settings.workers` model actors,
     the cluster at `settings.ray_address`, JSONL shards in a fresh folder inside `shard_dir`).
     """
@@ -203,7 +212,8 @@ def predict_files(
         results = run_ray(recipe, todo(), predictor.contract, settings.ray_address, workers, shard_dir)
     else:
         pipeline = FilePipeline(predictor, detector, settings, run, matcher, file_progress=settings.workers == 0)
-        threads = settings.detect_threads if detector_on_cpu(detector) else None
+        torch_used = detector_uses_torch(detector) or predictor.kind == "torch"
+        threads = settings.detect_threads if detector_on_cpu(detector) and torch_used else None
         results = run_local(pipeline, todo(), settings.workers, threads)
     with bar:
         for rec, evidence in results:
@@ -235,6 +245,8 @@ def run_predict(
         if isinstance(model, Predictor)
         else Predictor.from_path(model, device=settings.device, batch_size=settings.batch_size)
     )
+    # The run header records the face detector's backend the run used, not `auto`.
+    settings = replace(settings, detector=detector_backend(settings.detector, predictor.kind, settings.device))
     run = RunInfo.start(predictor, settings)
     trust = model_trust_warning(predictor.contract, run.operating_point)
     summary = PredictSummary(run.run_id, run.operating_point, trust=trust)
@@ -258,6 +270,7 @@ def run_predict(
                 settings.device,
                 frame_workers=max(1, settings.workers),
                 min_face_fraction=settings.detect_min_face_fraction,
+                backend=settings.detector,
             )
             done = [record_key(r) for r in writer.existing]
             parts = RunParts(done=done, keep=keep, matcher=matcher, shard_dir=output_dir)

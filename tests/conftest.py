@@ -25,6 +25,16 @@ def hub_offline() -> Iterator[None]:
     mp.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mtcnn_onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """MTCNN's ONNX files (the ONNX Runtime detector's) go to a folder of the test session, not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("cache")
+    mp.setenv("DEEPDETECT_CACHE_DIR", str(path))
+    yield path
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """One torch thread for a module's MTCNN tests: much faster than several on a busy shared CPU

@@ -528,3 +528,348 @@ def test_val_scores_csv_is_spreadsheet_safe_and_reads_back(tmp_path: Path) -> No
     assert "\n=" not in text and "\n+" not in text and ",@" not in text and ",-w" not in text
     back = read_out_of_fold([tmp_path])
     assert list(back["crop_path"]) == list(rows["crop_path"]) and list(back["video_id"]) == list(rows["video_id"])
+
+
+# Names that are not UTF-8 (byte 0xFF, kept as a surrogate escape) next to a name spelling those escapes literally.
+BYTES_NAME = os.fsdecode(b"x\xff.png")
+LITERAL_NAME = "x\\xff.png"
+
+
+def test_manifest_and_failures_round_trip_every_odd_name(tmp_path: Path) -> None:
+    from deepdetect.data.manifest import (
+        CropRecord,
+        FailureRecord,
+        read_failures,
+        read_manifest,
+        records_to_frame,
+        write_failures,
+        write_manifest,
+    )
+
+    names = [*ODD_NAMES, "lone\rcr.png", "=cmd|' /C calc'!A0", BYTES_NAME, LITERAL_NAME, 'q"uote,comma.png']
+    records = [
+        CropRecord(crop_path=f"crops/{i}.png", source_path=f"/in/{n}", label="fake", group=f"d:{n}", split="train")
+        for i, n in enumerate(names)
+    ]
+    write_manifest(records_to_frame(records), tmp_path / "manifest.csv")
+    back = read_manifest(tmp_path / "manifest.csv")
+    assert len(back) == len(names)  # one file, one record
+    assert list(back["source_path"]) == [f"/in/{n}" for n in names]  # exact, bytes included
+    assert list(back["video_id"]) == [f"/in/{n}" for n in names]
+    assert list(back["group"]) == [f"d:{n}" for n in names]
+    assert back["group"].nunique() == len(names)  # the 0xFF name and the literal one are two groups
+
+    write_failures([FailureRecord(f"/in/{n}", "no_face") for n in names], tmp_path / "failures.csv")
+    assert list(read_failures(tmp_path / "failures.csv")["source_path"]) == [f"/in/{n}" for n in names]
+
+
+def test_normalisation_twins_share_one_group_and_split() -> None:
+    from deepdetect.data.layouts import Source
+    from deepdetect.data.splits import assign_splits
+
+    nfc, nfd = "caf\u00e9.png", "cafe\u0301.png"
+    others = [Source(Path(f"/in/{i}.png"), f"{i}.png", "real", "d") for i in range(40)]
+    twins = [Source(Path(f"/in/{n}"), n, "real", "d") for n in (nfc, nfd)]
+    for seed in range(10):
+        out = {s.rel: s for s in assign_splits([*others, *twins], 0.3, 0.3, seed)}
+        assert out[nfc].group == out[nfd].group and out[nfc].split == out[nfd].split
+
+
+def test_resume_keys_are_exact_bytes() -> None:
+    from deepdetect.inference.stages.record import path_key, record_key
+
+    folder = "/data"
+    for fmt_abs in (f"{folder}/{BYTES_NAME}", f"{folder}/x\\xff.png"):  # CSV shows the byte as its literal twin
+        rec = {"abs_path": fmt_abs, "path": f"{folder}/{BYTES_NAME}", "path_bytes_b64": "L2RhdGEveP8ucG5n"}
+        key, _ = record_key(rec)
+        assert key == b"/data/x\xff.png"
+    literal, _ = record_key({"abs_path": f"{folder}/{LITERAL_NAME}", "path_bytes_b64": None})
+    assert literal == b"/data/x\\xff.png" != path_key(f"{folder}/{BYTES_NAME}")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_does_not_take_a_name_for_its_printable_twin(tmp_path: Path, fmt: str) -> None:
+    from PIL import Image
+
+    from deepdetect.cli.predict import main as predict_main
+    from face_images import lfw_face
+    from test_export import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "model" / "run").parent
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(lfw_face(0)).save(folder / LITERAL_NAME, format="PNG")
+    out = tmp_path / f"o.{fmt}"
+    argv = [str(folder), "--model", str(model), "--output", str(out), "--frames", "2", "--quiet"]
+    assert predict_main(argv) == 0
+    Image.fromarray(lfw_face(0)).save(os.fsencode(folder / BYTES_NAME), format="PNG")  # same bytes, same sha256
+    n_lines = 2 + (fmt == "csv")  # a CSV header, then one record per file
+    assert predict_main([*argv, "--resume"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert len([x for x in text.split("\n") if x]) == n_lines  # the second name was scored, not skipped as done
+    assert predict_main([*argv, "--resume"]) == 0
+    assert out.read_text(encoding="utf-8") == text  # and both are done now
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names printed to the terminal (utils/terminal.py: every print site and the argparse commands' log lines)
+
+HOSTILE_SHOWN = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u202egnp.exe"
+
+
+def test_shown_escapes_everything_a_terminal_acts_on() -> None:
+    import logging
+
+    from deepdetect.utils.terminal import ShownFormatter, shown
+
+    text = shown(HOSTILE_SHOWN + BYTES_NAME + "\n\u2028\x9b\x7f")
+    assert text.isprintable() and text.isascii()
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in text and "\\u202e" in text and "x\\xff.png" in text
+    assert shown("café 😀 a\\b.png") == "café 😀 a\\b.png"  # ordinary text is left alone
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "bad file %s", (HOSTILE_SHOWN,), None)
+    line = ShownFormatter("%(levelname)s %(message)s").format(record)
+    assert "\x1b" not in line and line.startswith("WARNING bad file \\x1b]0;")
+
+
+def test_commands_print_hostile_names_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdetect.cli.hash import main as hash_main
+    from deepdetect.cli.index import main as index_main
+
+    bad = tmp_path / (HOSTILE_SHOWN + ".jpg")
+    bad.write_bytes(b"not an image")
+    assert index_main(["add", str(tmp_path / "k.db"), str(bad), "--label", "l"]) == 1
+    folder = tmp_path / (HOSTILE_SHOWN + "_out")
+    folder.mkdir()
+    assert hash_main([str(bad), "--output", str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    lines = [line for line in err.splitlines() if line]
+    assert [line.split(":")[0] for line in lines] == ["  not added", "deepdetect-hash"]
+    assert all("\\x1b]0;pwned\\x07\\x1b[2J" in line for line in lines)  # both shown escaped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs that would destroy something, and a full disk (utils/io.check_outputs, inference/writers.py)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from test_export import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("model") / "run").parent
+
+
+def _face_files(folder: Path, n: int) -> list[Path]:
+    from PIL import Image
+
+    from face_images import lfw_face
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"f{i}.png" for i in range(n)]
+    for i, p in enumerate(paths):
+        Image.fromarray(lfw_face(i)).save(p, format="PNG")
+    return paths
+
+
+def test_outputs_that_would_destroy_something_are_refused(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepdetect.cli.hash import main as hash_main
+    from deepdetect.cli.predict import main as predict_main
+    from deepdetect.cli.report_triage import main as report_main
+
+    (image,) = _face_files(tmp_path / "in", 1)
+    before = image.read_bytes()
+    elsewhere = tmp_path / "precious.jsonl"
+    elsewhere.write_text("keep me\n", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(elsewhere)
+    out = tmp_path / "o.jsonl"
+    model = ["--model", str(tiny_model), "--quiet"]
+    cases = {
+        "the same file as --output": [str(image), *model, "--output", str(out), "--report", str(out)],
+        "one of the inputs": [str(image), *model, "--output", str(image), "--overwrite"],
+        "a symlink": [str(image), *model, "--output", str(link), "--overwrite"],
+    }
+    for why, argv in cases.items():
+        assert predict_main(argv) == 2, why
+        err = capsys.readouterr().err
+        assert why in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert hash_main([str(tmp_path / "in"), "--output", str(image)]) == 2
+    assert "one of the inputs" in capsys.readouterr().err
+    elsewhere.write_text('{"path": "x"}\n', encoding="utf-8")
+    assert report_main([str(elsewhere), "-o", str(elsewhere)]) == 2
+    assert image.read_bytes() == before and elsewhere.read_text(encoding="utf-8") == '{"path": "x"}\n'
+    assert not out.exists()
+
+
+def test_disk_full_keeps_the_records_and_marks_the_run_failed(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from deepdetect.cli.predict import main as predict_main
+
+    _face_files(tmp_path / "in", 3)
+    real_write, seen = os.write, []
+
+    def full_after_one_record(fd: int, data: bytes) -> int:
+        if data.startswith(b'{"path"'):
+            seen.append(data)
+            if len(seen) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    out = tmp_path / "o.jsonl"
+    argv = [str(tmp_path / "in"), "--model", str(tiny_model), "--output", str(out), "--quiet", "--workers", "0"]
+    monkeypatch.setattr(os, "write", full_after_one_record)
+    assert predict_main(argv) == 1
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert "disk full" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    header = json.loads((tmp_path / "o.jsonl.run.json").read_text(encoding="utf-8"))
+    assert header["status"] == "failed" and "disk full" in header["error"]
+    (kept,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]  # the record before stays
+    assert kept["path"].endswith("f0.png") and kept["status"] == "ok"
+    assert predict_main([*argv, "--resume"]) == 0  # the kept record stays, the others are scored now
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_extract_on_a_full_disk_stops_with_one_line_and_keeps_finished_sources(
+    cfg_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from deepdetect.data import extract as extract_module
+
+    _face_files(tmp_path / "in" / "real", 3)
+    real_save, calls = extract_module._save_image, []
+
+    def full_on_second_source(array: np.ndarray, path: Path, fmt: str) -> None:
+        calls.append(path)
+        if len({p.name.split("_f")[0] for p in calls}) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(array, path, fmt)
+
+    monkeypatch.setattr(extract_module, "_save_image", full_on_second_source)
+    out = tmp_path / "out"
+    cfg = cfg_factory("extract", [f"input={tmp_path / 'in'}", f"output_dir={out}"])
+    with pytest.raises(extract_module.DiskFullError, match="disk full"):
+        extract_module.extract(cfg)
+    info = json.loads((out / "extract.json").read_text(encoding="utf-8"))
+    assert info["status"] == "failed" and "disk full" in info["error"]
+    assert len(list((out / "parts").glob("*.json"))) == 1  # the finished source is kept
+    monkeypatch.undo()
+    result = extract_module.extract(cfg)  # the same command resumes after it
+    assert result.n_skipped == 1 and result.n_crops == 3
+    assert json.loads((out / "extract.json").read_text(encoding="utf-8"))["status"] == "finished"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model contracts' free strings, predict's numbers (contract/checks.py, utils/cliargs.py)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("model.name", "x" * 100_000), ("model.name", "ok\x1b[2Jname"), ("calibration.failed", "\x07" * 3)],
+)
+def test_contract_strings_are_bounded(tiny_model: Path, where: str, value: str) -> None:
+    from deepdetect.contract import ContractValueError, ModelCard
+
+    meta = json.loads((tiny_model / "model.json").read_text(encoding="utf-8"))
+    section, key = where.split(".")
+    meta.setdefault(section, {})[key] = value
+    with pytest.raises(ContractValueError, match=where.replace(".", r"\.")) as info:
+        ModelCard.from_sidecar(meta)
+    assert len(str(info.value)) < 200  # the message shows a cut, escaped repr
+    onnx_layout = {**meta, "model": {"name": "tiny", "version": value}, "calibration": {}}
+    with pytest.raises(ContractValueError, match=r"model\.version"):
+        ModelCard.from_onnx_metadata(onnx_layout)
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--frames", "1e9"],
+        ["--frames", "100000"],
+        ["--frames", "0"],
+        ["--threshold", "nan"],
+        ["--fpr", "-1"],
+        ["--min-face-score", "inf"],
+        ["--batch-size", "0"],
+        ["--workers", "-1"],
+        ["--topk", "0"],
+        ["--detect-every", "0"],
+        ["--detect-min-face-fraction", "2"],
+    ],
+)
+def test_predict_numbers_are_checked_before_any_work(
+    flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepdetect.cli.predict import main as predict_main
+
+    out = tmp_path / "o.jsonl"
+    with pytest.raises(SystemExit) as info:
+        predict_main([str(tmp_path), "--model", str(tmp_path / "none.onnx"), "--output", str(out), *flag])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert ("out of range" in err or "not an integer" in err) and "Traceback" not in err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Media: display rotation, multi-page TIFF (media.frame_rgb, media.load_image)
+
+
+def _sideways_clip(path: Path, degrees: int) -> np.ndarray:
+    """A clip stored sideways with a display matrix that turns it upright; returns the upright picture."""
+    import av
+
+    upright = np.zeros((48, 96, 3), np.uint8)
+    upright[:24, :24] = 255  # a white block top-left: where it lands shows the orientation
+    stored = np.ascontiguousarray(np.rot90(upright, -degrees // 90))  # what a phone camera writes
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.height, stream.width = stored.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(degrees)
+        for _ in range(4):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return upright
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_video_display_rotation_is_honoured(tmp_path: Path, degrees: int) -> None:
+    from deepdetect.hashing.video import scan_frames
+    from deepdetect.media import read_video_frames, read_video_frames_at
+
+    clip = tmp_path / f"r{degrees}.mp4"
+    upright = _sideways_clip(clip, degrees)
+    frames = [f for _, f in read_video_frames(clip, 2)]
+    frames += [f for _, f in read_video_frames_at(clip, [1])]
+    frames += [rgb for _, _, rgb, _ in scan_frames(clip, fps=5.0)]
+    for frame in frames:
+        assert frame.shape == upright.shape  # as players show it, not as stored
+        assert frame[:24, :24].mean() > 200 and frame[24:, 24:].mean() < 50
+
+
+def test_multipage_tiff_reads_one_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image, TiffImagePlugin
+
+    from deepdetect.media import load_image
+
+    path = tmp_path / "pages.tif"
+    pages = [Image.new("RGB", (2, 2), (i % 256, 0, 0)) for i in range(3000)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    real_seek, seeks = TiffImagePlugin.TiffImageFile._seek, []
+
+    def counted(self: object, frame: int) -> None:
+        seeks.append(frame)
+        real_seek(self, frame)
+
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "_seek", counted)
+    assert load_image(path).shape == (2, 2, 3)
+    assert max(seeks, default=0) <= 1  # the first page only: counting 3,000 pages is never asked for

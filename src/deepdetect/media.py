@@ -154,8 +154,8 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
                 )
             if width <= 0 or height <= 0:
                 raise MediaError("unreadable", f"image has no pixels ({width}x{height}): {p}")
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)  # animated: first frame
+            # the first frame (an animation) or page (a TIFF) only, as opened: asking for the frame count would walk
+            # every page, and a TIFF of 200,000 tiny pages takes minutes and gigabytes to count
             img.load()  # decode now so truncation and corruption surface here
             try:
                 oriented = ImageOps.exif_transpose(img)
@@ -365,8 +365,21 @@ class _Decoder:
         logger.debug("decode error in %s: %s", self.path, exc)
 
 
-def _rgb(frame: Any) -> np.ndarray:
-    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+def display_quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns (0-3) that show a decoded frame upright: its display matrix's rotation
+    (phones store portrait video sideways with a 90° matrix), rounded to a quarter turn; 0 when there is none."""
+    try:
+        angle = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):  # no display matrix, or one PyAV cannot read
+        return 0
+    return round(angle / 90.0) % 4 if math.isfinite(angle) else 0
+
+
+def frame_rgb(frame: Any) -> np.ndarray:
+    """A decoded video frame as HxWx3 uint8 RGB, the way players show it: its display rotation applied."""
+    array = frame.to_ndarray(format="rgb24")
+    turns = display_quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(array, turns) if turns else array)
 
 
 def _decode_sequential(dec: _Decoder, targets: list[int]) -> tuple[list[tuple[int, np.ndarray]], int]:
@@ -376,7 +389,7 @@ def _decode_sequential(dec: _Decoder, targets: list[int]) -> tuple[list[tuple[in
     seen = 0
     for frame in dec.frames(None):
         if seen in wanted:
-            out.append((seen, _rgb(frame)))
+            out.append((seen, frame_rgb(frame)))
         seen += 1
         if seen > last:
             break
@@ -410,7 +423,7 @@ def _decode_seeking(
                     useful_seeks = False  # keyframes are sparser than targets: keep decoding forward instead
             pos = idx
             if idx >= target:
-                got = (idx, _rgb(frame))
+                got = (idx, frame_rgb(frame))
                 break
         if got is None:
             break  # end of stream (or unreadable rest)
@@ -607,6 +620,17 @@ def read_path_list(list_file: Path) -> list[Path]:
         if line and not line.startswith("#"):
             entries.append(_list_entry(line, list_file))
     return entries
+
+
+def named_inputs(paths: Iterable[PathLike]) -> list[PathLike]:
+    """The given paths and every media file they expand to (what an output must not overwrite); never raises."""
+    out: list[PathLike] = list(paths)
+    for item in list(out):
+        try:
+            out.extend(iter_media_files([item]))
+        except (MediaError, OSError):
+            continue
+    return out
 
 
 def iter_media_files(paths: PathLike | Iterable[PathLike], recursive: bool = True, others: bool = False) -> list[Path]:

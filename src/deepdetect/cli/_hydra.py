@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from deepdetect.utils.config import config_dir, vet_command_line
 from deepdetect.utils.config_types import ConfigTypeError, check_value_types
 from deepdetect.utils.targets import ForbiddenTargetError, check_config
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
             check_config(cfg)  # again on the config Hydra composed: nothing is instantiated before this
             check_value_types(cfg, config_name, HydraConfig.get().runtime.choices)
         except (ForbiddenTargetError, ConfigTypeError) as exc:
-            log.error("%s", exc)
+            log.error("%s", shown(exc))
             raise SystemExit(2) from None
         return task(cfg)
 
@@ -38,7 +39,7 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
             try:
                 vet_command_line(config_name, sys.argv[1:])
             except ForbiddenTargetError as exc:
-                sys.stderr.write(f"deepdetect-{config_name}: error: {exc}\n")
+                sys.stderr.write(f"deepdetect-{config_name}: error: {shown(exc)}\n")
                 raise SystemExit(2) from None
         return _main(cfg_passthrough)
 

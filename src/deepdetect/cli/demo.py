@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
+from deepdetect.utils.terminal import shown
 
 if TYPE_CHECKING:
     from deepdetect.demo import DemoResult
@@ -28,7 +29,7 @@ def print_result(result: DemoResult) -> None:
         f"  triage page   : {result.triage_page}\n"
     )
     if result.trust_warning is not None:
-        print(f"deepdetect-demo: warning: {result.trust_warning}", file=sys.stderr)
+        print(f"deepdetect-demo: warning: {shown(result.trust_warning)}", file=sys.stderr)
 
 
 def _task(cfg: DictConfig) -> float | None:

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +22,12 @@ def evaluate_task(cfg: DictConfig) -> float | None:
     try:
         metrics: dict[str, Any] = evaluate(cfg)
     except (ModelBuildError, ManifestError, ValueError) as exc:
-        log.error("%s", exc)
+        log.error("%s", shown(exc))
         raise SystemExit(2) from exc
     for row in metrics["summary"]:
         print(
-            f"{row['run']} on {row['manifest']}: frame AUC {row['frame_auc']}, video AUC {row['video_auc']}, "
+            f"{shown(row['run'])} on {shown(row['manifest'])}: frame AUC {row['frame_auc']}, "
+            f"video AUC {row['video_auc']}, "
             f"worst real-source FPR {row['worst_source_fpr']}, source warnings {row['n_source_warnings']}"
         )
     auc = metrics["summary"][0]["frame_auc"]

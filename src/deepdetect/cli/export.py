@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,10 @@ def export_task(cfg: DictConfig) -> dict[str, Any]:
     try:
         return export(cfg)
     except (ModelBuildError, ExportUsageError) as exc:
-        log.error("%s", exc)
+        log.error("%s", shown(exc))
         raise SystemExit(2) from exc
     except ExportError as exc:
-        log.error("%s", exc)
+        log.error("%s", shown(exc))
         raise SystemExit(1) from exc
 
 

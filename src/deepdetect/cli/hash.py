@@ -55,10 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     from deepdetect.hashing.records import hash_paths
+    from deepdetect.media import named_inputs
+    from deepdetect.utils.io import OutputPathError, check_outputs
     from deepdetect.utils.paths import json_line
+    from deepdetect.utils.terminal import cli_logging, shown
 
+    cli_logging(logging.WARNING)
+
+    try:
+        check_outputs({"--output": args.output}, named_inputs(args.paths))
+    except OutputPathError as exc:
+        print(f"deepdetect-hash: error: {shown(exc)}", file=sys.stderr)
+        return 2
     detector = None
     if args.faces:
         from deepdetect.faces.detect import FaceDetector
@@ -67,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # bytes, UTF-8 whatever the terminal's encoding: the records are data, not text for this terminal
         out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     except OSError as exc:
-        print(f"deepdetect-hash: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
+        print(f"deepdetect-hash: error: cannot write --output {shown(args.output)}: {shown(exc)}", file=sys.stderr)
         return 2
     statuses: Counter[str] = Counter()
     try:

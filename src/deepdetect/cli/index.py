@@ -112,16 +112,19 @@ def _run(args: argparse.Namespace) -> int:
     from deepdetect.hashing.exchange import export_bundle, read_hash_list
     from deepdetect.hashing.index import HashIndex
     from deepdetect.hashing.match import Matcher
-    from deepdetect.utils.paths import json_line, printable_path
+    from deepdetect.media import named_inputs
+    from deepdetect.utils.io import check_outputs
+    from deepdetect.utils.paths import json_line
+    from deepdetect.utils.terminal import shown
 
     if args.command == "add":
         with HashIndex(args.index, create=True) as index:
             records = api.records_for(args.paths, args.fps, args.dedup, _detector(args))
             added, skipped, failed = api.add_records(index, records, args.label, args.ref, args.source, args.replace)
         for rec in failed:
-            path = printable_path(str(rec.get("path")))
-            print(f"  not added: {path}: {rec.get('status')} ({rec.get('error')})", file=sys.stderr)
-        print(f"{args.index}: added {added}, already present {skipped}, not hashable {len(failed)}")
+            path, why = shown(rec.get("path")), shown(rec.get("error"))
+            print(f"  not added: {path}: {rec.get('status')} ({why})", file=sys.stderr)
+        print(f"{shown(args.index)}: added {added}, already present {skipped}, not hashable {len(failed)}")
         return 0 if added or skipped or not failed else 1
     if args.command == "match":
         with HashIndex(args.index) as index:
@@ -132,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
                 min_query_share=args.min_query_share,
                 min_indexed_share=args.min_indexed_share,
             )
+            check_outputs({"--output": args.output}, [args.index, *named_inputs(args.paths)])
             records = api.records_for(args.paths, args.fps, args.dedup, _detector(args), dihedral=True)
             out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
             n_ok = n_matched = n = 0
@@ -156,17 +160,17 @@ def _run(args: argparse.Namespace) -> int:
             print("deepdetect-index remove: error: give --ref and/or --label", file=sys.stderr)
             return 2
         with HashIndex(args.index) as index:
-            print(f"{args.index}: removed {index.remove(args.ref, args.label)}")
+            print(f"{shown(args.index)}: removed {index.remove(args.ref, args.label)}")
         return 0
     if args.command == "export":
         with HashIndex(args.index) as index:
-            print(f"{args.folder}: {export_bundle(index, args.folder, args.label)} items")
+            print(f"{shown(args.folder)}: {export_bundle(index, args.folder, args.label)} items")
         return 0
     if args.command == "import":
         items = [it for lst in args.lists for it in read_hash_list(lst, args.label)]
         with HashIndex(args.index, create=True) as index:
             added, skipped = index.add(items, replace=args.replace)
-        print(f"{args.index}: added {added}, already present {skipped}")
+        print(f"{shown(args.index)}: added {added}, already present {skipped}")
         return 0
     with HashIndex(args.index) as index:  # info
         if args.verify:
@@ -175,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
         for it in index.items(with_hashes=False):
             key = f"{it.label}/{it.kind}"
             counts[key] = counts.get(key, 0) + 1
-        print(json.dumps({"items": len(index), "hashes": index.n_hashes(), "by_label_kind": counts}, indent=2))
+        info = {"items": len(index), "hashes": index.n_hashes(), "by_label_kind": counts}
+        print(json.dumps(info, indent=2))  # JSON escapes every control character in a label
     return 0
 
 
@@ -183,14 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     from deepdetect.hashing.exchange import HashListError
     from deepdetect.hashing.index import IndexFileError
+    from deepdetect.utils.terminal import cli_logging, shown
+
+    cli_logging(logging.WARNING)
 
     try:
         return _run(args)
     except (IndexFileError, HashListError, ValueError, OSError) as exc:
-        print(f"deepdetect-index {args.command}: error: {exc}", file=sys.stderr)
+        print(f"deepdetect-index {args.command}: error: {shown(exc)}", file=sys.stderr)
         return 2
 
 

@@ -7,6 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def _task(cfg: DictConfig) -> None:
     try:
         rows = run_lofo(cfg)
     except ValueError as exc:  # LofoError, ManifestError, LayoutError, config errors of the stages
-        log.error("%s", exc)
+        log.error("%s", shown(exc))
         raise SystemExit(2) from exc
     print("\n" + render_markdown(rows))
 

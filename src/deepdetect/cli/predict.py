@@ -43,13 +43,15 @@ statuses:
 
 exit status:
   0  inputs were processed (per-file failures are in the records)
-  1  nothing could be read at all (every file failed to decode)
+  1  nothing could be read at all (every file failed to decode), or records could not be written (disk full:
+     the records so far are kept, the run header says "failed" with the reason)
   130  interrupted (Ctrl-C, SIGTERM): records so far kept, run header "interrupted", the --resume command printed
   2  usage error: no inputs, bad model path, ONNX file without the deepdetect contract,
      a contract value of the wrong type or range, an output locked by another predict, an output that
      already holds results (without --overwrite or --resume), --fpr with a model that stores no validation
      curve or whose validation cannot support that FPR (the message says which it can), --threshold with
-     --fpr, --explain-top without --explain, --device cuda without CUDA
+     --fpr, --explain-top without --explain, --device cuda without CUDA, a number out of its range
+     (--frames 1..10000), --report the same file as --output, an output that is one of the inputs or a symlink
 
 warning (one line at the end, and a banner on the --report page) when the model's own validation says its
 labels should not be taken at face value: validation FPR > 0.10 at the threshold used, too few validation
@@ -66,7 +68,10 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
+    """The command-line interface (every number checked by `utils/cliargs.py` types: one line, exit 2)."""
+    from deepdetect.media import MAX_FRAMES_PER_VIDEO
+    from deepdetect.utils.cliargs import count, fraction
+
     parser = argparse.ArgumentParser(
         prog="deepdetect-predict",
         description="Score images and videos for face deepfakes: detect faces (MTCNN), crop them as in "
@@ -81,16 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for detection and the model")
     parser.add_argument(
-        "--frames", type=int, default=None, help="frames sampled per video (default: the model's, as in training)"
+        "--frames",
+        type=count(1, MAX_FRAMES_PER_VIDEO),
+        default=None,
+        help=f"frames sampled per video, 1..{MAX_FRAMES_PER_VIDEO} (default: the model's, as in training)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="face crops per model batch (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=count(1, 4096), default=32, help="face crops per model batch (default: %(default)s)"
+    )
     point = parser.add_mutually_exclusive_group()
     point.add_argument(
-        "--threshold", type=float, default=None, help="call a file fake at score >= this (overrides the model's)"
+        "--threshold", type=fraction(), default=None, help="call a file fake at score >= this (overrides the model's)"
     )
     point.add_argument(
         "--fpr",
-        type=float,
+        type=fraction(),
         default=None,
         help="operating point from the model's validation ROC: the threshold with the highest val TPR whose val "
         "FPR <= this (e.g. 0.01)",
@@ -101,10 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["mean", "max", "topk"],
         help="video score from its frame scores (default: %(default)s; max or topk catch a short swapped segment)",
     )
-    parser.add_argument("--topk", type=int, default=3, help="frames averaged by --aggregate topk (default: 3)")
+    parser.add_argument(
+        "--topk", type=count(1, MAX_FRAMES_PER_VIDEO), default=3, help="frames averaged by --aggregate topk (default 3)"
+    )
     parser.add_argument(
         "--min-face-score",
-        type=float,
+        type=fraction(),
         default=None,
         help="minimum face detection score (default: the model's, as in training; faces smaller than training's "
         "smallest are never scored)",
@@ -117,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--explain-top",
-        type=int,
+        type=count(0, 10_000),
         default=None,
         metavar="N",
         help="files explained with --explain (default: 20); refused without --explain",
@@ -149,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_speed_args(parser: argparse.ArgumentParser) -> None:
     """Where and how fast the stages run: workers, engine, face detection settings."""
     from deepdetect.inference.settings import DETECT_EVERY_DEFAULT
+    from deepdetect.utils.cliargs import count, number
 
     parser.add_argument(
         "--workers",
-        type=int,
+        type=count(0, 256),
         default=2,
         help="threads that decode and detect the next files while the model scores (0: one file at a time; "
         "default: %(default)s)",
@@ -172,7 +185,7 @@ def _add_speed_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--detect-min-face-fraction",
-        type=float,
+        type=number(float, 0.01, 1.0),
         default=0.5,
         metavar="F",
         help="face detection searches down to F x the model's smallest training face, on a frame scaled so that "
@@ -180,8 +193,15 @@ def _add_speed_args(parser: argparse.ArgumentParser) -> None:
         "faster but missed 12 of 150 faces >= min_face on the 1080p dev clip; docs/performance.md)",
     )
     parser.add_argument(
+        "--detector",
+        choices=["auto", "ort", "torch"],
+        default="auto",
+        help="MTCNN's backend: ort (ONNX Runtime, on the CPU; no PyTorch import), torch (facenet-pytorch), or auto "
+        "(default: ort for an ONNX model on the CPU, else torch; same faces, docs/performance.md)",
+    )
+    parser.add_argument(
         "--detect-every",
-        type=int,
+        type=count(1, 10_000),
         default=DETECT_EVERY_DEFAULT,
         metavar="N",
         help="in a video, run the full face detector on every N-th sampled frame and follow the faces in between "
@@ -190,16 +210,49 @@ def _add_speed_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _error(message: str) -> int:
-    print(f"deepdetect-predict: error: {message}", file=sys.stderr)
+def _error(message: object) -> int:
+    from deepdetect.utils.terminal import shown
+
+    print(f"deepdetect-predict: error: {shown(message)}", file=sys.stderr)
     return 2
+
+
+def _output_problem(args: argparse.Namespace, inputs: Sequence[Any]) -> str | None:
+    """Why the outputs cannot be written (a symlink, one file twice, one of `inputs`, not writable), else None."""
+    from deepdetect.inference.runlog import run_header_path
+    from deepdetect.inference.writers import ensure_writable
+    from deepdetect.utils.io import OutputPathError, check_outputs
+
+    try:
+        outputs = {"--output": args.output, "--report": args.report, "the run header": run_header_path(args.output)}
+        check_outputs(outputs, inputs)
+    except OutputPathError as exc:
+        return str(exc)
+    for flag, target in (("--output", args.output), ("--report", args.report)):
+        try:
+            if target is not None:
+                ensure_writable(target)
+        except OSError as exc:
+            return f"cannot write {flag} {target}: {exc}"  # _error escapes the names
+    return None
+
+
+def _stopped(message: str) -> int:
+    """A run that could not go on (a full disk): one line, exit status 1."""
+    from deepdetect.utils.terminal import shown
+
+    print(f"deepdetect-predict: error: {shown(message)}", file=sys.stderr)
+    return 1
 
 
 def _print_summary(summary: Any, args: argparse.Namespace, predictor: Any) -> None:
     """The run's summary lines: counts per status and label, the operating point, where things went."""
+    from deepdetect.utils.terminal import shown
+
     op = summary.operating_point
     total = sum(summary.statuses.values())
-    print(f"{total} files -> {args.output}  (model {predictor.contract.name} {predictor.contract.version})")
+    model = shown(f"{predictor.contract.name} {predictor.contract.version}")
+    print(f"{total} files -> {shown(args.output)}  (model {model})")
     if summary.resumed:
         print(f"  resumed: {summary.resumed} records kept, {summary.scored} files scored now")
     rates = f"val FPR {op.val_fpr:.3g}, val TPR {op.val_tpr:.3g}" if op.val_tpr is not None else "val rates unknown"
@@ -210,21 +263,24 @@ def _print_summary(summary: Any, args: argparse.Namespace, predictor: Any) -> No
     if summary.labels:
         print("  label:  " + ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())))
     if args.explain:
-        print(f"  explanations: {summary.explained} in {args.explain}")
+        print(f"  explanations: {summary.explained} in {shown(args.explain)}")
     if summary.report is not None:
-        print(f"  triage page: {summary.report}")
+        print(f"  triage page: {shown(summary.report)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns (and, as a script, exits with) the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    from deepdetect.utils.terminal import cli_logging, shown
+
+    cli_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.explain_top is not None and args.explain is None:
         parser.error("--explain-top needs --explain DIR (the folder the explanations go to)")
 
     from deepdetect.inference.predict import (
         READ_STATUSES,
+        PredictFailed,
         PredictInterrupted,
         expand_inputs,
         resume_argv,
@@ -233,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from deepdetect.inference.predictor import ModelLoadError, Predictor
     from deepdetect.inference.runtime import ort_verbosity
     from deepdetect.inference.settings import PredictSettings, SettingsError, choose_operating_point
-    from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError, ensure_writable
+    from deepdetect.inference.writers import OutputBusyError, OutputExistsError, OutputFormatError
 
     try:
         settings = PredictSettings(
@@ -257,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray_address=args.ray_address,
             detect_min_face_fraction=args.detect_min_face_fraction,
             detect_every=args.detect_every,
+            detector=args.detector,
         )
     except SettingsError as exc:
         parser.error(str(exc))
@@ -271,12 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(inputs) == skipped:
         others = f" ({skipped} other file{'s' if skipped != 1 else ''})" if skipped else ""
         return _error(f"no image or video files found in the given paths{others}")
-    for flag, target in (("--output", args.output), ("--report", args.report)):
-        try:
-            if target is not None:
-                ensure_writable(target)
-        except OSError as exc:
-            return _error(f"cannot write {flag} {target}: {exc}")
+    problem = _output_problem(args, [*args.paths, *(p for p, err in inputs if err is None)])
+    if problem is not None:
+        return _error(problem)
     if args.index is not None:
         from deepdetect.hashing.index import HashIndex, IndexFileError
 
@@ -289,17 +343,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = run_predict(args.paths, predictor, args.output, settings, argv=command)
     except (OutputBusyError, OutputExistsError, OutputFormatError) as exc:  # raised before any file is scored
         return _error(str(exc))
+    except PredictFailed as failed:
+        n = failed.summary.resumed + failed.summary.scored
+        return _stopped(f"{failed}; {n} records kept, the run header says failed")
     except PredictInterrupted as stop:
         n = stop.summary.resumed + stop.summary.scored
         print(
             f"deepdetect-predict: interrupted after {n} records ({stop.summary.interrupted}); go on with:\n"
-            f"  {shlex.join(resume_argv(command))}",
+            f"  {shown(shlex.join(resume_argv(command)))}",
             file=sys.stderr,
         )
         return 130
     _print_summary(summary, args, predictor)
     if summary.trust is not None:
-        print(f"deepdetect-predict: warning: {summary.trust}", file=sys.stderr)
+        print(f"deepdetect-predict: warning: {shown(summary.trust)}", file=sys.stderr)
     if not any(summary.statuses[s] for s in READ_STATUSES):
         print("deepdetect-predict: nothing could be read", file=sys.stderr)
         return 1

@@ -57,23 +57,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    from deepdetect.utils.terminal import cli_logging, shown
+
+    cli_logging(logging.WARNING)
     if args.top_n < 0:
         parser.error("--top-n must be >= 0")
     from deepdetect.triage.records import read_records
     from deepdetect.triage.report import build_report_from
 
     if not args.records.exists():
-        print(f"{PROG}: error: records file not found: {args.records}", file=sys.stderr)
+        print(f"{PROG}: error: records file not found: {shown(args.records)}", file=sys.stderr)
         return 2
     output = args.output or args.records.with_name(args.records.name + ".triage.html")
     if output.is_dir():
-        print(f"{PROG}: error: --output is a folder: {output}", file=sys.stderr)
+        print(f"{PROG}: error: --output is a folder: {shown(output)}", file=sys.stderr)
+        return 2
+    from deepdetect.utils.io import OutputPathError, check_outputs
+
+    try:
+        check_outputs({"--output": output}, [args.records])
+    except OutputPathError as exc:
+        print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
         return 2
     try:
         recordset = read_records(args.records)
     except OSError as exc:
-        print(f"{PROG}: error: cannot read {args.records}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: cannot read {shown(args.records)}: {shown(exc)}", file=sys.stderr)
         return 2
     try:
         result = build_report_from(
@@ -85,17 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
         )
     except OSError as exc:
-        print(f"{PROG}: error: cannot write {output}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: cannot write {shown(output)}: {shown(exc)}", file=sys.stderr)
         return 2
     for warning in result.read_warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        print(f"{PROG}: warning: {shown(warning)}", file=sys.stderr)
     if result.summary.trust:
-        print(
-            f"{PROG}: warning: do not take the labels at face value: {'; '.join(result.summary.trust)}", file=sys.stderr
-        )
+        trust = shown("; ".join(result.summary.trust))
+        print(f"{PROG}: warning: do not take the labels at face value: {trust}", file=sys.stderr)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.summary.statuses.items())) or "no records"
     print(
-        f"{PROG}: {result.path} ({result.n_records} files: known content {result.summary.known}; {counts}; "
+        f"{PROG}: {shown(result.path)} ({result.n_records} files: known content {result.summary.known}; {counts}; "
         f"{result.bytes / 2**20:.1f} MiB)",
         file=sys.stderr,
     )

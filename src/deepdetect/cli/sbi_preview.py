@@ -46,13 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from deepdetect.data.manifest import ManifestError, read_manifest
     from deepdetect.data.sbi_preview import render_preview
+    from deepdetect.utils.terminal import shown
 
     try:
         out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed)
     except (ManifestError, ValueError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
+    print(f"wrote {shown(out)}")
     return 0
 
 

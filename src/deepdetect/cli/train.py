@@ -12,6 +12,7 @@ from deepdetect.cli._hydra import hydra_main
 from deepdetect.data.manifest import ManifestError
 from deepdetect.models.detector import ModelBuildError
 from deepdetect.training.train import TrainConfigError, train
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger("deepdetect.train")
 
@@ -21,7 +22,7 @@ def train_task(cfg: DictConfig) -> Any:
     try:
         metrics = train(cfg)
     except (ModelBuildError, ManifestError, TrainConfigError) as exc:
-        log.error("%s", exc)
+        log.error("%s", shown(exc))
         sys.exit(2)
     return metrics.get(str(cfg.trainer.monitor))
 

@@ -128,6 +128,7 @@ def _counts(counts: Any) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from deepdetect.utils.terminal import shown
     from deepdetect.watch import api
     from deepdetect.watch.report import write_report
     from deepdetect.watch.schedule import parse_duration
@@ -135,9 +136,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "add":
         intake, added, present = api.add_csv(args.store, args.csv, args.case, args.by)
         for line in intake.refused:
-            print(f"  refused: {line}", file=sys.stderr)
+            print(f"  refused: {shown(line)}", file=sys.stderr)
         print(
-            f"{args.store}: case {args.case}: added {added}, already present {present}, "
+            f"{shown(args.store)}: case {shown(args.case)}: added {added}, already present {present}, "
             f"duplicates in the file {intake.duplicates}, refused {len(intake.refused)}"
         )
         return 0 if added or present or not intake.refused else 1
@@ -150,12 +151,12 @@ def _run(args: argparse.Namespace) -> int:
 
         with Store(args.store) as store:
             n = write_report(store, args.format, args.output, args.case)
-        print(f"{args.output}: {n} URLs")
+        print(f"{shown(args.output)}: {n} URLs")
         return 0
     if args.command == "verify":
         res = api.verify_store(args.store, args.evidence)
         for line in res.problems or []:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {shown(line)}", file=sys.stderr)
         print(f"deepdetect-watch verify: {res.checked} records, {res.ok} ok, {len(res.problems or [])} problems")
         return 0 if not res.problems else 1
     every = parse_duration(args.every)  # run
@@ -177,16 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     from deepdetect.hashing.index import IndexFileError
     from deepdetect.inference.predictor import ModelLoadError
+    from deepdetect.utils.terminal import cli_logging, shown
     from deepdetect.watch.intake import IntakeError
     from deepdetect.watch.store import StoreError
 
+    cli_logging(logging.WARNING)
     try:
         return _run(args)
     except (StoreError, IntakeError, ModelLoadError, IndexFileError, ValueError, OSError) as exc:
-        print(f"deepdetect-watch {args.command}: error: {exc}", file=sys.stderr)
+        print(f"deepdetect-watch {args.command}: error: {shown(exc)}", file=sys.stderr)
         return 2
 
 

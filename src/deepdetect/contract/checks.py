@@ -12,6 +12,8 @@ MARGIN_RANGE = (0.0, 2.0)  # fraction of the face box's longer side
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos")
 KEEP_RULES = ("largest", "all")
 MAX_ROC_POINTS = 10_000  # a stored validation curve is thinned to ~200 points; more is a broken or hostile file
+NAME_MAX_CHARS = 200  # model name and version: copied into every record a run writes
+TEXT_MAX_CHARS = 2_000  # other free text a consumer shows (calibration.failed, face_crop.note, ...)
 MAX_EXPERTS = 16  # a fused model's experts (each a whole network inside the one graph)
 MAX_NAME = 64  # characters of an expert's name (shown in records and the report)
 
@@ -90,8 +92,6 @@ def check_face_crop(crop: Mapping[str, Any]) -> None:
     fpv = crop.get("frames_per_video")
     if fpv is not None and not (_is_int(fpv) and fpv >= 1):
         raise _fail("face_crop.frames_per_video", "an integer >= 1 or null", fpv)
-    if "detector" in crop and not isinstance(crop["detector"], str):
-        raise _fail("face_crop.detector", "a string", crop["detector"])
 
 
 def check_calibration(cal: Mapping[str, Any]) -> None:
@@ -111,8 +111,6 @@ def check_calibration(cal: Mapping[str, Any]) -> None:
         value = cal.get(key)
         if value is not None and not (_is_int(value) and value >= 0):
             raise _fail(f"calibration.{key}", "an integer >= 0", value)
-    if cal.get("failed") is not None and not isinstance(cal["failed"], str):
-        raise _fail("calibration.failed", "a string", cal["failed"])
     roc = cal.get("roc")
     if roc is not None:
         if not (isinstance(roc, list | tuple) and len(roc) <= MAX_ROC_POINTS):
@@ -124,6 +122,27 @@ def check_calibration(cal: Mapping[str, Any]) -> None:
                 and all(_is_number(v) and 0.0 <= v <= 1.0 for v in point)
             ):
                 raise _fail("calibration.roc", "[threshold, fpr, tpr] points of numbers in [0, 1]", point)
+
+
+def _text(field: str, value: Any, max_chars: int) -> None:
+    if value is not None and not (isinstance(value, str) and len(value) <= max_chars and value.isprintable()):
+        raise _fail(field, f"printable text of at most {max_chars} characters", value)
+
+
+def check_strings(contract: Mapping[str, Any]) -> None:
+    """Free strings a consumer copies or shows: bounded in length, printable (no control character, no escape
+    sequence): the model's name and version (in both layouts), the face crop's detector and note, the calibration's
+    rule and failure."""
+    model = _section(contract, "model", required=False)
+    _text("model.name", model.get("name"), NAME_MAX_CHARS)
+    _text("model.version", model.get("version"), NAME_MAX_CHARS)
+    _text("model_version", contract.get("model_version"), NAME_MAX_CHARS)
+    crop = _section(contract, "face_crop", required=False)
+    for key in ("detector", "note"):
+        _text(f"face_crop.{key}", crop.get(key), TEXT_MAX_CHARS)
+    cal = _section(contract, "calibration", required=False)
+    for key in ("threshold_rule", "failed"):
+        _text(f"calibration.{key}", cal.get(key), TEXT_MAX_CHARS)
 
 
 def _name(field: str, value: Any) -> None:
@@ -159,8 +178,8 @@ def check_fusion(fusion: Mapping[str, Any]) -> None:
 
 
 def check_contract_values(contract: Mapping[str, Any]) -> None:
-    """Check a contract's preprocess, face_crop, calibration and (fused models) fusion sections; raises
-    ContractValueError.
+    """Check a contract's preprocess, face_crop, calibration and (fused models) fusion sections and its free
+    strings; raises ContractValueError.
 
     Used by both loading paths: ONNX metadata (`contract.onnx.validate_contract`) and checkpoint sidecars
     (`inference.predictor.TorchBackend`). face_crop and calibration may be absent (defaults apply).
@@ -172,3 +191,4 @@ def check_contract_values(contract: Mapping[str, Any]) -> None:
     check_calibration(_section(contract, "calibration", required=False))
     if contract.get("fusion") is not None:
         check_fusion(_section(contract, "fusion", required=True))
+    check_strings(contract)

@@ -7,6 +7,7 @@ from the part files at the end and written atomically.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -340,11 +341,22 @@ def extract_source(
     return records, None
 
 
+class DiskFullError(OSError):
+    """Raised when extraction cannot write (ENOSPC, EDQUOT): every source finished before stays in its part file."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def process_source(source: Source, detector: FaceDetector, settings: ExtractSettings, out_dir: Path) -> tuple[int, int]:
-    """Extract one source and record it in its part file; returns (crops, failures). Never raises for bad input."""
+    """Extract one source and record it in its part file; returns (crops, failures). Never raises for bad input;
+    raises DiskFullError when the output's disk is full (no file after it could be written either)."""
     try:
         records, failure = extract_source(source, detector, settings, out_dir)
     except Exception as exc:  # one bad file never stops the batch
+        if _disk_full(exc):
+            raise DiskFullError(f"disk full while writing crops of {source.rel} into {out_dir} ({exc})") from None
         log.exception("unexpected error on %s", source.path)
         records, failure = (
             [],
@@ -357,7 +369,12 @@ def process_source(source: Source, detector: FaceDetector, settings: ExtractSett
         "records": [asdict(r) for r in records],
         "failure": asdict(failure) if failure else None,
     }
-    atomic_write_text(_part_path(out_dir, source), json.dumps(part))
+    try:
+        atomic_write_text(_part_path(out_dir, source), json.dumps(part))
+    except OSError as exc:
+        if _disk_full(exc):
+            raise DiskFullError(f"disk full while writing {_part_path(out_dir, source)} ({exc})") from None
+        raise
     return len(records), int(failure is not None)
 
 
@@ -461,6 +478,14 @@ def _wait_for_parts(sources: Sequence[Source], out_dir: Path, timeout_s: float) 
         time.sleep(2.0)
 
 
+def _mark_failed(path: Path, info: dict[str, Any], error: str) -> None:
+    """Say in `extract.json` that the run failed and why (best effort: on a full disk this write may fail too)."""
+    try:
+        atomic_write_text(path, json.dumps({**info, "status": "failed", "error": error}, indent=2))
+    except OSError as exc:
+        log.warning("could not mark the run failed in %s: %s", path, exc)
+
+
 def label_unknown(sources: Sequence[Source], label: str | None) -> list[Source]:
     """Give `label` to sources whose layout could not tell (e.g. `layout=single` on a folder of real photos)."""
     if label is None:
@@ -496,7 +521,8 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
     prepare_output_dir(out_dir, run, bool(cfg.get("overwrite", False)), may_write=rank == 0)
     # written (by every rank, atomically, the same text) before any part file: a killed run can be resumed, and
     # only by the same run
-    atomic_write_text(out_dir / "extract.json", json.dumps({**run, **settings.record()}, indent=2))
+    info = {**run, **settings.record()}
+    atomic_write_text(out_dir / "extract.json", json.dumps({**info, "status": "running"}, indent=2))
     if world > 1 and settings.device.startswith("cuda") and ":" not in settings.device:
         settings = ExtractSettings(**{**asdict(settings), "device": f"cuda:{os.environ.get('LOCAL_RANK', rank)}"})
     mine = list(sources[rank::world])
@@ -519,6 +545,9 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
         crops, fails = run_sources(
             todo, settings, out_dir, int(cfg.get("num_workers", 0) or 0), desc=f"extract[{rank}]"
         )
+    except DiskFullError as exc:  # the finished sources' part files stay: the same command resumes after them
+        _mark_failed(out_dir / "extract.json", info, str(exc))
+        raise
     finally:
         torch.set_num_threads(previous_threads)
     manifest_path = failures_path = None
@@ -536,9 +565,15 @@ def extract(cfg: Mapping[str, Any]) -> ExtractResult:
             except SplitLeakError as exc:
                 log.warning("%s", exc)
             manifest_path, failures_path = out_dir / "manifest.csv", out_dir / "failures.csv"
-            write_manifest(manifest, manifest_path)
-            write_failures(failures, failures_path)
-        atomic_write_text(out_dir / "extract.json", json.dumps({**run, **settings.record()}, indent=2))
+            try:  # atomic: a full disk leaves the earlier files (and every part file) as they were
+                write_manifest(manifest, manifest_path)
+                write_failures(failures, failures_path)
+            except OSError as exc:
+                if not _disk_full(exc):
+                    raise
+                _mark_failed(out_dir / "extract.json", info, f"disk full while writing the manifest ({exc})")
+                raise DiskFullError(f"disk full while writing {manifest_path.parent} ({exc})") from None
+        atomic_write_text(out_dir / "extract.json", json.dumps({**info, "status": "finished"}, indent=2))
         n_crops, n_failures = len(manifest), len(failures)
         log.info("%d crops from %d sources; %d failures -> %s", n_crops, len(sources), n_failures, manifest_path)
     return ExtractResult(

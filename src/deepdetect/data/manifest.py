@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepdetect.utils.csvcells import neutralise_frame, restore_frame
+from deepdetect.utils.csvcells import frame_csv, read_frame_csv
 from deepdetect.utils.io import atomic_write_text
-from deepdetect.utils.paths import path_bytes_b64
 
 LABELS = ("real", "fake", "unknown")
 SPLITS = ("train", "val", "test", "")
@@ -40,6 +39,11 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 )
 
 FAILURE_COLUMNS: tuple[str, ...] = ("source_path", "status", "reason", "label", "dataset", "split")
+
+# Columns that can hold a file name's text: written with a `<column>_b64` companion holding the exact bytes of a
+# name that is not UTF-8 (utils/csvcells.py), so two names never read back as one.
+MANIFEST_EXACT: tuple[str, ...] = ("source_path", "video_id", "group")
+FAILURE_EXACT: tuple[str, ...] = ("source_path",)
 
 
 @dataclass
@@ -178,11 +182,10 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    try:  # undoes write_manifest's quoting; exact bytes of names that are not UTF-8 come back
+        raw = read_frame_csv(path, [c for c, t in _DTYPES.items() if t == "string"], MANIFEST_EXACT)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise ManifestError(f"cannot parse manifest {path}: {exc}") from exc
-    raw = restore_frame(raw, [c for c, t in _DTYPES.items() if t == "string"])  # undo write_manifest's quoting
     for col in ("frame_index", "track_id"):
         if col in raw.columns:
             raw[col] = pd.to_numeric(raw[col].replace("", "0"), errors="raise")
@@ -198,13 +201,14 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
 def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a manifest atomically with the canonical column order, text cells spreadsheet-safe.
 
-    A text cell starting with `= + - @ '`, a tab or a CR gets a leading `'` (see `deepdetect.utils.csvcells`);
-    `read_manifest` removes it, so paths round-trip exactly. Names that are not UTF-8 are written with `\\xNN`
-    escapes (failures.csv has their exact bytes in `source_path_b64`).
+    A text cell starting with `= + - @ '`, a tab or a CR gets a leading `'` and every text cell is quoted (see
+    `deepdetect.utils.csvcells`); `read_manifest` undoes both, so names round-trip exactly, a lone CR included.
+    Names that are not UTF-8 are written with `\\xNN` escapes and their exact bytes in `source_path_b64`
+    (`video_id_b64`, `group_b64`).
     """
     frame = normalize_manifest(frame.drop(columns=["abs_crop_path"], errors="ignore"))
     text_cols = [c for c, t in _DTYPES.items() if t == "string"]
-    atomic_write_text(path, neutralise_frame(frame, text_cols).to_csv(index=False))
+    atomic_write_text(path, frame_csv(frame, text_cols, MANIFEST_EXACT))
 
 
 def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -213,14 +217,12 @@ def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | 
         frame = records.reindex(columns=list(FAILURE_COLUMNS)).fillna("")
     else:
         frame = pd.DataFrame([asdict(r) for r in records], columns=list(FAILURE_COLUMNS), dtype=object)
-    frame["source_path_b64"] = [path_bytes_b64(str(p)) or "" for p in frame["source_path"]]
-    atomic_write_text(path, neutralise_frame(frame, FAILURE_COLUMNS).to_csv(index=False))
+    atomic_write_text(path, frame_csv(frame, FAILURE_COLUMNS, FAILURE_EXACT))
 
 
 def read_failures(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a failures.csv back as written (quoting undone), all columns as strings."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return restore_frame(raw, FAILURE_COLUMNS)
+    """Read a failures.csv back as written (quoting undone, exact names back), all columns as strings."""
+    return read_frame_csv(path, FAILURE_COLUMNS, FAILURE_EXACT)
 
 
 def select_split(frame: pd.DataFrame, split: str | Sequence[str]) -> pd.DataFrame:

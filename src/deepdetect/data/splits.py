@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,8 +23,11 @@ class SplitLeakError(ValueError):
 
 
 def group_key(source: Source) -> str:
-    """The group a source belongs to: its `group`, else its video id, else its relative path."""
-    return source.group or f"{source.dataset}:{source.video_id or source.rel}"
+    """The group a source belongs to: its `group`, else its video id, else its relative path; in Unicode NFC, so
+    two names that are the composed and decomposed spelling of one text (`é` as one or two code points, as macOS
+    and Linux file systems may store it) are one group and never straddle splits."""
+    key = source.group or f"{source.dataset}:{source.video_id or source.rel}"
+    return unicodedata.normalize("NFC", key)
 
 
 def _hash01(seed: int, key: str) -> str:

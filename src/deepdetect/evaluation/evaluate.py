@@ -30,7 +30,7 @@ from deepdetect.evaluation.settings import EvalSettings, MetricSettings
 from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.models.detector import Detector
 from deepdetect.models.scoring import score_batches
-from deepdetect.utils.csvcells import neutralise_frame
+from deepdetect.utils.csvcells import frame_csv
 from deepdetect.utils.device import resolve_device
 from deepdetect.utils.io import atomic_write_text
 
@@ -334,8 +334,8 @@ def write_outputs(
     metrics = _clean(metrics)
     atomic_write_text(settings.output_dir / "metrics.json", json.dumps(metrics, indent=2))
     scores = pd.concat(score_tables, ignore_index=True)
-    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`
-    atomic_write_text(settings.output_dir / "scores.csv", neutralise_frame(scores).to_csv(index=False))
+    # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`, every one quoted
+    atomic_write_text(settings.output_dir / "scores.csv", frame_csv(scores))
     return metrics
 
 

@@ -5,15 +5,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import cv2
 import numpy as np
 import torch
 
-from deepdetect.faces.boxes import box_iou
+from deepdetect.faces.detections import (
+    CONFIRMED_SCORE,
+    DETECT_MAX_SIDE,
+    JITTER_SCALES,
+    JITTER_SHIFTS,
+    MTCNN_FLOOR_PX,
+    Detections,
+    downscale_factor,
+    jitter_boxes,
+    prepare_frame,
+    pyramid_for_min_face,
+    refine_candidates,
+)
+from deepdetect.utils.threads import torch_threads
+
+__all__ = [  # the shared names stay importable from here
+    "CONFIRMED_SCORE",
+    "DETECT_MAX_SIDE",
+    "JITTER_SCALES",
+    "JITTER_SHIFTS",
+    "MTCNN_FLOOR_PX",
+    "Detections",
+    "FaceDetector",
+    "detector_from_config",
+    "downscale_factor",
+    "jitter_boxes",
+    "pyramid_for_min_face",
+    "resolve_batch",
+    "torch_threads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,41 +49,6 @@ T = TypeVar("T")
 # Measured in bench/bench_mtcnn.py: on CPU per-frame detection is as fast or faster than batched
 # (batching pads nothing but pushes a huge P-Net pyramid tensor through at once), on CUDA batching wins.
 CPU_BATCH_DEFAULT = False
-# Frames with a longer side are detected on a copy downscaled to this side (boxes mapped back to full resolution):
-# MTCNN's image pyramid on a 64-megapixel photo needs gigabytes; at this size it finds the same faces. Measured with
-# bench/bench_memory.py (7999x7999 JPEG, 2 busy cores): peak RSS 1.65 GB and 11.6 s, vs 3.74 GB and 50.9 s at full size.
-DETECT_MAX_SIDE = 2048
-# MTCNN's P-Net window is 12 px and finds faces from about 20 px on its input: the floor of its pyramid that we use.
-MTCNN_FLOOR_PX = 20
-
-
-def _empty_boxes() -> np.ndarray:
-    return np.zeros((0, 4), dtype=np.float32)
-
-
-def _empty_scores() -> np.ndarray:
-    return np.zeros((0,), dtype=np.float32)
-
-
-def _empty_landmarks() -> np.ndarray:
-    return np.zeros((0, 5, 2), dtype=np.float32)
-
-
-@dataclass
-class Detections:
-    """Faces found in one frame: boxes (K,4) x1y1x2y2, scores (K,), landmarks (K,5,2), full-res pixels."""
-
-    boxes: np.ndarray = field(default_factory=_empty_boxes)
-    scores: np.ndarray = field(default_factory=_empty_scores)
-    landmarks: np.ndarray = field(default_factory=_empty_landmarks)
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    def subset(self, index: Sequence[int] | np.ndarray) -> Detections:
-        """The detections at the given indices."""
-        idx = np.asarray(index, dtype=np.int64)
-        return Detections(self.boxes[idx], self.scores[idx], self.landmarks[idx])
 
 
 def resolve_batch(batch: BatchMode, device: str | torch.device) -> bool:
@@ -69,19 +60,10 @@ def resolve_batch(batch: BatchMode, device: str | torch.device) -> bool:
     return torch.device(device).type == "cuda" or CPU_BATCH_DEFAULT
 
 
-def downscale_factor(height: int, width: int, downscale: float | None) -> float:
-    """Scale applied before detection: `downscale` > 1 is a max side in pixels, in (0, 1] a factor."""
-    if downscale is None:
-        return 1.0
-    if downscale <= 0:
-        raise ValueError(f"downscale must be positive, got {downscale}")
-    if downscale <= 1:
-        return float(downscale)
-    return min(1.0, float(downscale) / max(height, width))
-
-
 class FaceDetector:
     """MTCNN wrapper: `detect(frames)` gives one `Detections` per RGB uint8 frame."""
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -115,16 +97,7 @@ class FaceDetector:
         self.mtcnn.eval()
 
     def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB frame, got shape {frame.shape} dtype {frame.dtype}")
-        h, w = frame.shape[:2]
-        scale = min(downscale_factor(h, w, self.downscale), DETECT_MAX_SIDE / max(h, w, 1))
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            scale_x, scale_y = size[0] / w, size[1] / h
-            scale = (scale_x + scale_y) / 2
-        return np.ascontiguousarray(frame), scale
+        return prepare_frame(frame, self.downscale, DETECT_MAX_SIDE)
 
     def _run(self, stack: np.ndarray, scale: float) -> list[Detections]:
         from facenet_pytorch.models.utils.detect_face import detect_face
@@ -200,13 +173,7 @@ class FaceDetector:
         img, scale = self._prepare(frame)
         if len(cand) == 0 or min(img.shape[:2]) < 12:
             return Detections()
-        boxes, points = _refine_stages(self.mtcnn, img, cand * scale, self.device)
-        # A candidate no face was confirmed on is tried again at a few scales and shifts: P-Net proposes many
-        # windows around a face and the stages keep the best; one window per face loses faces the full detector finds.
-        missed = cand[_uncovered(cand * scale, boxes[boxes[:, 4] >= CONFIRMED_SCORE, :4])]
-        if len(missed):
-            more, more_points = _refine_stages(self.mtcnn, img, jitter_boxes(missed) * scale, self.device)
-            boxes, points = _merge(np.concatenate([boxes, more]), np.concatenate([points, more_points]))
+        boxes, points = refine_candidates(lambda c: _refine_stages(self.mtcnn, img, c, self.device), cand * scale)
         if len(boxes) == 0:
             return Detections()
         return Detections(boxes[:, :4] / scale, boxes[:, 4].copy(), points / scale)
@@ -214,44 +181,6 @@ class FaceDetector:
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Alias of `detect`."""
         return self.detect(frames)
-
-
-# A candidate counts as confirmed when a face with at least this O-Net score overlaps it.
-CONFIRMED_SCORE = 0.95
-# A candidate box that `refine` confirms no face on is tried again at these scales and shifts (fractions of its side).
-JITTER_SCALES = (0.85, 1.0, 1.2)
-JITTER_SHIFTS = ((0.0, 0.0), (-0.1, 0.0), (0.1, 0.0), (0.0, -0.1), (0.0, 0.1))
-
-
-def jitter_boxes(boxes: np.ndarray) -> np.ndarray:
-    """Every box (N,4) at each of `JITTER_SCALES` x `JITTER_SHIFTS` around its centre: (N*15, 4)."""
-    if len(boxes) == 0:
-        return boxes.reshape(0, 4)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    out = []
-    for s in JITTER_SCALES:
-        for dx, dy in JITTER_SHIFTS:
-            x, y = cx + dx * w, cy + dy * h
-            out.append(np.stack([x - s * w / 2, y - s * h / 2, x + s * w / 2, y + s * h / 2], axis=1))
-    return np.concatenate(out).astype(np.float32)
-
-
-def _uncovered(cand: np.ndarray, boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
-    """Mask of the candidate boxes that no found box overlaps by at least `iou_threshold` IoU."""
-    if len(boxes) == 0:
-        return np.ones(len(cand), dtype=bool)
-    return np.asarray(box_iou(cand, boxes).max(axis=1) < iou_threshold)
-
-
-def _merge(boxes: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """MTCNN's last NMS ("Min", 0.7) over boxes (K,5) found by separate passes, with their landmarks."""
-    from facenet_pytorch.models.utils.detect_face import nms_numpy
-
-    if len(boxes) < 2:
-        return boxes, points
-    keep = np.asarray(nms_numpy(boxes[:, :4], boxes[:, 4], 0.7, "Min"), dtype=np.int64)
-    return boxes[keep], points[keep]
 
 
 def _crops(image: torch.Tensor, boxes: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -303,30 +232,6 @@ def _refine_stages(
     boxes = bbreg(boxes, reg)
     pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], torch.zeros(len(boxes), dtype=torch.int64), 0.7, "Min")
     return boxes[pick].cpu().numpy().astype(np.float32), points[pick].cpu().numpy().astype(np.float32)
-
-
-def pyramid_for_min_face(min_face: float, slack: float, floor: int = MTCNN_FLOOR_PX) -> tuple[int, float | None]:
-    """(MTCNN minimum face size, downscale factor) that look for faces down to `slack` x `min_face` full-res px:
-    the frame is detected on a copy scaled so that size maps to MTCNN's `floor` (boxes mapped back); no
-    downscale when that size is at or under the floor."""
-    if min_face < 0 or not 0 < slack <= 1:
-        raise ValueError(f"need min_face >= 0 and slack in (0, 1], got {min_face}, {slack}")
-    size = max(floor, int(min_face * slack))
-    return size, (floor / size if size > floor else None)
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` torch intra-op threads (process-wide), restoring the previous count after."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def detector_from_config(cfg: Any) -> FaceDetector:

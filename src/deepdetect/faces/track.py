@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepdetect.faces.boxes import box_iou, box_sizes
-from deepdetect.faces.detect import Detections, FaceDetector
+from deepdetect.faces.detections import Detections, FrameDetector
 
 __all__ = ["box_iou", "box_sizes", "detect_tracked", "keyframes", "link_tracks", "select_faces"]
 
@@ -115,7 +115,7 @@ def keyframes(n: int, every: int) -> list[int]:
 
 
 def detect_tracked(
-    detector: FaceDetector,
+    detector: FrameDetector,
     frames: Sequence[np.ndarray],
     every: int = 1,
     chunk: int = 16,

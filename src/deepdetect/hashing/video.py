@@ -84,7 +84,7 @@ def scan_frames(
                 t = seen / info.fps if info.fps > 0 else float(seen)
             sampled = t + 1e-6 >= next_t
             if sampled or seen in keep:
-                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                rgb = media.frame_rgb(frame)  # display rotation applied, as predict sees it
                 yield seen, round(max(t, 0.0), 3), rgb, sampled
             if sampled:
                 yielded += 1

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from deepdetect.faces.detect import torch_threads
 from deepdetect.inference.explain import FaceEvidence
 from deepdetect.inference.pipeline import FilePipeline, FileTodo, PreparedFile
 from deepdetect.utils.pool import ordered_prefetch
+from deepdetect.utils.threads import torch_threads
 
 # Files prepared ahead of the model beyond one per worker. A prepared file holds only its crops (frames are freed once
 # cropped) and only workers hold frames, so this bounds memory; 8 vs 2 measured +5% images/s.

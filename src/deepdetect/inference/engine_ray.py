@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 
 from deepdetect.contract import ModelCard
-from deepdetect.faces.detect import torch_threads
 from deepdetect.inference.explain import FaceEvidence
 from deepdetect.inference.pipeline import FilePipeline, FileTodo, PreparedFile
 from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import PredictSettings
-from deepdetect.inference.stages.faces import predict_detector
+from deepdetect.inference.stages.faces import detector_backend, detector_uses_torch, predict_detector
 from deepdetect.inference.stages.known import open_index
 from deepdetect.inference.stages.record import RunInfo, new_record
+from deepdetect.utils.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def build_pipeline(recipe: PipelineRecipe, for_model: bool) -> FilePipeline:
         predictor = Predictor.from_path(recipe.model_path, device=s.device, batch_size=s.batch_size)
         detector = None
         if not for_model:
-            detector = predict_detector(predictor.contract, s.device, 1, s.detect_min_face_fraction)
+            backend = detector_backend(s.detector, predictor.kind, s.device)
+            detector = predict_detector(predictor.contract, s.device, 1, s.detect_min_face_fraction, backend)
         matcher = open_index(s.index) if for_model and s.index is not None else None
         _BUILT[key] = FilePipeline(predictor, detector, s, recipe.run, matcher, file_progress=False)
     return _BUILT[key]
@@ -76,7 +77,8 @@ def _prepare(row: dict[str, Any], recipe: PipelineRecipe) -> dict[str, Any]:
     """Ray task: decode and find the faces of one file."""
     todo: FileTodo = pickle.loads(row["todo"])  # written by this module's driver, never read from a file
     pipeline = build_pipeline(recipe, for_model=False)
-    with torch_threads(recipe.settings.detect_threads):
+    threads = recipe.settings.detect_threads if detector_uses_torch(pipeline.detector) else None
+    with torch_threads(threads):
         prep = pipeline.prepare(todo)
     prep.start = time.perf_counter() - prep.start  # seconds so far: clocks differ between processes and nodes
     return {"order": row["order"], "prep": pickle.dumps(prep)}

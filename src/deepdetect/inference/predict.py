@@ -13,7 +13,7 @@ record names.
 
 A run writes `<output>.run.json` beside the output (run id, times, tool version, settings, the model card, the
 operating point); `resume` keeps an output's complete records and skips inputs already recorded with the same
-absolute path and sha256; explanations of the top flagged files are made in a second pass at the end.
+absolute path (its exact bytes) and sha256; explanations of the top flagged files are made in a second pass at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,18 @@ from deepdetect.inference.runlog import (
     write_header,
 )
 from deepdetect.inference.settings import PredictSettings, SettingsError, model_trust_warning
-from deepdetect.inference.stages.faces import TRACK_MAX_GAP_S, detector_on_cpu, predict_detector, tracking_interval
+from deepdetect.inference.stages.faces import (
+    TRACK_MAX_GAP_S,
+    detector_backend,
+    detector_on_cpu,
+    detector_uses_torch,
+    predict_detector,
+    tracking_interval,
+)
 from deepdetect.inference.stages.known import open_index
-from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, record_key, utc_now
+from deepdetect.inference.stages.record import READ_STATUSES, STATUSES, RunInfo, path_key, record_key, utc_now
 from deepdetect.media import MediaError, is_media_name, iter_media_files
 from deepdetect.utils.io import sha256_file
-from deepdetect.utils.paths import printable_text
 from deepdetect.utils.procs import interrupt_on_sigterm
 
 __all__ = [  # predict's public names, wherever they are defined
@@ -55,10 +61,12 @@ __all__ = [  # predict's public names, wherever they are defined
     "STATUSES",
     "TRACK_MAX_GAP_S",
     "FilePipeline",
+    "PredictFailed",
     "PredictInterrupted",
     "PredictSummary",
     "PreparedFile",
     "RunInfo",
+    "detector_backend",
     "detector_on_cpu",
     "expand_inputs",
     "predict_detector",
@@ -73,6 +81,15 @@ __all__ = [  # predict's public names, wherever they are defined
 ]
 
 log = logging.getLogger(__name__)
+
+
+class PredictFailed(Exception):
+    """Raised by `run_predict` when records could not be written (a full disk): the records before are kept, the
+    run header says `failed` with the reason; `.summary` holds the counts, `str()` the one-line reason."""
+
+    def __init__(self, summary: PredictSummary) -> None:
+        super().__init__(summary.failed)
+        self.summary = summary
 
 
 class PredictInterrupted(Exception):
@@ -107,10 +124,10 @@ def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, M
 
 
 def _already_done(
-    path: Path, done: Container[tuple[str, str | None]], done_paths: Container[str]
+    path: Path, done: Container[tuple[bytes | None, str | None]], done_paths: Container[bytes | None]
 ) -> tuple[bool, str | None]:
     """(whether this path with its current content is recorded already, its sha256 when it was computed)."""
-    abs_path = printable_text(os.path.abspath(path))
+    abs_path = path_key(path)
     if abs_path not in done_paths:
         return False, None
     try:
@@ -143,7 +160,7 @@ class RunParts:
     """What a run adds around the stages: records already done (resume), the explanation keeper, the known-content
     matcher, and where Ray's shards go."""
 
-    done: Sequence[tuple[str, str | None]] = ()
+    done: Sequence[tuple[bytes | None, str | None]] = ()
     keep: TopFlagged | None = None
     matcher: Matcher | None = None
     shard_dir: str | os.PathLike[str] | None = None
@@ -163,7 +180,8 @@ def predict_files(
 
     `settings.workers` threads decode, detect and crop the next files while the model scores the current ones
     (at most `workers + PREFETCH_FILES` files in flight); crops of consecutive files share one model call of
-    about `settings.batch_size` crops. Torch runs with `settings.detect_threads` threads while this iterates.
+    about `settings.batch_size` crops. Torch (where the detector or the model runs on it) runs with
+    `settings.detect_threads` threads while this iterates.
     With `settings.engine == "ray"` the same stages run on Ray (`engine_ray`: `settings.workers` model actors,
     the cluster at `settings.ray_address`, JSONL shards in a fresh folder inside `shard_dir`).
     """
@@ -194,7 +212,8 @@ def predict_files(
         results = run_ray(recipe, todo(), predictor.contract, settings.ray_address, workers, shard_dir)
     else:
         pipeline = FilePipeline(predictor, detector, settings, run, matcher, file_progress=settings.workers == 0)
-        threads = settings.detect_threads if detector_on_cpu(detector) else None
+        torch_used = detector_uses_torch(detector) or predictor.kind == "torch"
+        threads = settings.detect_threads if detector_on_cpu(detector) and torch_used else None
         results = run_local(pipeline, todo(), settings.workers, threads)
     with bar:
         for rec, evidence in results:
@@ -218,7 +237,7 @@ def run_predict(
     `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
     The summary's `trust` says why the model's labels should not be taken at face value at that point (or None).
     """
-    from deepdetect.inference.writers import RecordWriter
+    from deepdetect.inference.writers import OutputWriteError, RecordWriter
 
     settings = settings or PredictSettings()
     predictor = (
@@ -226,6 +245,8 @@ def run_predict(
         if isinstance(model, Predictor)
         else Predictor.from_path(model, device=settings.device, batch_size=settings.batch_size)
     )
+    # The run header records the face detector's backend the run used, not `auto`.
+    settings = replace(settings, detector=detector_backend(settings.detector, predictor.kind, settings.device))
     run = RunInfo.start(predictor, settings)
     trust = model_trust_warning(predictor.contract, run.operating_point)
     summary = PredictSummary(run.run_id, run.operating_point, trust=trust)
@@ -249,6 +270,7 @@ def run_predict(
                 settings.device,
                 frame_workers=max(1, settings.workers),
                 min_face_fraction=settings.detect_min_face_fraction,
+                backend=settings.detector,
             )
             done = [record_key(r) for r in writer.existing]
             parts = RunParts(done=done, keep=keep, matcher=matcher, shard_dir=output_dir)
@@ -266,9 +288,20 @@ def run_predict(
         if header is None:
             raise  # stopped before the run began: nothing to record
         summary.interrupted = str(exc) or "SIGINT"
+    except OutputWriteError as exc:  # a full disk: what was written stays, the header says why the run stopped
+        if header is None:
+            raise
+        summary.failed = str(exc)
     assert header is not None
     finish_header(header, summary)
-    write_header(header_path, header)
+    try:
+        write_header(header_path, header)
+    except OSError as exc:
+        if not summary.failed:
+            raise
+        log.warning("could not mark the run failed in %s: %s", header_path, exc)
+    if summary.failed:
+        raise PredictFailed(summary)
     if summary.interrupted:
         raise PredictInterrupted(summary)
     if settings.report:

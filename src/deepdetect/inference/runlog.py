@@ -36,6 +36,7 @@ class PredictSummary:
     known: int = 0  # records that matched the known-content index
     report: Path | None = None
     interrupted: str | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), else None
+    failed: str | None = None  # why the run stopped early for itself (records could not be written), else None
     trust: str | None = None  # why the model's labels should not be taken at face value (settings.model_trust_warning)
 
     def count(self, rec: dict[str, Any]) -> None:
@@ -94,10 +95,14 @@ def start_header(
 
 
 def finish_header(header: dict[str, Any], summary: PredictSummary) -> None:
-    """Mark a header finished (or `interrupted`, when a signal stopped the run) now, with the run's counts."""
+    """Mark a header finished now (or `interrupted`, when a signal stopped the run, or `failed`, with `error`, when
+    it could not go on), with the run's counts."""
+    status = "failed" if summary.failed else "interrupted" if summary.interrupted else "finished"
+    if summary.failed:
+        header["error"] = summary.failed
     header.update(
         finished_at=utc_now(),
-        status="interrupted" if summary.interrupted else "finished",
+        status=status,
         counts={
             "scored": summary.scored,
             "resumed": summary.resumed,

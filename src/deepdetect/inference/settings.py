@@ -9,6 +9,7 @@ from typing import Any
 from deepdetect.contract import Calibration, ModelCard
 from deepdetect.contract.aggregate import AGGREGATIONS
 from deepdetect.contract.trust import lowest_supported_fpr, trust_problems, val_reals
+from deepdetect.media import MAX_FRAMES_PER_VIDEO
 
 PREDICT_AGGREGATIONS = tuple(a for a in AGGREGATIONS if a != "confidence")  # mean | max | topk
 
@@ -20,6 +21,8 @@ class SettingsError(ValueError):
 # Full face detection on every 4th sampled video frame, the others tracked: measured in docs/performance.md.
 DETECT_EVERY_DEFAULT = 4
 ENGINES = ("local", "ray")
+# MTCNN's backend: `auto` is ONNX Runtime for an ONNX model on the CPU (no PyTorch import), else PyTorch.
+DETECTORS = ("auto", "ort", "torch")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class PredictSettings:
     is torch's thread count during the run on CPU (None: leave it as it is); MTCNN searches faces down to
     `detect_min_face_fraction` x the contract's `min_face` (never under its 20 px floor); in a video the full
     detector runs on every `detect_every`-th sampled frame and the frames between follow the faces
-    (`faces.track.detect_tracked`; 1: the full detector on every frame).
+    (`faces.track.detect_tracked`; 1: the full detector on every frame). `detector` picks MTCNN's backend
+    (`stages.faces.detector_backend`).
     """
 
     device: str = "cpu"
@@ -56,6 +60,7 @@ class PredictSettings:
     detect_every: int = DETECT_EVERY_DEFAULT
     engine: str = "local"  # where the stages run: local threads, or Ray Data (`inference.engine_ray`)
     ray_address: str = "local"  # --engine ray: `local` starts Ray here; `auto` or host:port joins a cluster
+    detector: str = "auto"  # MTCNN on `ort` (ONNX Runtime) or `torch`; `auto`: ort for an ONNX model on the CPU
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -66,8 +71,8 @@ class PredictSettings:
             raise SettingsError("detect min face fraction must be in (0, 1]")
         if self.detect_every < 1:
             raise SettingsError("detect every must be >= 1 (1: the full detector on every sampled frame)")
-        if self.frames is not None and self.frames < 1:
-            raise SettingsError("frames must be positive")
+        if self.frames is not None and not 1 <= self.frames <= MAX_FRAMES_PER_VIDEO:
+            raise SettingsError(f"frames must be in [1, {MAX_FRAMES_PER_VIDEO}]")
         if self.batch_size < 1:
             raise SettingsError("batch size must be positive")
         if self.threshold is not None and self.fpr is not None:
@@ -84,6 +89,8 @@ class PredictSettings:
             raise SettingsError("give --overwrite or --resume, not both")
         if self.engine not in ENGINES:
             raise SettingsError(f"unknown engine {self.engine!r}; expected one of {ENGINES}")
+        if self.detector not in DETECTORS:
+            raise SettingsError(f"unknown detector {self.detector!r}; expected one of {DETECTORS}")
         if self.engine == "ray" and self.explain_dir:
             raise SettingsError("--explain is not available with --engine ray (the flagged crops stay on the workers)")
 

@@ -12,6 +12,7 @@ lacking its newline. JSON lines keep exact paths (names that are not UTF-8 as `\
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -69,6 +70,17 @@ class OutputExistsError(OSError):
 
 class OutputFormatError(ValueError):
     """Raised when an output to resume is not a predict output of this format (a bad line, other CSV columns)."""
+
+
+class OutputWriteError(OSError):
+    """Raised when a record cannot be written (the disk is full, a quota is reached, an I/O error): the records
+    before it are complete lines in the file; the one being written may be half a line (`resume` drops it). Its
+    message is one line, "disk full ..." for ENOSPC and EDQUOT; `errno` is the cause's."""
+
+    def __init__(self, path: str | os.PathLike[str], cause: OSError) -> None:
+        what = "disk full" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot write"
+        super().__init__(f"{what} while writing {os.fsdecode(path)} ({cause.strerror or cause})")
+        self.errno = cause.errno
 
 
 def _jsonl_lines(data: bytes, keepends: bool = False) -> list[str]:
@@ -164,8 +176,11 @@ class RecordWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             check_regular(self.path)
-        # no O_TRUNC: the file is emptied only once the lock is ours, so a refused second run destroys nothing
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        if self.path.is_symlink():
+            raise OSError(f"{self.path} is a symlink; records are never written through one")
+        # no O_TRUNC: the file is emptied only once the lock is ours, so a refused second run destroys nothing;
+        # O_NOFOLLOW: a symlink put in its place meanwhile is refused, not followed
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -209,9 +224,12 @@ class RecordWriter:
     def _write(self, text: str) -> None:
         assert self._fd is not None, "use RecordWriter as a context manager"
         data = text.encode("utf-8")
-        while data:  # one call for a whole record in practice; the loop only covers a short write
-            written = os.write(self._fd, data)
-            data = data[written:]
+        try:
+            while data:  # one call for a whole record in practice; the loop only covers a short write
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError as exc:
+            raise OutputWriteError(self.path, exc) from exc
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (one line, one write) to the file."""
@@ -252,6 +270,9 @@ class RecordWriter:
         if self._fd is not None:
             try:
                 os.fsync(self._fd)
+            except OSError as err:  # a full disk can fail the flush too: say so once, never over another error
+                if exc is None:
+                    raise OutputWriteError(self.path, err) from err
             finally:
                 os.close(self._fd)  # also releases the lock
                 self._fd = None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from deepdetect.training.settings import TrainConfigError
-from deepdetect.utils.csvcells import neutralise_frame, restore_frame
+from deepdetect.utils.csvcells import frame_csv, restore_frame
 from deepdetect.utils.io import atomic_write_text
 
 VAL_SCORES = "val_scores.csv"
@@ -20,9 +20,8 @@ COLUMNS = ("crop_path", "video_id", "source", "group", "label")
 def write_val_scores(path: Path, rows: pd.DataFrame, logits: np.ndarray) -> None:
     """`rows`' identifying columns and each one's logit, as CSV (text cells spreadsheet-safe, `utils/csvcells.py`)."""
     table = rows.loc[:, [c for c in COLUMNS if c in rows.columns]].reset_index(drop=True)
-    table = neutralise_frame(table, [c for c in COLUMNS if c in table.columns])
     table["logit"] = np.asarray(logits, dtype=np.float64)
-    atomic_write_text(path, table.to_csv(index=False))
+    atomic_write_text(path, frame_csv(table, [c for c in COLUMNS if c in table.columns]))
 
 
 def read_out_of_fold(runs: Sequence[str | Path]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""File IO: atomic writes (temp file + rename) and opens that only ever read regular files."""
+"""File IO: atomic writes (temp file + rename), opens that only ever read regular files, output paths that destroy
+nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -118,3 +119,35 @@ def weights_version(path: str | os.PathLike[str]) -> str:
     if digest is None:
         raise OSError(f"cannot read {path}")
     return digest[:12]
+
+
+class OutputPathError(ValueError):
+    """Raised when an output path is a symlink, names the same file as another output, or is one of the inputs."""
+
+
+def _same_file_key(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(path)
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """Refuse, before any work, an output that would destroy something: one that is a symlink (writing would follow
+    it onto another file, or replace the link), two outputs naming one file, or an output that is one of `inputs`.
+
+    `outputs` maps a name for the message (e.g. `--report`) to a path (None or "-": not written, skipped).
+    """
+    taken: dict[str, str] = {}
+    given = {_same_file_key(p) for p in inputs}
+    for flag, path in outputs.items():
+        if path is None or os.fspath(path) == "-":
+            continue
+        name = os.fsdecode(path)
+        if os.path.islink(path):
+            raise OutputPathError(f"{flag} {name} is a symlink; name the file it points to, or another path")
+        key = _same_file_key(path)
+        if key in taken:
+            raise OutputPathError(f"{flag} {name} is the same file as {taken[key]}; give each output its own path")
+        if key in given:
+            raise OutputPathError(f"{flag} {name} is one of the inputs; writing it would destroy that input")
+        taken[key] = flag

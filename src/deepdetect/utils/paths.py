@@ -26,7 +26,7 @@ def is_utf8_name(path: str | os.PathLike[str]) -> bool:
     return True
 
 
-def printable_path(path: str | os.PathLike[str]) -> str:
+def printable_path(path: str | bytes | os.PathLike[str]) -> str:
     """Valid UTF-8 text for any path: bytes that are not UTF-8 appear as `\\xNN` escapes."""
     return printable_text(os.fspath(path) if not isinstance(path, bytes) else os.fsdecode(path))
 

@@ -1,5 +1,6 @@
 """The faces stage: find the faces of a file's frames (tracked between keyframes in a video), keep those the
-model's contract allows and crop them; also the face detector that predict uses for a model."""
+model's contract allows and crop them; also the face detector that predict uses for a model (MTCNN on PyTorch, or
+the same cascade on ONNX Runtime, which spares a run with an ONNX model from importing PyTorch)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 from tqdm import tqdm
 
 from deepdetect.contract import ModelCard
-from deepdetect.faces.detect import MTCNN_FLOOR_PX, Detections, FaceDetector, pyramid_for_min_face
+from deepdetect.faces.detections import MTCNN_FLOOR_PX, Detections, FrameDetector, pyramid_for_min_face
 from deepdetect.faces.track import detect_tracked, select_faces
+from deepdetect.inference.settings import DETECTORS
 
 FILE_PROGRESS_DELAY_S = 2.0  # a file's own progress bar appears only once it has taken this long
 # Faces are followed between keyframes only when the sampled frames are at most this far apart: over longer gaps
@@ -28,20 +30,48 @@ class Faces:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
+def detector_backend(choice: str, model_kind: str, device: str = "cpu") -> str:
+    """The MTCNN backend a run uses: `ort` or `torch` as asked; `auto` is `ort` for an ONNX model on the CPU (the
+    run then needs no PyTorch) and `torch` otherwise (a checkpoint loads PyTorch anyway; CUDA runs MTCNN on it)."""
+    if choice not in DETECTORS:
+        raise ValueError(f"unknown detector {choice!r}; expected one of {DETECTORS}")
+    if choice != "auto":
+        return choice
+    return "ort" if model_kind == "onnx" and device == "cpu" else "torch"
+
+
 def predict_detector(
-    contract: ModelCard, device: str = "cpu", frame_workers: int = 1, min_face_fraction: float = 0.5
-) -> FaceDetector:
+    contract: ModelCard,
+    device: str = "cpu",
+    frame_workers: int = 1,
+    min_face_fraction: float = 0.5,
+    backend: str = "torch",
+) -> FrameDetector:
     """MTCNN for this model's contract: it looks for faces down to `min_face_fraction` x the contract's `min_face`
     (smaller ones are dropped anyway), on a copy scaled so that size maps to MTCNN's 20 px floor (never below the
-    contract's own `detector_min_face_size`); a video's frames are detected on `frame_workers` threads."""
+    contract's own `detector_min_face_size`); a video's frames are detected on `frame_workers` threads. `backend`:
+    `torch` (facenet-pytorch on `device`) or `ort` (the same cascade on ONNX Runtime, on the CPU)."""
     floor = max(MTCNN_FLOOR_PX, int(contract.face_crop.detector_min_face_size or MTCNN_FLOOR_PX))
     size, scale = pyramid_for_min_face(contract.min_face, min_face_fraction, floor=floor)
+    if backend == "ort":
+        from deepdetect.faces.mtcnn_ort import OrtFaceDetector
+
+        return OrtFaceDetector(min_face_size=size, downscale=scale, frame_workers=frame_workers)
+    if backend != "torch":
+        raise ValueError(f"unknown detector backend {backend!r}; expected ort or torch")
+    from deepdetect.faces.detect import FaceDetector
+
     return FaceDetector(device=device, min_face_size=size, downscale=scale, frame_workers=frame_workers)
 
 
 def detector_on_cpu(detector: Any) -> bool:
     """Whether the face detector runs on the CPU (torch's thread count matters only there)."""
     return str(getattr(detector, "device", "cpu")).startswith("cpu")
+
+
+def detector_uses_torch(detector: Any) -> bool:
+    """Whether the face detector runs on PyTorch (an ONNX Runtime detector sets its own threads)."""
+    return getattr(detector, "backend", "torch") == "torch"
 
 
 def tracking_interval(decoded: Sequence[tuple[int, np.ndarray]], fps: float, every: int) -> int:

@@ -3,6 +3,7 @@ what every record of a run shares (`RunInfo`)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from deepdetect.inference.explain import FaceEvidence
 from deepdetect.inference.predictor import Predictor
 from deepdetect.inference.settings import OperatingPointChoice, PredictSettings, choose_operating_point
 from deepdetect.inference.stages.score import FileScore
-from deepdetect.utils.paths import path_bytes_b64, printable_text
+from deepdetect.utils.paths import is_utf8_name, path_bytes_b64, printable_path
 
 STATUSES = (
     "ok",
@@ -145,8 +146,27 @@ def flagged_evidence(rec: dict[str, Any], faces: list[dict[str, Any]], crops: li
     )
 
 
-def record_key(rec: dict[str, Any]) -> tuple[str, str | None]:
-    """(absolute path as printable text, sha256) of a record: what `resume` matches inputs on (CSV keeps names
-    that are not UTF-8 only as `\\xNN` text, so both sides are compared in that form)."""
-    abs_path = rec.get("abs_path") or os.path.abspath(str(rec.get("path")))
-    return printable_text(str(abs_path)), rec.get("sha256")
+def path_key(path: str | os.PathLike[str]) -> bytes:
+    """The exact bytes of a path made absolute: what `resume` matches inputs on."""
+    return os.fsencode(os.path.abspath(path))
+
+
+def record_key(rec: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """(exact bytes of the record's absolute path, sha256): what `resume` matches inputs on (`path_key`).
+
+    JSON lines keep a name that is not UTF-8 as surrogate escapes, so its bytes come back as they were. A CSV cell
+    shows such a name as `\\xNN` text, which a name spelling a literal backslash could equal, so the bytes come
+    from `path_bytes_b64` instead (the path as given, made absolute here); when that no longer matches the
+    recorded `abs_path` (a relative path resumed from another folder), the key is None and the file is scored
+    again rather than skipped as someone else's record.
+    """
+    abs_path = str(rec.get("abs_path") or os.path.abspath(str(rec.get("path"))))
+    digest = rec.get("sha256")
+    b64 = rec.get("path_bytes_b64")
+    try:
+        if not b64 or not is_utf8_name(abs_path):
+            return os.fsencode(abs_path), digest
+        exact = os.path.abspath(base64.b64decode(str(b64), validate=True))
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate no name holds, or a cell that is not base64
+        return None, digest
+    return (exact if printable_path(exact) == abs_path else None), digest

@@ -35,13 +35,16 @@ def _kernel_name() -> str:
     return name
 
 
+CELL_TIMEOUT_S = 900  # a cell (extraction, training) on 2 busy cores; a hang still fails, well inside CI's budget
+
+
 def _run(name: str, cwd: Path, env: dict[str, str]) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         NotebookClient(
-            nb, timeout=120, kernel_name=_kernel_name(), resources={"metadata": {"path": str(cwd)}}
+            nb, timeout=CELL_TIMEOUT_S, kernel_name=_kernel_name(), resources={"metadata": {"path": str(cwd)}}
         ).execute()
     finally:
         for k, v in old.items():

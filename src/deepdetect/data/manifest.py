@@ -211,6 +211,16 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     atomic_write_text(path, frame_csv(frame, text_cols, MANIFEST_EXACT))
 
 
+def write_rows(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Rows read by `read_manifest(s)` as a manifest of their own at `path` (folders made), their crop paths made
+    absolute so the new file finds the crops from any folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = frame.assign(crop_path=frame["abs_crop_path"].astype(str)).drop(columns=["abs_crop_path"])
+    write_manifest(rows.reset_index(drop=True), path)
+    return path
+
+
 def write_failures(records: Sequence[FailureRecord] | pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write failures.csv atomically, text cells spreadsheet-safe (as in `write_manifest`)."""
     if isinstance(records, pd.DataFrame):

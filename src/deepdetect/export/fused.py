@@ -149,19 +149,16 @@ def fused_card(stacker: Stacker, cards: list[ModelCard], versions: list[str], ve
     )
 
 
-def _parity(
-    onnx_path: Path, models: list[torch.nn.Module], stacker: Stacker, cards: list[ModelCard], settings: ExportSettings
-) -> dict[str, Any]:
+def _parity(onnx_path: Path, fused: FusedDetector, cards: list[ModelCard], settings: ExportSettings) -> dict[str, Any]:
     """The ONNX outputs against the stacker sum of each expert's PyTorch logits, on real crops when known."""
     par = settings.parity
     manifest = par.manifest or (cards[0].training_data or {}).get("manifest")
     crops = load_check_crops(manifest, par.n, cards[0].preprocess.input_size, split=par.split)
     batch = prepared(crops, cards[0].preprocess)
-    scale = np.array([w / c.temperature for w, c in zip(stacker.weights, cards, strict=True)])
-    ref_contrib = np.stack([torch_logits(m, batch) for m in models], axis=1) * scale
+    ref_contrib = np.stack([torch_logits(m, batch) for m in fused.experts], axis=1) * fused.scale.numpy()
     session = ort_session(onnx_path)
     logit, contrib = session.run([OUTPUT_NAME, EXPERTS_NAME], {session.get_inputs()[0].name: batch})
-    out = compare(ref_contrib.sum(axis=1) + stacker.bias, np.asarray(logit).reshape(-1), 1.0, par.atol)
+    out = compare(ref_contrib.sum(axis=1) + float(fused.bias), np.asarray(logit).reshape(-1), 1.0, par.atol)
     out["max_abs_diff_experts"] = float(np.max(np.abs(ref_contrib - np.asarray(contrib)))) if len(batch) else None
     return {**out, "n_inputs": len(batch), "inputs": crops.source, "atol": par.atol}
 
@@ -187,7 +184,7 @@ def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
         validate_signature(proto)
         onnx.save(proto, str(tmp))
     log.info("wrote %s: %d experts (%s)", onnx_path, len(models), ", ".join(stacker.experts))
-    parity = _parity(onnx_path, models, stacker, cards, settings)
+    parity = _parity(onnx_path, fused, cards, settings)
     report = {
         "onnx": str(onnx_path),
         "fusion": str(settings.fusion),

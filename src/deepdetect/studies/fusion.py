@@ -58,16 +58,12 @@ def _features(
 
 def validation_rows(manifests: Sequence[Path], out_dir: Path, seed: int) -> list[Path]:
     """The val split of `manifests` (up to 8 frames per video) as one manifest, plus a self-blend of each val real."""
-    from deepdetect.data.manifest import read_manifests, select_split, write_manifest
+    from deepdetect.data.manifest import read_manifests, select_split, write_rows
     from deepdetect.data.sbi import write_sbi_manifest
 
     frame = select_split(read_manifests([str(m) for m in manifests]), "val")
     frame = frame.groupby("video_id", sort=False).head(VAL_FRAMES_PER_VIDEO).reset_index(drop=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    val_path = out_dir / "val" / "manifest.csv"
-    val_path.parent.mkdir(parents=True, exist_ok=True)
-    rel = frame.assign(crop_path=frame["abs_crop_path"].astype(str)).drop(columns=["abs_crop_path"])
-    write_manifest(rel, val_path)
+    val_path = write_rows(frame, out_dir / "val" / "manifest.csv")
     sbi = write_sbi_manifest(frame[frame["label"] == "real"], out_dir / "val_sbi", seed=seed)
     return [val_path, sbi]
 

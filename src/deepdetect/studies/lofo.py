@@ -154,15 +154,10 @@ def rows_for(
 
 def reals_only(manifest: Path, out: Path) -> Path:
     """The real rows of `manifest` (crop paths made absolute) as a manifest under `out`."""
-    from deepdetect.data.manifest import read_manifests, write_manifest
+    from deepdetect.data.manifest import read_manifests, write_rows
 
     frame = read_manifests([str(manifest)])
-    frame = frame[frame["label"] == "real"]
-    rel = frame.assign(crop_path=frame["abs_crop_path"].astype(str)).drop(columns=["abs_crop_path"])
-    path = out / "manifest.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_manifest(rel.reset_index(drop=True), path)
-    return path
+    return write_rows(frame[frame["label"] == "real"], out / "manifest.csv")
 
 
 def recipe_manifests(cfg: DictConfig, name: str, data: StudyData, out: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from PIL import Image
 from deepdetect.faces.boxes import box_iou, nms
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.mtcnn_onnx import mtcnn_onnx_paths, weights_dir, weights_key
-from deepdetect.faces.mtcnn_ort import OrtFaceDetector, area_resample, integral_image, pyramid_scales
+from deepdetect.faces.mtcnn_ort import OrtFaceDetector, area_resample, area_resize, integral_image, pyramid_scales
 from deepdetect.inference.predict import run_header_path
 from deepdetect.inference.settings import PredictSettings, SettingsError
 from deepdetect.inference.stages.faces import detector_backend
@@ -63,6 +63,32 @@ def test_area_resample_is_torch_area_interpolation() -> None:
     want = (torch.nn.functional.interpolate(t[:, :, 5:30, 9:40], size=(24, 24), mode="area") - 127.5) * 0.0078125
     got = area_resample(table, np.array([[5, 30]]), np.array([[9, 40]]), (24, 24))
     np.testing.assert_allclose(got, want.numpy(), atol=1e-6)
+
+
+def test_area_resize_is_area_resample_of_the_whole_image() -> None:
+    """The pyramid's two-pass resampling gives exactly the whole-image `area_resample` (hence torch's "area")."""
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)
+    table = integral_image(img)
+    for size in [(43, 33), (30, 23), (12, 12), (61, 47), (80, 50)]:
+        want = area_resample(table, np.array([[0, 61]]), np.array([[0, 47]]), size)[0]
+        np.testing.assert_array_equal(area_resize(table, size), want)
+
+
+def test_batched_cascade_gives_the_per_frame_faces(pair: tuple[FaceDetector, OrtFaceDetector]) -> None:
+    """Frames of one size through each net together give the records of one frame at a time (and of torch)."""
+    frames = [lfw_face(i, canvas=240, offset=(20 + 9 * i, 30 + 7 * i)) for i in range(5)]
+    frames.append(np.full((240, 240, 3), 90, np.uint8))  # no face: an empty entry among the others
+    frames.append(astronaut()[100:340, 150:390].copy())
+    per_frame = OrtFaceDetector(batched=False).detect(frames)
+    batched = OrtFaceDetector(batched=True, frame_workers=2, batch_size=3).detect(frames)
+    assert sum(len(d) for d in per_frame) >= 5 and len(per_frame[5]) == 0
+    for a, b in zip(per_frame, batched, strict=True):
+        np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-3)
+        np.testing.assert_allclose(b.landmarks, a.landmarks, atol=1e-3)
+        np.testing.assert_allclose(b.scores, a.scores, atol=1e-5)
+    for img in frames:
+        assert_same_faces(img, pair)
 
 
 def test_nms_union_is_torchvision_nms() -> None:
@@ -140,7 +166,8 @@ def test_detector_choice() -> None:
 
 
 def test_predict_with_onnx_model_never_imports_torch(tmp_path: Path, mtcnn_onnx_cache: Path) -> None:
-    """`deepdetect-predict FILE --model EX/model.onnx`: ORT detector by default, PyTorch never imported, a face."""
+    """`deepdetect-predict FILE --model EX/model.onnx`: ORT detector by default, a face, and none of PyTorch, onnx
+    or pandas imported (each costs start-up)."""
     from deepdetect.export.pipeline import export
     from test_export import export_cfg, make_tiny_checkpoint
 
@@ -154,13 +181,15 @@ def test_predict_with_onnx_model_never_imports_torch(tmp_path: Path, mtcnn_onnx_
         from deepdetect.cli.predict import main
         rc = main([{str(image)!r}, "--model", {str(tmp_path / "ex" / "model.onnx")!r}, "--output", {str(out)!r},
                    "--quiet"])
-        print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules, "facenet": "facenet_pytorch" in sys.modules}}))
+        heavy = {{name: name in sys.modules for name in ("torch", "facenet_pytorch", "onnx", "pandas")}}
+        print(json.dumps({{"rc": rc, **heavy}}))
     """
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert '{"rc": 0, "torch": false, "facenet": false}' in done.stdout
+    # the contract is read through onnxruntime's session, and the record writer needs no pandas (start-up)
+    assert '{"rc": 0, "torch": false, "facenet_pytorch": false, "onnx": false, "pandas": false}' in done.stdout
     rec = json.loads(out.read_text().splitlines()[0])
     assert rec["status"] == "ok" and rec["n_faces"] == 1
     assert json.loads(run_header_path(out).read_text())["settings"]["detector"] == "ort"  # auto resolved

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from deepdetect.contract import ContractValueError, ModelCard, check_contract_values
 from deepdetect.contract.card import ONNX_FORMAT
+
+if TYPE_CHECKING:  # onnx (and its ml_dtypes, ~0.8 s) is imported only to build or load a proto, never by predict
+    import onnx
+    import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ def write_contract(model: onnx.ModelProto, contract: dict[str, Any]) -> None:
 
 
 def _load(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProto:
+    import onnx
+
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path
     path = Path(model_or_path)
@@ -78,32 +83,56 @@ def _load(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> onnx.Model
         raise OnnxContractError(f"{path} is not a readable ONNX model: {exc}") from exc
 
 
-def validate_signature(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> tuple[int, int]:
-    """Check one float32 input [N,3,H,W] and one [N] output (a fused model: a second output `experts`); returns
-    (H, W) or raises OnnxContractError."""
-    model = _load(model_or_path)
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+def check_signature(
+    inputs: Sequence[tuple[str, str, Sequence[int | str | None]]], outputs: Sequence[str]
+) -> tuple[int, int]:
+    """Check the graph's inputs (name, element type as ONNX spells it, e.g. "float", dims: int, or a name / None
+    when not fixed) and output names: one float32 input [N,3,H,W] and one [N] output (a fused model: a second output
+    `experts`); returns (H, W) or raises OnnxContractError."""
     if len(inputs) != 1:
         raise OnnxContractError(f"expected one input [N,3,H,W] float32, found {len(inputs)} inputs")
-    tensor = inputs[0].type.tensor_type
-    if tensor.elem_type != onnx.TensorProto.FLOAT:
-        dtype = onnx.TensorProto.DataType.Name(tensor.elem_type)
-        raise OnnxContractError(f"input {inputs[0].name!r} must be float32 [N,3,H,W], got {dtype}")
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    name, elem, shape = inputs[0]
+    if elem != "float":
+        raise OnnxContractError(f"input {name!r} must be float32 [N,3,H,W], got {elem}")
+    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
     if len(dims) != 4 or dims[1] != 3 or dims[2] is None or dims[3] is None:
         shown = [d if d is not None else "?" for d in dims]
-        raise OnnxContractError(f"input {inputs[0].name!r} must be [N,3,H,W] with fixed H and W, got {shown}")
-    outputs = [o.name for o in model.graph.output]
+        raise OnnxContractError(f"input {name!r} must be [N,3,H,W] with fixed H and W, got {shown}")
     if not (len(outputs) == 1 or (len(outputs) == 2 and outputs[1] == EXPERTS_NAME)):
-        raise OnnxContractError(f"expected one output (logit [N]) and optionally {EXPERTS_NAME!r}, found {outputs}")
+        found = list(outputs)
+        raise OnnxContractError(f"expected one output (logit [N]) and optionally {EXPERTS_NAME!r}, found {found}")
     return int(dims[2]), int(dims[3])
 
 
-def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The deepdetect contract stored in an ONNX file, after checking its signature and contents."""
-    model = _load(path)
-    hw = validate_signature(model)
-    props = {p.key: p.value for p in model.metadata_props}
+def validate_signature(model_or_path: onnx.ModelProto | str | os.PathLike[str]) -> tuple[int, int]:
+    """`check_signature` on an ONNX model or file: (H, W) or OnnxContractError."""
+    import onnx
+
+    model = _load(model_or_path)
+    weights = {t.name for t in model.graph.initializer}
+    inputs = []
+    for i in model.graph.input:
+        if i.name in weights:
+            continue
+        tensor = i.type.tensor_type
+        elem = onnx.TensorProto.DataType.Name(tensor.elem_type).lower()
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        inputs.append((i.name, elem, dims))
+    return check_signature(inputs, [o.name for o in model.graph.output])
+
+
+def session_signature(session: ort.InferenceSession) -> tuple[int, int]:
+    """`check_signature` on a loaded onnxruntime session (what predict reads, without importing onnx)."""
+    inputs = [
+        (i.name, str(i.type).removeprefix("tensor(").removesuffix(")"), list(i.shape)) for i in session.get_inputs()
+    ]
+    return check_signature(inputs, [o.name for o in session.get_outputs()])
+
+
+def contract_from_props(
+    props: Mapping[str, str], hw: tuple[int, int], n_outputs: int, path: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """The deepdetect contract in a model's metadata props, checked against its graph's input size and outputs."""
     if METADATA_KEY not in props:
         raise OnnxContractError(f"{path} has no {METADATA_KEY!r} metadata entry: not exported by deepdetect-export")
     try:
@@ -111,11 +140,26 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise OnnxContractError(f"{path}: the {METADATA_KEY!r} metadata entry is not valid JSON") from exc
     validate_contract(contract, hw)
-    fused = len(model.graph.output) == 2
+    fused = n_outputs == 2
     if fused != bool(contract.get("fusion")):
         what = "has an experts output but no fusion section" if fused else "has a fusion section but no experts output"
         raise OnnxContractError(f"{path}: the graph {what}")
     return contract
+
+
+def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The deepdetect contract stored in an ONNX file, after checking its signature and contents."""
+    model = _load(path)
+    hw = validate_signature(model)
+    props = {p.key: p.value for p in model.metadata_props}
+    return contract_from_props(props, hw, len(model.graph.output), path)
+
+
+def read_session_contract(session: ort.InferenceSession, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """`read_onnx_metadata` from the onnxruntime session that loaded the file (same checks, no onnx import)."""
+    hw = session_signature(session)
+    props = session.get_modelmeta().custom_metadata_map
+    return contract_from_props(props, hw, len(session.get_outputs()), path)
 
 
 def validate_contract(contract: dict[str, Any], input_hw: tuple[int, int] | None = None) -> None:

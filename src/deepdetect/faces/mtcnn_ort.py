@@ -5,7 +5,10 @@ The constants and every step follow facenet-pytorch 2.5.3's `detect_face`: pyram
 size, "area" resampling (PyTorch's adaptive average pooling: each output pixel is the plain mean of the input
 window [floor(i*n/m), ceil((i+1)*n/m)), computed here from an integral image), inputs (x - 127.5) / 128, P-Net
 stride 2 and cell 12, NMS 0.5 per scale then 0.7 (IoU), R-Net NMS 0.7 (IoU), O-Net NMS 0.7 over the smaller box.
-`tests/test_mtcnn_ort.py` checks boxes and landmarks against the PyTorch MTCNN on real faces.
+Frames of one size run the cascade together (`detect_faces`): each pyramid scale's P-Net on the stack of their
+levels, R-Net and O-Net on the candidates of all of them, each in one call; the steps between stay per frame.
+`tests/test_mtcnn_ort.py` checks boxes and landmarks against the PyTorch MTCNN on real faces, and the batched
+cascade against one frame at a time.
 """
 
 from __future__ import annotations
@@ -57,6 +60,19 @@ def area_resample(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: t
     count = ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]).astype(np.float32)
     mean = total.astype(np.float32) / count[..., None]
     return np.ascontiguousarray(((mean - 127.5) * 0.0078125).transpose(0, 3, 1, 2))
+
+
+def area_resize(table: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The whole image behind `table` resampled to `size` (h, w) as `area_resample` does it (same sums, same
+    means), in two passes: the row windows' sums first (whole rows copied), then the column windows of those."""
+    h, w = table.shape[0] - 1, table.shape[1] - 1
+    r0, r1 = (v[0] for v in _windows(np.zeros(1, np.int64), np.array([h]), size[0]))
+    c0, c1 = (v[0] for v in _windows(np.zeros(1, np.int64), np.array([w]), size[1]))
+    rows = table[r1] - table[r0]  # (h', W+1, 3): each row window's sums, cumulated along the columns
+    total = rows[:, c1] - rows[:, c0]  # (h', w', 3)
+    count = ((r1 - r0)[:, None] * (c1 - c0)[None, :]).astype(np.float32)
+    mean = total.astype(np.float32) / count[..., None]
+    return np.ascontiguousarray(((mean - 127.5) * 0.0078125).transpose(2, 0, 1))
 
 
 def pyramid_scales(height: int, width: int, min_size: int, factor: float = PYRAMID_FACTOR) -> list[float]:
@@ -135,23 +151,30 @@ class MtcnnNets:
         return [np.asarray(o) for o in self.sessions[name].run(None, {"image": batch})]
 
 
-def _first_stage(nets: MtcnnNets, table: np.ndarray, h: int, w: int, min_size: int, threshold: float) -> np.ndarray:
-    """P-Net over the pyramid: regressed, squared candidate boxes (K, 5) after NMS within and across scales."""
-    found = []
+def _first_stage(
+    nets: MtcnnNets, tables: Sequence[np.ndarray], h: int, w: int, min_size: int, threshold: float
+) -> list[np.ndarray]:
+    """P-Net over the pyramid of frames of one size, each scale's levels of every frame in one call: per frame,
+    regressed, squared candidate boxes (K, 5) after NMS within and across scales."""
+    found: list[list[np.ndarray]] = [[] for _ in tables]
     for scale in pyramid_scales(h, w, min_size):
         size = (int(h * scale + 1), int(w * scale + 1))
-        level = area_resample(table, np.array([[0, h]]), np.array([[0, w]]), size)
-        reg, prob = nets("pnet", level)
-        boxes = pnet_boxes(reg[0], prob[0, 1], scale, threshold)
-        if len(boxes):
-            found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
-    if not found:
-        return np.zeros((0, 5), np.float32)
-    boxes = np.concatenate(found)
-    boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)]
-    rw, rh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    moved = boxes[:, :4] + boxes[:, 5:9] * np.stack([rw, rh, rw, rh], axis=1)
-    return square(np.concatenate([moved, boxes[:, 4:5]], axis=1).astype(np.float32))
+        reg, prob = nets("pnet", np.stack([area_resize(t, size) for t in tables]))
+        for k in range(len(tables)):
+            boxes = pnet_boxes(reg[k], prob[k, 1], scale, threshold)
+            if len(boxes):
+                found[k].append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
+    out = []
+    for parts in found:
+        if not parts:
+            out.append(np.zeros((0, 5), np.float32))
+            continue
+        boxes = np.concatenate(parts)
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)]
+        rw, rh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        moved = boxes[:, :4] + boxes[:, 5:9] * np.stack([rw, rh, rw, rh], axis=1)
+        out.append(square(np.concatenate([moved, boxes[:, 4:5]], axis=1).astype(np.float32)))
+    return out
 
 
 def _crops(table: np.ndarray, boxes: np.ndarray, h: int, w: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,55 +183,97 @@ def _crops(table: np.ndarray, boxes: np.ndarray, h: int, w: int, size: int) -> t
     return area_resample(table, rows[ok], cols[ok], (size, size)), boxes[ok]
 
 
+def _stage(
+    nets: MtcnnNets, name: str, tables: Sequence[np.ndarray], boxes: list[np.ndarray], h: int, w: int
+) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """One refining net on the boxes of every frame in one call: per frame, the boxes that had pixels in the image
+    and the net's outputs for them."""
+    size = STAGE_SIZES[0] if name == "rnet" else STAGE_SIZES[1]
+    crops = [_crops(t, b, h, w, size) for t, b in zip(tables, boxes, strict=True)]
+    kept = [b for _, b in crops]
+    counts = [len(b) for b in kept]
+    if sum(counts) == 0:
+        return kept, [[] for _ in kept]
+    outs = nets(name, np.concatenate([c for c, _ in crops]))
+    cuts = np.cumsum(counts)[:-1]
+    per_out = [np.split(o, cuts) for o in outs]
+    return kept, [[o[k] for o in per_out] for k in range(len(kept))]
+
+
 def _last_stages(
-    nets: MtcnnNets, table: np.ndarray, boxes: np.ndarray, h: int, w: int, thresholds: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """R-Net then O-Net on square candidate boxes (K, 5): faces (K', 5) with scores and landmarks (K', 5, 2)."""
+    nets: MtcnnNets,
+    tables: Sequence[np.ndarray],
+    boxes: list[np.ndarray],
+    h: int,
+    w: int,
+    thresholds: Sequence[float],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """R-Net then O-Net on the square candidate boxes (K, 5) of frames of one size, each net in one call for all
+    frames: per frame, faces (K', 5) with scores and landmarks (K', 5, 2)."""
     empty = (np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))
-    data, boxes = _crops(table, boxes, h, w, STAGE_SIZES[0])
-    if len(boxes) == 0:
-        return empty
-    reg, prob = nets("rnet", data)
-    keep = prob[:, 1] > thresholds[1]
-    boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
-    reg = reg[keep]
-    pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
-    data, boxes = _crops(table, square(regress(boxes[pick], reg[pick])), h, w, STAGE_SIZES[1])
-    if len(boxes) == 0:
-        return empty
-    reg, marks, prob = nets("onet", data)
-    keep = prob[:, 1] > thresholds[2]
-    boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
-    reg, marks = reg[keep], marks[keep]
-    if len(boxes) == 0:
-        return empty
-    bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
-    bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
-    points = np.stack([bw * marks[:, :5] + boxes[:, 0:1] - 1, bh * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
-    boxes = regress(boxes, reg)
-    pick = nms(boxes[:, :4], boxes[:, 4], 0.7, "min")
-    return boxes[pick].astype(np.float32), points[pick].astype(np.float32)
+    kept, outs = _stage(nets, "rnet", tables, boxes, h, w)
+    second = []
+    for b, out in zip(kept, outs, strict=True):
+        if len(b) == 0:
+            second.append(np.zeros((0, 5), np.float32))
+            continue
+        reg, prob = out
+        keep = prob[:, 1] > thresholds[1]
+        b = np.concatenate([b[keep, :4], prob[keep, 1:2]], axis=1)
+        reg = reg[keep]
+        pick = nms(b[:, :4], b[:, 4], 0.7)
+        second.append(square(regress(b[pick], reg[pick])))
+    kept, outs = _stage(nets, "onet", tables, second, h, w)
+    results = []
+    for b, out in zip(kept, outs, strict=True):
+        if len(b) == 0:
+            results.append(empty)
+            continue
+        reg, marks, prob = out
+        keep = prob[:, 1] > thresholds[2]
+        b = np.concatenate([b[keep, :4], prob[keep, 1:2]], axis=1)
+        reg, marks = reg[keep], marks[keep]
+        if len(b) == 0:
+            results.append(empty)
+            continue
+        bw = (b[:, 2] - b[:, 0] + 1)[:, None]
+        bh = (b[:, 3] - b[:, 1] + 1)[:, None]
+        points = np.stack([bw * marks[:, :5] + b[:, 0:1] - 1, bh * marks[:, 5:] + b[:, 1:2] - 1], axis=2)
+        b = regress(b, reg)
+        pick = nms(b[:, :4], b[:, 4], 0.7, "min")
+        results.append((b[pick].astype(np.float32), points[pick].astype(np.float32)))
+    return results
+
+
+def detect_faces(
+    nets: MtcnnNets, imgs: Sequence[np.ndarray], min_size: int, thresholds: Sequence[float]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """MTCNN's whole cascade on HxWx3 uint8 images of one size, each net called once per pyramid scale or stage
+    for all of them: per image, faces (K, 5: x1 y1 x2 y2 score) and landmarks (K, 5, 2)."""
+    if len({img.shape for img in imgs}) > 1:
+        raise ValueError("detect_faces takes images of one size")
+    if not imgs:
+        return []
+    h, w = imgs[0].shape[:2]
+    tables = [integral_image(img) for img in imgs]
+    boxes = _first_stage(nets, tables, h, w, min_size, thresholds[0])
+    return _last_stages(nets, tables, boxes, h, w, thresholds)
 
 
 def detect_face(
     nets: MtcnnNets, img: np.ndarray, min_size: int, thresholds: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """MTCNN's whole cascade on one HxWx3 uint8 image: faces (K, 5: x1 y1 x2 y2 score), landmarks (K, 5, 2)."""
-    h, w = img.shape[:2]
-    table = integral_image(img)
-    boxes = _first_stage(nets, table, h, w, min_size, thresholds[0])
-    if len(boxes) == 0:
-        return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
-    return _last_stages(nets, table, boxes, h, w, thresholds)
+    return detect_faces(nets, [img], min_size, thresholds)[0]
 
 
 class OrtFaceDetector:
     """MTCNN on ONNX Runtime with `FaceDetector`'s interface and settings (`detect`, `refine`, `map_frames`): one
-    `Detections` per RGB uint8 frame, in full-resolution pixels; frames of one call run on `frame_workers` threads."""
+    `Detections` per RGB uint8 frame, in full-resolution pixels. Frames of one call and one size go through each
+    net together (`batched`; the same records as one frame at a time), in chunks run on `frame_workers` threads."""
 
     backend = "ort"
     device = "cpu"
-    batch = False
 
     def __init__(
         self,
@@ -218,6 +283,7 @@ class OrtFaceDetector:
         batch_size: int = 16,
         frame_workers: int = 1,
         onnx_dir: Path | None = None,
+        batched: bool = True,
     ) -> None:
         from deepdetect.faces.mtcnn_onnx import mtcnn_onnx_paths
 
@@ -226,6 +292,7 @@ class OrtFaceDetector:
         self.downscale = downscale
         self.batch_size = max(1, int(batch_size))
         self.frame_workers = max(1, int(frame_workers))
+        self.batched = bool(batched)
         self._frame_pool: ThreadPoolExecutor | None = None
         self.nets = MtcnnNets(mtcnn_onnx_paths(onnx_dir))
 
@@ -237,17 +304,38 @@ class OrtFaceDetector:
             self._frame_pool = ThreadPoolExecutor(self.frame_workers, thread_name_prefix="detect")
         return self._frame_pool.map(fn, todo)
 
-    def _detect_one(self, frame: np.ndarray) -> Detections:
-        img, scale = prepare_frame(frame, self.downscale)
+    def _detect_same_size(self, imgs: Sequence[np.ndarray], scale: float) -> list[Detections]:
+        """Frames prepared to one size and scale, through the cascade together (`batched`) or one by one."""
         min_size = max(12, round(self.min_face_size * scale))
-        if min(img.shape[:2]) < min_size:  # smaller than the smallest detectable face: none
-            return Detections()
-        boxes, points = detect_face(self.nets, img, min_size, self.thresholds)
-        return Detections(boxes[:, :4] / scale, boxes[:, 4].copy(), points / scale)
+        if min(imgs[0].shape[:2]) < min_size:  # smaller than the smallest detectable face: none
+            return [Detections() for _ in imgs]
+        if self.batched:
+            found = detect_faces(self.nets, imgs, min_size, self.thresholds)
+        else:
+            found = [detect_face(self.nets, img, min_size, self.thresholds) for img in imgs]
+        return [Detections(b[:, :4] / scale, b[:, 4].copy(), p / scale) for b, p in found]
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect faces in each frame; boxes and landmarks are mapped back to the frame's full resolution."""
-        return list(self.map_frames(lambda i: self._detect_one(frames[i]), range(len(frames))))
+        """Detect faces in each frame; boxes and landmarks are mapped back to the frame's full resolution. Frames of
+        one size go through each net together, in up to `batch_size` frames per call, split over `frame_workers`."""
+        prepared = [prepare_frame(f, self.downscale) for f in frames]
+        groups: dict[tuple[tuple[int, ...], float], list[int]] = {}
+        for i, (img, scale) in enumerate(prepared):
+            groups.setdefault((img.shape, scale), []).append(i)
+        chunks = []
+        for idx in groups.values():
+            per = min(self.batch_size, -(-len(idx) // self.frame_workers)) if self.batched else 1
+            chunks += [idx[k : k + per] for k in range(0, len(idx), per)]
+
+        def run(c: int) -> list[Detections]:
+            chunk = chunks[c]
+            return self._detect_same_size([prepared[i][0] for i in chunk], prepared[chunk[0]][1])
+
+        out: list[Detections] = [Detections()] * len(frames)
+        for chunk, found in zip(chunks, self.map_frames(run, range(len(chunks))), strict=True):
+            for i, det in zip(chunk, found, strict=True):
+                out[i] = det
+        return out
 
     def refine(self, frame: np.ndarray, candidates: np.ndarray) -> Detections:
         """MTCNN's R-Net and O-Net on candidate boxes (full-res x1y1x2y2) instead of P-Net's proposals (tracking)."""
@@ -260,7 +348,7 @@ class OrtFaceDetector:
 
         def stages(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             start = square(np.concatenate([c, np.zeros((len(c), 1), np.float32)], axis=1))
-            return _last_stages(self.nets, table, start, h, w, self.thresholds)
+            return _last_stages(self.nets, [table], [start], h, w, self.thresholds)[0]
 
         boxes, points = refine_candidates(stages, cand * scale)
         if len(boxes) == 0:

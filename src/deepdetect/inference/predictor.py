@@ -94,20 +94,20 @@ class OnnxBackend(Predictor):
     kind = "onnx"
 
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", batch_size: int = 32) -> None:
-        from deepdetect.contract.onnx import OnnxContractError, read_onnx_metadata
+        from deepdetect.contract.onnx import OnnxContractError, read_session_contract
         from deepdetect.inference.runtime import ort_session
 
         check_device(device)
-        try:
-            meta = read_onnx_metadata(path)
-        except OnnxContractError as exc:
-            raise ModelLoadError(str(exc)) from exc
         self.path = Path(path)
         self.batch_size = max(1, int(batch_size))
         try:
             self.session = ort_session(path, device=device, spinning=False)  # leave the cores to detection
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types for unloadable graphs
             raise ModelLoadError(f"onnxruntime cannot load {path}: {exc}") from exc
+        try:  # the contract from the session's own view of the file: predict never imports onnx (start-up)
+            meta = read_session_contract(self.session, path)
+        except OnnxContractError as exc:
+            raise ModelLoadError(str(exc)) from exc
         if device.startswith("cuda") and "CUDAExecutionProvider" not in self.session.get_providers():
             log.warning("onnxruntime has no CUDA provider here: the model runs on CPU (face detection on %s)", device)
         self.input_name = self.session.get_inputs()[0].name

@@ -16,12 +16,14 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from deepdetect.utils.paths import path_bytes_b64, path_from_b64, printable_text
 
 B64_SUFFIX = "_b64"  # `<column>_b64`: base64 of a cell's exact bytes when they are not UTF-8, else empty
+
+if TYPE_CHECKING:  # pandas is imported where a table is built or read: the record writers need only the cells
+    import pandas as pd
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -77,6 +79,8 @@ def frame_csv(frame: pd.DataFrame, text_columns: Iterable[str] | None = None, ex
     """CSV text of `frame`: `text_columns` (default: every text column) spreadsheet-safe, every text cell quoted (a
     lone CR stays in its cell), and a `<column>_b64` column after the others for each of `exact_columns` (see the
     module docstring)."""
+    import pandas as pd
+
     out = frame.copy()
     text = list(text_columns) if text_columns is not None else [c for c in out.columns if _is_text(out[c])]
     for col in exact_columns:
@@ -92,6 +96,8 @@ def read_frame_csv(
 
     Raises `pd.errors.ParserError` or `UnicodeDecodeError` for a file that is not such a CSV.
     """
+    import pandas as pd
+
     raw = pd.read_csv(source, dtype=str, keep_default_na=False)
     raw = restore_frame(raw, [*text_columns, *(c + B64_SUFFIX for c in exact_columns)])
     for col in exact_columns:
@@ -103,4 +109,6 @@ def read_frame_csv(
 
 
 def _is_text(series: pd.Series) -> bool:
+    import pandas as pd
+
     return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 FAMILIES_DIR ?= outputs/lofo
 
-.PHONY: help install demo reference families test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
+.PHONY: help install prepare demo reference families test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,9 +19,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m deepdetect.cli.prepare
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install deepdetect with the dev tools
+install: $(STAMP)  ## create .venv and install deepdetect with the dev tools (and export the face detector's nets)
+
+prepare: $(STAMP)  ## export MTCNN's nets to ONNX into the cache (done by install; again after a facenet-pytorch upgrade)
+	$(BIN)/python -m deepdetect.cli.prepare
 
 demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> export -> predict (offline, CPU)
 	$(BIN)/deepdetect-demo output_dir=$(DEMO_DIR)

@@ -152,6 +152,75 @@ def predict_videos(device: str, onnx_path: Path, n_videos: int) -> dict[str, Any
     }
 
 
+def no_gpu_reason() -> str | None:
+    """Why the GPU figures cannot be measured here (no CUDA device), or None when they can."""
+    if not torch.cuda.is_available():
+        return "no GPU: torch sees no CUDA device here, so there are no GPU figures to measure (nothing written)"
+    return None
+
+
+def _machine(device: str) -> dict[str, Any]:
+    import platform
+
+    import onnxruntime as ort
+
+    return {
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "onnxruntime": ort.__version__,
+        "cpu_count": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "python": platform.python_version(),
+    }
+
+
+def figures(out_dir: Path, device: str = "cuda", tiny: bool = False) -> dict[str, Path]:
+    """The issue's first GPU figures in one short run (a few minutes on one GPU), one JSON file each in `out_dir`:
+    `gpu_train.json` (training images/s, end to end and raw), `gpu_predict.json` (predict s/video on the dev
+    videos) and `gpu_ort.json` (ONNX Runtime CUDA s/batch beside PyTorch). `tiny`: CPU-sized settings that only
+    check the code path. Returns the files written."""
+    import json
+    import sys
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "figures()"
+    written: dict[str, Path] = {}
+
+    def write(topic: str, measured: dict[str, Any], seconds: float) -> None:
+        record = {"topic": topic, "command": command, "seconds": round(seconds, 2), "tiny": tiny,
+                  "machine": _machine(device), "figures": measured}  # fmt: skip
+        path = out_dir / f"gpu_{topic}.json"
+        path.write_text(json.dumps(record, indent=2, default=str))
+        written[topic] = path
+        print(f"[gpu] {topic}: {seconds:.1f} s -> {path}", flush=True)
+
+    start = time.perf_counter()
+    train = _sibling("bench_train").measure(
+        device=device,
+        model_name="test_efficientnet" if tiny else "efficientnet_b4",
+        size=64 if tiny else 380,
+        batch=4 if tiny else 32,
+        precision="bf16",
+        channels_last=True,
+        workers=2 if tiny else min(8, os.cpu_count() or 1),
+        n_batches=2 if tiny else 30,
+    )
+    write("train", train, time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp:
+        name, size, batch = ("test_efficientnet", 64, 4) if tiny else ("efficientnet_b0", 224, 64)
+        fp32, _ = _sibling("bench_predict_profile")._make_model(Path(tmp), name, size)
+        start = time.perf_counter()
+        ort_figures = ort_vs_torch(device, fp32, name, size, batch, 1 if tiny else 10)
+        if ort_figures.get("ort_fp32_images_per_s"):
+            ort_figures["ort_seconds_per_batch"] = round(batch / ort_figures["ort_fp32_images_per_s"], 5)
+        write("ort", ort_figures, time.perf_counter() - start)
+        start = time.perf_counter()
+        write("predict", predict_videos(device, fp32, 1 if tiny else 6), time.perf_counter() - start)
+    return written
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Every GPU section on `cuda` (or tiny, on the CPU, with DEEPDETECT_BENCH_GPU_ON_CPU=1)."""
     del out_dir

@@ -45,7 +45,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         import ray.data  # noqa: F401
     except ImportError:
         return {"skipped": "ray is not installed (pip install 'deepdetect[ray]')"}
-    photos = sorted((data / "photos").glob("*.jpg"))[: 8 if quick else 40]
+    photos = sorted((data / "photos").glob("*.jpg"))[: 4 if quick else 40]
     videos = [data / "videos" / "lp_d0.mp4"] * (1 if quick else 4)
     files = photos + videos
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "files": len(files), "load_avg_start": os.getloadavg()}

@@ -65,6 +65,19 @@ def test_area_resample_is_torch_area_interpolation() -> None:
     np.testing.assert_allclose(got, want.numpy(), atol=1e-6)
 
 
+def test_integral_image_is_exact() -> None:
+    """OpenCV's summed-area table equals the sums in int64, also past int32's range (then held in float64)."""
+    rng = np.random.default_rng(3)
+    for shape in [(37, 53, 3), (1, 1, 3), (2, 4300, 3)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        want = np.zeros((shape[0] + 1, shape[1] + 1, 3), np.int64)
+        want[1:, 1:] = img.astype(np.int64).cumsum(0).cumsum(1)
+        np.testing.assert_array_equal(integral_image(img), want)
+    big = np.full((2900, 2910, 3), 255, np.uint8)  # total 2.15e9 > 2**31 - 1
+    table = integral_image(big)
+    assert table.dtype == np.float64 and table[-1, -1, 0] == 2900 * 2910 * 255
+
+
 def test_area_resize_is_area_resample_of_the_whole_image() -> None:
     """The pyramid's two-pass resampling gives exactly the whole-image `area_resample` (hence torch's "area")."""
     rng = np.random.default_rng(2)
@@ -193,3 +206,21 @@ def test_predict_with_onnx_model_never_imports_torch(tmp_path: Path, mtcnn_onnx_
     rec = json.loads(out.read_text().splitlines()[0])
     assert rec["status"] == "ok" and rec["n_faces"] == 1
     assert json.loads(run_header_path(out).read_text())["settings"]["detector"] == "ort"  # auto resolved
+
+
+def test_prepare_exports_the_nets_ahead_of_predict(tmp_path: Path, mtcnn_onnx_cache: Path, capsys) -> None:
+    """`deepdetect-prepare` leaves the three files where predict looks (the session's cache here), once; a cache
+    folder that cannot be made is a one-line error, exit 2."""
+    from deepdetect.cli.prepare import main
+
+    assert main([]) == 0
+    printed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert printed == {name: str(path) for name, path in mtcnn_onnx_paths().items()}
+    assert all(Path(p).is_file() and Path(p).is_relative_to(mtcnn_onnx_cache) for p in printed.values())
+    stamps = [Path(p).stat().st_mtime_ns for p in printed.values()]
+    assert main([]) == 0 and [Path(p).stat().st_mtime_ns for p in printed.values()] == stamps  # not again
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["--cache-dir", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepdetect-prepare: error: cannot write MTCNN's ONNX files") and err.count("\n") == 1

@@ -1,7 +1,7 @@
 """`deepdetect-predict` as an analyst runs it: wall seconds of the whole command (start-up included), fresh process.
 
 Cases: start-up (a 64×64 face-free PNG), a 512² clip alone (`videos/lp_d0.mp4`), the 1080p clip alone, a batch of
-six ≤ 720p clips (`faceswap-dfl/real`, 400-564 px wide) and a batch of three times the 1080p clip (a path list),
+six ≤ 720p clips (`faceswap-dfl/real`, 400-564 px wide) and a batch of three copies of the 1080p clip (links),
 all at 32 frames per video with predict's defaults; a batch's figure is also given per video, start-up included
 and without it (the batch's wall time less the start-up median). Each case is also timed as the child's CPU
 seconds (user + system), which a loaded machine inflates less than wall time.
@@ -10,6 +10,8 @@ seconds (user + system), which a loaded machine inflates less than wall time.
 tf_efficientnet_lite0 at 128 px, INT8 with the shipped settings (random init: speed only). `BENCH_CLI_BEFORE_SRC`:
 a `src` folder of another checkout (e.g. main before a change); each case then alternates that source and this one
 (A B A B ...) in the same run, and the JSON gives both and their ratio; the records of the two are compared.
+`BENCH_CLI_REPEATS`: runs of each case per side (default 3; 1 with --quick); `BENCH_CLI_CASES`: the cases to run
+(comma-separated; default all).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,7 +82,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     sides = {"after": SRC}
     if os.environ.get("BENCH_CLI_BEFORE_SRC"):
         sides = {"before": Path(os.environ["BENCH_CLI_BEFORE_SRC"]), "after": SRC}
-    repeats = 1 if quick else 3
+    repeats = int(os.environ.get("BENCH_CLI_REPEATS", 1 if quick else 3))
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "repeats": repeats,
                            "sides": {k: str(v) for k, v in sides.items()}, "aims_s": AIMS_S}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +99,13 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         hd = data / "videos" / "fnp_video_1080p.mp4"
         batch_720, batch_1080 = scratch / "batch_720.txt", scratch / "batch_1080.txt"
         batch_720.write_text("\n".join(map(str, clips)) + "\n", encoding="utf-8")
-        batch_1080.write_text("\n".join([str(hd)] * 3) + "\n", encoding="utf-8")
+        copies = [scratch / f"hd_{i}.mp4" for i in range(3)]  # three files: predict records a repeated path once
+        for copy in copies:
+            try:
+                os.link(hd, copy)
+            except OSError:  # another file system
+                shutil.copyfile(hd, copy)
+        batch_1080.write_text("\n".join(map(str, copies)) + "\n", encoding="utf-8")
         cases = {
             "startup": ([str(blank)], 1),
             "video_512_alone": ([str(data / "videos" / "lp_d0.mp4")], 1),
@@ -106,6 +115,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         }
         if quick:
             cases.pop("batch_3_1080p")
+        if os.environ.get("BENCH_CLI_CASES"):  # e.g. startup,batch_3_1080p
+            cases = {k: v for k, v in cases.items() if k in os.environ["BENCH_CLI_CASES"].split(",")}
         for side, src in sides.items():  # warm-up: the page cache, the MTCNN nets in the user's cache
             _predict(src, [str(blank)], model, scratch / f"{side}.jsonl")
         results: dict[str, Any] = {}

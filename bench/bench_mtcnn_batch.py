@@ -9,7 +9,9 @@ variants run interleaved (A B C ... A B C ...); medians of the repeats; the reco
 with the per-frame ones (largest box, landmark and score difference). Also the pyramid resampling alone: the
 two-pass `area_resize` vs the four-corner `area_resample` on the same frames, the summed-area table by OpenCV
 (`integral_image`) vs numpy's two cumsums (as it was computed before), and P-Net on the first pyramid level
-at ONNX Runtime's graph optimisation levels (all, the default; extended; basic).
+at ONNX Runtime's graph optimisation levels (all, the default; extended; basic). `BENCH_MTCNN_BATCH_VARIANTS`: the
+variants to run (comma-separated; the per-frame one-thread reference always runs): each detector keeps its own
+ONNX Runtime arenas, and the batched ones at 1080p need several GB.
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         "batched_2_threads": {"batched": True, "frame_workers": 2},
         "batched_1_thread_ort_2": {"batched": True, "frame_workers": 1, "ort_threads": 2},
     }
+    if os.environ.get("BENCH_MTCNN_BATCH_VARIANTS"):  # e.g. per_frame_1_thread,per_frame_2_threads (less memory)
+        chosen = os.environ["BENCH_MTCNN_BATCH_VARIANTS"].split(",")
+        variants = {k: v for k, v in variants.items() if k in chosen or k == "per_frame_1_thread"}
     paths = mtcnn_onnx_paths()
     detectors = {}
     for name, v in variants.items():

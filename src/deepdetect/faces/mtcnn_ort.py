@@ -5,8 +5,9 @@ The constants and every step follow facenet-pytorch 2.5.3's `detect_face`: pyram
 size, "area" resampling (PyTorch's adaptive average pooling: each output pixel is the plain mean of the input
 window [floor(i*n/m), ceil((i+1)*n/m)), computed here from an integral image), inputs (x - 127.5) / 128, P-Net
 stride 2 and cell 12, NMS 0.5 per scale then 0.7 (IoU), R-Net NMS 0.7 (IoU), O-Net NMS 0.7 over the smaller box.
-Frames of one size run the cascade together (`detect_faces`): each pyramid scale's P-Net on the stack of their
-levels, R-Net and O-Net on the candidates of all of them, each in one call; the steps between stay per frame.
+Frames of one size can run the cascade together (`detect_faces`): each pyramid scale's P-Net on the stack of their
+levels, R-Net and O-Net on the candidates of all of them, each in one call; the steps between stay per frame (on the
+CPU this is slower than one frame at a time, so it is not the default: `BATCHED_DEFAULT`).
 `tests/test_mtcnn_ort.py` checks boxes and landmarks against the PyTorch MTCNN on real faces, and the batched
 cascade against one frame at a time.
 """
@@ -36,7 +37,7 @@ BATCHED_DEFAULT = False
 
 def integral_image(img: np.ndarray) -> np.ndarray:
     """Summed-area table (H+1, W+1, 3) of an HxWx3 uint8 image: OpenCV's `integral` (int32 when the image's total
-    fits, else float64, exact for these sums; 40x numpy's two cumsums on a 1080p frame)."""
+    fits, else float64, exact for these sums; 15-40x numpy's two cumsums, bench/bench_mtcnn_batch.py)."""
     import cv2
 
     h, w = img.shape[:2]
@@ -61,9 +62,9 @@ def area_resample(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: t
     flat = np.ascontiguousarray(table).reshape(-1, table.shape[2])  # the four corners as rows of one flat take
     ra, rb = (r0 * table.shape[1])[:, :, None], (r1 * table.shape[1])[:, :, None]
     ca, cb = c0[:, None, :], c1[:, None, :]
-    corner = np.take  # 2-3x faster than table[rb, cb] (multi-array indexing) for the same elements
-    total = corner(flat, rb + cb, axis=0) - corner(flat, ra + cb, axis=0) - corner(flat, rb + ca, axis=0)
-    total += corner(flat, ra + ca, axis=0)  # (K, h, w, 3)
+    # np.take of the flat rows: 2-3x faster than indexing table[rb, cb] with two arrays, for the same elements
+    total = np.take(flat, rb + cb, axis=0) - np.take(flat, ra + cb, axis=0) - np.take(flat, rb + ca, axis=0)
+    total += np.take(flat, ra + ca, axis=0)  # (K, h, w, 3)
     count = ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]).astype(np.float32)
     mean = total.astype(np.float32) / count[..., None]
     return np.ascontiguousarray(((mean - 127.5) * 0.0078125).transpose(0, 3, 1, 2))

@@ -1,4 +1,11 @@
-"""Experts fused by a stacker: a logistic regression on the experts' calibrated logits, fitted on validation only.
+"""Experts fused by a stacker on their calibrated logits, fitted on validation only.
+
+Two stackers. `logistic`: a logistic regression on the experts' calibrated logits. `mean`: no weight is learned
+from labels: each expert's logit is standardised against the validation *real* videos (mean and spread of its
+per-video mean logit) and the fused logit is the mean of those standardised logits, so every expert speaks in the
+same unit, "how far from real faces", and an expert that is sure of in-distribution fakes cannot outvote the rest.
+A label-fitted stacker learns which expert is best on the training sources' own fakes; the mean does not, which
+is the point when the fakes to catch come from families no expert trained on.
 
 Each expert is a trained run (its own temperature). The stacker sees, per face crop, the vector of the experts'
 calibrated logits (logit / T) and is fitted on the *validation* split of the experts' training sources — the reals,
@@ -83,6 +90,23 @@ def fit_stacker(frame: pd.DataFrame, experts: Sequence[str], seed: int = 0) -> t
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
+def standardised_mean(frame: pd.DataFrame, experts: Sequence[str]) -> tuple[np.ndarray, float]:
+    """Weights and bias of the mean of each expert's logit standardised on the real videos of `frame`:
+    (x_e - mean_e) / std_e, with mean and std over the real videos' per-video mean logit (every video weighs the same).
+    """
+    reals = frame[frame["label"] == "real"]
+    if reals["video_id"].nunique() < 2:
+        raise ValueError("the mean stacker needs at least two real validation videos")
+    per_video = reals.groupby("video_id")[[f"x_{e}" for e in experts]].mean()
+    mean = per_video.mean().to_numpy(dtype=np.float64)
+    std = np.maximum(per_video.std(ddof=0).to_numpy(dtype=np.float64), 1e-3)
+    w = 1.0 / (len(experts) * std)
+    return w, float(-(mean * w).sum())
+
+
+STACKERS = ("logistic", "mean")
+
+
 def apply_stacker(frame: pd.DataFrame, experts: Sequence[str], w: np.ndarray, b: float) -> pd.DataFrame:
     """The frame with the fused `prob` and each expert's contribution `c_<expert>` (weight × calibrated logit)."""
     x = frame[[f"x_{e}" for e in experts]].to_numpy(dtype=np.float64)
@@ -110,15 +134,18 @@ def fit_and_score(
     exclude_groups: Sequence[str],
     target_fpr: float = 0.05,
     seed: int = 0,
+    stacker: str = "logistic",
 ) -> Scored:
-    """Fit the stacker on the experts' validation rows; score the families and unseen reals with it."""
+    """Fit the stacker (`logistic` | `mean`) on the experts' validation rows; score the families and unseen reals."""
     from deepdetect.evaluation import metrics as M
     from deepdetect.evaluation.calibration import operating_points
 
     experts = list(runs)
     work = next(iter(runs.values())).parent.parent / "fusion_val"
     val = _features(runs, validation_rows(val_manifests, work, seed), [])
-    w, b = fit_stacker(val, experts, seed)
+    if stacker not in STACKERS:
+        raise ValueError(f"unknown stacker {stacker!r}; choose one of {', '.join(STACKERS)}")
+    w, b = fit_stacker(val, experts, seed) if stacker == "logistic" else standardised_mean(val, experts)
     val = apply_stacker(val, experts, w, b)
     threshold = threshold_at_fpr(val, target_fpr)
     videos = val.groupby("video_id").agg(prob=("prob", "mean"), label=("label", "first"))
@@ -126,6 +153,7 @@ def fit_and_score(
     val_auc = M.roc_auc(y, videos["prob"].to_numpy()) if len(set(y.tolist())) == 2 else float("nan")
     flagged = videos["prob"].to_numpy() >= threshold
     info = {
+        "stacker": stacker,
         "experts": experts,
         "weights": {e: float(v) for e, v in zip(experts, w, strict=True)},
         "bias": b,

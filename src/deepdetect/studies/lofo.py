@@ -236,6 +236,7 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
         cfg.exclude_groups,
         target_fpr=float(recipe.get("target_fpr", 0.05)),
         seed=int(cfg.seed),
+        stacker=str(recipe.get("stacker", "logistic")),
     )
     train_seconds = sum(json.loads((out / "runs" / e / "lofo_seconds.json").read_text())["seconds"] for e in experts)
     scored.seconds = train_seconds + time.monotonic() - start

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepdetect.studies.fusion import apply_stacker, standardised_mean
+from deepdetect.evaluation.stacking import apply_stacker, standardised_mean
 
 
 def _frame(rng: np.random.Generator) -> pd.DataFrame:

@@ -62,21 +62,12 @@ def source_roots(cfg: DictConfig) -> dict[str, Path]:
 
 def extract_sources(cfg: DictConfig, out: Path) -> StudyData:
     """Extract every source (an unchanged earlier extraction is kept: extract resumes finished files)."""
-    from deepdetect.data.extract import extract
-    from deepdetect.utils.config import compose_stage
+    from deepdetect.data.extract_sources import extract_sources as extract_each
 
     roots = source_roots(cfg)
-    manifests: dict[str, Path] = {}
-    roles: dict[str, str] = {}
-    for i, (name, path) in enumerate(roots.items(), 1):
-        spec = cfg.sources[name]
-        crops = out / "crops" / name
-        log.info("[extract %d/%d] %s -> %s", i, len(roots), path, crops)
-        overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract]
-        extract(compose_stage("extract", [*overrides, *cfg.stage_overrides]))
-        manifests[name] = crops / "manifest.csv"
-        roles[name] = str(spec.role)
-    return StudyData(manifests, roles)
+    specs = {name: (path, [*cfg.extract, *cfg.sources[name].extract]) for name, path in roots.items()}
+    manifests = extract_each(specs, out, cfg.stage_overrides)
+    return StudyData(manifests, {name: str(cfg.sources[name].role) for name in roots})
 
 
 def held_out_families(data: StudyData, wanted: Sequence[str] | None) -> list[str]:

@@ -24,9 +24,9 @@ def _task(cfg: DictConfig) -> None:
     lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
     print(
         "\ndeepdetect reference finished\n"
-        f"  model       : {result.run_dir / 'model.safetensors'}\n"
-        + "".join(f"  report      : {p}\n" for p in result.reports.values())
-        + f"  ONNX model  : {result.onnx_model}\n"
+        f"  model       : {shown(result.run_dir / 'model.safetensors')}\n"
+        + "".join(f"  report      : {shown(p)}\n" for p in result.reports.values())
+        + f"  ONNX model  : {shown(result.onnx_model)}\n"
         + "\n".join(lines)
     )
 

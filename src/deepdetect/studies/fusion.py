@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepdetect.studies.scoring import Scored, score_rows
+from deepdetect.studies.scoring import Scored, read_scores, score_rows
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _cached(run_dir: Path, part: str | None) -> pd.DataFrame | None:
     if part is None:
         return None
     path = run_dir.parent.parent / "scores" / run_dir.name / f"{part}_scores.csv"
-    return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+    return read_scores(path) if path.is_file() else None
 
 
 def _features(

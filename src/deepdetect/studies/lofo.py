@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from deepdetect.studies.families import FamilyRow, RowMeta, family_row
-from deepdetect.studies.scoring import Scored, score_rows
+from deepdetect.studies.scoring import Scored, score_rows, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +240,8 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
 
 def _save_scores(folder: Path, scored: Scored) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    cols = ["crop_path", "source_path", "label", "source", "method", "group", "video_id", "frame_index", "prob"]
     for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
-        keep = [c for c in cols if c in frame.columns]
-        frame[keep].to_csv(folder / f"{part}_scores.csv", index=False)
+        write_scores(frame, folder / f"{part}_scores.csv")
 
 
 def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:

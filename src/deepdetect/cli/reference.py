@@ -1,4 +1,4 @@
-"""`deepdetect-reference`: the face-swap reference detector on the development data, end to end."""
+"""`deepdetect-reference`: the reference detector on the development data, end to end."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ def _task(cfg: DictConfig) -> None:
     lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
     print(
         "\ndeepdetect reference finished\n"
-        f"  model       : {shown(result.run_dir / 'model.safetensors')}\n"
+        + "".join(
+            f"  model       : {shown(p / 'model.safetensors')} ({shown(name)})\n" for name, p in result.runs.items()
+        )
+        + (f"  stacker     : {shown(result.stacker)}\n" if result.stacker else "")
         + "".join(f"  report      : {shown(p)}\n" for p in result.reports.values())
         + f"  ONNX model  : {shown(result.onnx_model)}\n"
         + "\n".join(lines)

@@ -187,7 +187,7 @@ def figures(out_dir: Path, device: str = "cuda", tiny: bool = False) -> dict[str
         print(f"[gpu] {topic}: {seconds:.1f} s -> {path}", flush=True)
 
     start = time.perf_counter()
-    train = _sibling("bench_train").measure(
+    train = load("bench_train").measure(
         device=device,
         model_name="test_efficientnet" if tiny else "efficientnet_b4",
         size=64 if tiny else 380,
@@ -200,7 +200,7 @@ def figures(out_dir: Path, device: str = "cuda", tiny: bool = False) -> dict[str
     write("train", train, time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         name, size, batch = ("test_efficientnet", 64, 4) if tiny else ("efficientnet_b0", 224, 64)
-        fp32, _ = _sibling("bench_predict_profile")._make_model(Path(tmp), name, size)
+        fp32, _ = load("bench_predict_profile")._make_model(Path(tmp), name, size)
         start = time.perf_counter()
         ort_figures = ort_vs_torch(device, fp32, name, size, batch, 1 if tiny else 10)
         if ort_figures.get("ort_fp32_images_per_s"):

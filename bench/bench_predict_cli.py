@@ -16,7 +16,6 @@ a `src` folder of another checkout (e.g. main before a change); each case then a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
@@ -29,18 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from siblings import load
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 AIMS_S = {"startup": 1.5, "per_video_720p_in_batch": 1.0, "per_video_1080p_in_batch": 2.0}
-
-
-def _sibling(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_{name}", HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _predict(src: Path, inputs: list[str], model: Path, out: Path) -> tuple[float, float, list[dict[str, Any]]]:
@@ -91,7 +83,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
             model = Path(os.environ["BENCH_CLI_MODEL"])
             out["model"] = model.name
         else:
-            model = _sibling("bench_predict_throughput")._make_model(scratch, "tf_efficientnet_lite0", 128, int8=True)
+            model = load("bench_predict_throughput")._make_model(scratch, "tf_efficientnet_lite0", 128, int8=True)
             out["model"] = "tf_efficientnet_lite0 128 px INT8 (random init)"
         blank = scratch / "blank.png"
         Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(blank)

@@ -8,7 +8,6 @@ code with tiny settings on the CPU (checks the path; its figures mean nothing).
 """
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="folder for the gpu_*.json files")
     parser.add_argument("--dry-run-on-cpu", action="store_true", help="tiny settings on the CPU (code path only)")
     args = parser.parse_args(argv)
-    spec = importlib.util.spec_from_file_location("bench_gpu", BENCH / "bench_gpu.py")
-    assert spec and spec.loader
-    bench_gpu = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_gpu)
+    sys.path.insert(0, str(BENCH))  # the benchmarks load each other through bench/siblings.py
+    from siblings import load
+
+    bench_gpu = load("bench_gpu")
     reason = None if args.dry_run_on_cpu else bench_gpu.no_gpu_reason()
     if reason is not None:
         print(reason)

@@ -86,3 +86,4 @@ def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path
     expert = json.loads((out / "runs" / "temporal" / "temporal.json").read_text())
     assert expert["validation"]["val_clips"]["real"] >= 1 and expert["validation"]["train_clips"]["blends"] > 0
     assert "`temporal`:" in render_markdown(rows)
+    assert not (out / "crops").exists(), "a temporal-only study extracts no frame crops"

@@ -325,10 +325,11 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
     unknown = [r for r in cfg.recipes_to_run if r not in cfg.recipes]
     if unknown:
         raise LofoError(f"unknown recipes {unknown}; configs/lofo.yaml defines {list(cfg.recipes)}")
-    data = extract_sources(cfg, out)
-    families = held_out_families(data, list(cfg.families) if cfg.families else None)
-    temporal = any("temporal" in cfg.recipes[name] for name in cfg.recipes_to_run)
+    temporal = [name for name in cfg.recipes_to_run if "temporal" in cfg.recipes[name]]
     clips = extract_clips(cfg, out) if temporal else None
+    # the frame crops are extracted only when a recipe reads them (a temporal recipe reads its clips alone)
+    data = extract_sources(cfg, out) if clips is None or len(temporal) < len(cfg.recipes_to_run) else clips
+    families = held_out_families(data, list(cfg.families) if cfg.families else None)
     rows: list[FamilyRow] = []
     for name in cfg.recipes_to_run:
         recipe = cfg.recipes[name]

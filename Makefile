@@ -26,7 +26,7 @@ install: $(STAMP)  ## create .venv and install deepdetect with the dev tools
 demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> export -> predict (offline, CPU)
 	$(BIN)/deepdetect-demo output_dir=$(DEMO_DIR)
 
-reference: $(STAMP)  ## face-swap reference detector on ../shared/data (or DEEPDETECT_DEV_DATA): extract -> train -> evaluate -> export
+reference: $(STAMP)  ## the reference detector on ../shared/data (or DEEPDETECT_DEV_DATA): extract -> train face-swap + self-blend experts -> fuse -> evaluate -> export
 	$(BIN)/deepdetect-reference output_dir=$(REFERENCE_DIR)
 
 families: $(STAMP)  ## leave one manipulation family out on ../shared/data -> docs/results/families.json + RESULTS section

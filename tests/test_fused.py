@@ -121,6 +121,8 @@ def test_driven_by_is_the_largest_positive_share_or_none() -> None:
     assert faces[1]["experts"] == {"blend": 0.7, "swap": -1.0}
     record_experts(rec, faces, np.array([[-0.5, -2.0], [-0.1, -1.0]]), ["blend", "swap"])
     assert rec["driven_by"] is None  # nobody argued for fake: the bias made the score
+    record_experts(rec, faces, np.array([[-0.5, 4e-5], [-0.1, 2e-5]]), ["blend", "swap"])
+    assert rec["experts"]["swap"] == 0.0 and rec["driven_by"] is None  # a share shown as 0.0 drives nothing
 
 
 def test_experts_with_different_preprocessing_are_refused(tmp_path: Path, fused: dict[str, Path]) -> None:

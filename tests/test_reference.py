@@ -1,4 +1,4 @@
-"""The face-swap reference pipeline: config checks, and the whole chain on a tiny generated tree (slow)."""
+"""The reference pipeline: config checks, and the whole chain on a tiny generated tree, one expert or two (slow)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 from conftest import compose_config
 from deepdetect.data.demo_set import build_demo_set
 from deepdetect.data.splits import check_no_leak
-from deepdetect.reference import ReferenceError, run_reference, source_paths
+from deepdetect.reference import ReferenceError, expert_recipes, run_reference, source_paths
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
@@ -40,8 +40,28 @@ def test_default_sources_exist_in_the_dev_data(dev_data: Path, tmp_path: Path) -
     assert roles["photos"] == "unseen" and roles["faceswap-dfl"] == "train"
 
 
-@pytest.mark.slow
-def test_reference_chain_on_a_tiny_tree(tmp_path: Path) -> None:
+def test_default_reference_fuses_a_face_swap_and_a_self_blend_expert(tmp_path: Path) -> None:
+    cfg = compose_config("reference", [f"output_dir={tmp_path}"])
+    experts = expert_recipes(cfg)
+    assert list(experts) == ["faceswap", "sbi"] and cfg.stacker == "mean"
+    assert "experiment=sbi_reference" in experts["sbi"]
+    solo = compose_config("reference", [f"output_dir={tmp_path}", "~experts.sbi"])
+    assert list(expert_recipes(solo)) == ["faceswap"]
+
+
+@pytest.mark.parametrize("experts", [{}, {"bad name": []}])
+def test_expert_names_are_checked(tmp_path: Path, experts: dict[str, list[str]]) -> None:
+    cfg = compose_config("reference", [f"output_dir={tmp_path}"])
+    with open_dict(cfg):
+        cfg.experts = experts
+    with pytest.raises(ReferenceError, match="experts"):
+        expert_recipes(cfg)
+
+
+TINY_TRAIN = ["model=test", "trainer.max_epochs=1", "data.batch_size=8", "data.num_workers=0", "logger=none"]
+
+
+def _tiny_reference(tmp_path: Path, experts: dict[str, list[str]]) -> tuple[Path, object]:
     data = tmp_path / "data"
     build_demo_set(data / "swaps", n_real=10, n_fake=10, n_videos=2, seed=1)
     build_demo_set(data / "other", n_real=4, n_fake=0, n_videos=0, seed=2)
@@ -53,24 +73,51 @@ def test_reference_chain_on_a_tiny_tree(tmp_path: Path) -> None:
             f"data_root={data}",
             "extract=['size=64','margin=0.3','min_face_size=30','val_fraction=0.25','test_fraction=0.25',"
             "'num_workers=0']",
-            "train=['model=test','trainer.max_epochs=1','data.batch_size=8','data.num_workers=0','logger=none']",
             "evaluate=['bootstrap.n=20','robustness=[]','report.gradcam=0']",
             "export=['parity.n=8']",
         ],
     )
     with open_dict(cfg):
+        cfg.experts = experts
         cfg.sources = OmegaConf.create(
             {
                 "swaps": {"path": "swaps", "role": "train", "extract": ["frames_per_video=4"]},
                 "other": {"path": "other", "role": "unseen", "extract": []},
             }
         )
-    result = run_reference(cfg)
+    return out, cfg
+
+
+@pytest.mark.slow
+def test_reference_chain_on_a_tiny_tree(tmp_path: Path) -> None:
+    _, cfg = _tiny_reference(tmp_path, {"solo": TINY_TRAIN})
+    result = run_reference(cfg)  # type: ignore[arg-type]
     manifest = pd.read_csv(result.manifests["swaps"])
     check_no_leak(manifest)
-    side = json.loads((result.run_dir / "model.json").read_text())
+    run_dir = result.runs["solo"]
+    side = json.loads((run_dir / "model.json").read_text())
     assert side["face_crop"]["min_face"] == 30 and side["face_crop"]["size"] == 64
     assert set(result.reports) == {"test", "unseen_real"} and all(p.is_file() for p in result.reports.values())
     unseen = json.loads((result.reports["unseen_real"].parent / "metrics.json").read_text())
     assert unseen["results"][0]["frame"]["n_fake"] == 0 and unseen["results"][0]["frame"]["n_real"] > 0
-    assert result.onnx_model.is_file()
+    assert result.onnx_model.is_file() and result.stacker is None
+
+
+@pytest.mark.slow
+def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    _, cfg = _tiny_reference(tmp_path, {"a": TINY_TRAIN, "b": [*TINY_TRAIN, "seed=1", "data.paired=false"]})
+    result = run_reference(cfg)  # type: ignore[arg-type]
+    assert set(result.runs) == {"a", "b"} and result.stacker is not None
+    assert set(result.reports) == {"a_test", "a_unseen_real", "b_test", "b_unseen_real"}
+    stacker = json.loads(result.stacker.read_text())
+    assert stacker["stacker"] == "mean" and set(stacker["weights"]) == {"a", "b"}
+    assert all(w > 0 for w in stacker["weights"].values())  # standardised: each weight is 1 / (2 x its real spread)
+    fused = json.loads((result.stacker.parent / "metrics_unseen_real.json").read_text())
+    assert fused["video"]["n_fake"] == 0 and fused["video"]["n_real"] > 0
+    assert result.headline["unseen_real"]["n_videos"] == fused["video"]["n"]
+    export = json.loads((result.onnx_model.parent / "export.json").read_text())
+    assert export["parity"]["passed"] and [e["name"] for e in export["experts"]] == ["a", "b"]
+    session = ort.InferenceSession(str(result.onnx_model))
+    assert [o.name for o in session.get_outputs()] == ["logit", "experts"]

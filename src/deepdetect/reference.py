@@ -1,14 +1,19 @@
-"""The face-swap reference detector on the development data: extract -> train -> evaluate -> export.
+"""The reference detector on the development data: extract -> train the experts -> fuse -> evaluate -> export.
 
 Each source of `configs/reference.yaml` is extracted with the same detector, margin and crop size (its own
-group pattern keeps people and original/swap pairs in one split). `train` sources are combined for training
-(their train/val splits) and scored on their test split; `unseen` sources are never trained on and are scored
-whole, so their false-positive rate says how the stored threshold holds on real content from elsewhere.
+group pattern keeps people and original/swap pairs in one split). Every expert trains on the `train` sources'
+train split and is evaluated alone on their test split and on the `unseen` sources, which are never trained on and
+are scored whole, so their false-positive rate says how the stored threshold holds on real content from elsewhere.
+With more than one expert, a stacker fitted on the train sources' val split only (evaluation/stacking.py) fuses
+them; the fused model is scored the same way and exported as one ONNX that lists its experts. With one expert,
+that model is the reference.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +31,14 @@ class ReferenceError(ValueError):
 
 @dataclass
 class ReferenceResult:
-    """Where each stage wrote its outputs, and the headline figures."""
+    """Where each stage wrote its outputs, and the headline figures (the fused model's when experts are fused)."""
 
     manifests: dict[str, Path]
-    run_dir: Path
+    runs: dict[str, Path]
     reports: dict[str, Path]
     onnx_model: Path
     headline: dict[str, Any] = field(default_factory=dict)
+    stacker: Path | None = None
 
 
 def source_paths(cfg: DictConfig) -> dict[str, Path]:
@@ -42,15 +48,26 @@ def source_paths(cfg: DictConfig) -> dict[str, Path]:
     return source_folders(cfg.get("data_root"), cfg.sources.items(), ROLES, ReferenceError)
 
 
+def expert_recipes(cfg: DictConfig) -> dict[str, list[str]]:
+    """The experts to train (name: train overrides); raises ReferenceError when there are none."""
+    experts = {str(name): [str(o) for o in overrides or []] for name, overrides in (cfg.get("experts") or {}).items()}
+    if not experts:
+        raise ReferenceError("experts: name at least one (name: [train overrides])")
+    bad = [n for n in experts if not n.isidentifier()]
+    if bad:
+        raise ReferenceError(f"experts: names must be identifiers (letters, digits, _), not {bad}")
+    return experts
+
+
 def run_reference(cfg: DictConfig) -> ReferenceResult:
     """Run the reference recipe under `cfg.output_dir`; every stage is the library function its CLI calls."""
     from deepdetect.data.extract import extract
-    from deepdetect.evaluation.evaluate import evaluate
     from deepdetect.export.pipeline import export
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
     stages = list(cfg.get("stage_overrides") or [])  # debug=fast: every stage gets the fast overlay too
+    experts = expert_recipes(cfg)
 
     out = Path(str(cfg.output_dir)).resolve()
     inputs = source_paths(cfg)
@@ -64,50 +81,99 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
         manifests[name] = crops / "manifest.csv"
     trained = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "train"]
     unseen = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "unseen"]
-
-    run_dir = out / "train"
-    log.info("[train] %s", run_dir)
-    train(
-        compose_stage("train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *cfg.train, *stages])
-    )
-
-    reports: dict[str, Path] = {}
-    headline: dict[str, Any] = {}
     evals = {"test": (trained, "test")}
     if unseen:
         evals["unseen_real"] = (unseen, "all")
-    for key, (items, split) in evals.items():
-        ev_dir = out / f"evaluate_{key}"
-        log.info("[evaluate %s] %s", key, ev_dir)
-        metrics = evaluate(
+
+    runs: dict[str, Path] = {}
+    reports: dict[str, Path] = {}
+    headline: dict[str, Any] = {}
+    for name, overrides in experts.items():
+        run_dir = out / "train" if len(experts) == 1 else out / "experts" / name
+        log.info("[train %s] %s", name, run_dir)
+        train(
             compose_stage(
-                "evaluate",
-                [
-                    f"checkpoint={run_dir}",
-                    f"data.manifest=[{','.join(items)}]",
-                    f"data.split={split}",
-                    f"output_dir={ev_dir}",
-                    *cfg.evaluate,
-                    *stages,
-                ],
+                "train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *overrides, *stages]
             )
         )
-        reports[key] = ev_dir / "report.html"
-        headline[key] = _headline(metrics)
+        runs[name] = run_dir
+        prefix = "" if len(experts) == 1 else f"{name}_"
+        for key, (items, split) in evals.items():
+            ev_dir = out / f"evaluate_{prefix}{key}"
+            log.info("[evaluate %s%s] %s", prefix, key, ev_dir)
+            metrics = _evaluate(cfg, stages, run_dir, items, split, ev_dir)
+            reports[f"{prefix}{key}"] = ev_dir / "report.html"
+            headline[f"{prefix}{key}"] = _headline((metrics.get("results") or [{}])[0].get("video") or {})
 
     export_dir = out / "export"
     log.info("[export] %s", export_dir)
-    export(compose_stage("export", [f"checkpoint={run_dir}", f"output_dir={export_dir}", *cfg.export, *stages]))
-    return ReferenceResult(manifests, run_dir, reports, export_dir / "model.onnx", headline)
+    if len(runs) == 1:
+        checkpoint = next(iter(runs.values()))
+        export(compose_stage("export", [f"checkpoint={checkpoint}", f"output_dir={export_dir}", *cfg.export, *stages]))
+        return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline)
+    stacker, fused = fuse_experts(cfg, stages, runs, trained, evals, out / "fusion")
+    headline = {**fused, **headline}
+    export(compose_stage("export", [f"fusion={stacker}", f"output_dir={export_dir}", *cfg.export, *stages]))
+    return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline, stacker)
 
 
-def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Video AUC and the per-source rates at the stored threshold from evaluate()'s result."""
-    try:
-        result = metrics["results"][0]
-    except (KeyError, IndexError, TypeError):
-        return {}
-    video = result.get("video") or {}
+def _evaluate(
+    cfg: DictConfig, stages: list[str], run_dir: Path, items: list[str], split: str, ev_dir: Path
+) -> dict[str, Any]:
+    from deepdetect.evaluation.evaluate import evaluate
+    from deepdetect.utils.config import compose_stage
+
+    overrides = [f"checkpoint={run_dir}", f"data.manifest=[{','.join(items)}]", f"data.split={split}"]
+    return evaluate(compose_stage("evaluate", [*overrides, f"output_dir={ev_dir}", *cfg.evaluate, *stages]))
+
+
+def fuse_experts(
+    cfg: DictConfig,
+    stages: list[str],
+    runs: dict[str, Path],
+    trained: list[str],
+    evals: dict[str, tuple[list[str], str]],
+    out: Path,
+) -> tuple[Path, dict[str, Any]]:
+    """Fit the stacker on the train sources' val split, write `out/stacker.json` (what `deepdetect-export
+    fusion=...` reads) and the fused model's metrics per evaluation; returns the stacker file and the headlines."""
+    from deepdetect.evaluation.settings import MetricSettings
+    from deepdetect.evaluation.stacking import (
+        apply_stacker,
+        drivers_summary,
+        expert_features,
+        fit_on_validation,
+        fused_metrics,
+        validation_rows,
+    )
+    from deepdetect.utils.config import compose_stage
+    from deepdetect.utils.io import atomic_write_text
+
+    seed = int(cfg.get("seed", 0))
+    names = list(runs)
+    log.info("[fuse %s] stacker=%s on the val split -> %s", "+".join(names), cfg.stacker, out)
+    val = expert_features(runs, validation_rows([Path(m) for m in trained], out, seed))
+    w, b, info = fit_on_validation(val, names, str(cfg.stacker), float(cfg.target_fpr), seed)
+    metric = MetricSettings.from_config(compose_stage("evaluate", [*cfg.evaluate, *stages]))
+    headline: dict[str, Any] = {}
+    for key, (items, split) in evals.items():
+        frame = apply_stacker(expert_features(runs, [Path(m) for m in items], split=split), names, w, b)
+        result = fused_metrics(frame, info["threshold"], metric.bootstrap_n, metric.bootstrap_seed)
+        result["drivers_of_fake_crops"] = drivers_summary(frame, names)
+        atomic_write_text(out / f"metrics_{key}.json", json.dumps(result, indent=2, default=_json_default))
+        headline[key] = _headline(result["video"])
+    info["runs"] = {e: os.path.relpath(runs[e], out) for e in names}
+    stacker = out / "stacker.json"
+    atomic_write_text(stacker, json.dumps(info, indent=2, default=_json_default))
+    return stacker, headline
+
+
+def _json_default(obj: Any) -> Any:
+    return float(obj) if hasattr(obj, "__float__") else str(obj)
+
+
+def _headline(video: dict[str, Any]) -> dict[str, Any]:
+    """Video AUC and the rates at the stored threshold from one level of metrics."""
     return {
         "video_auc": video.get("auc"),
         "video_auc_ci95": (video.get("ci95") or {}).get("auc"),

@@ -1,4 +1,4 @@
-"""`deepdetect-reference`: the face-swap reference detector on the development data, end to end."""
+"""`deepdetect-reference`: the reference detector on the development data, end to end."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _task(cfg: DictConfig) -> None:
     lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
     print(
         "\ndeepdetect reference finished\n"
-        f"  model       : {result.run_dir / 'model.safetensors'}\n"
+        + "".join(f"  model       : {p / 'model.safetensors'} ({name})\n" for name, p in result.runs.items())
+        + (f"  stacker     : {result.stacker}\n" if result.stacker else "")
         + "".join(f"  report      : {p}\n" for p in result.reports.values())
         + f"  ONNX model  : {result.onnx_model}\n"
         + "\n".join(lines)

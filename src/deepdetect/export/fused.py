@@ -1,10 +1,11 @@
 """Experts and their stacker as one ONNX model: `logit` [N] (the fused logit, temperature 1) and `experts` [N, E]
 (each expert's contribution weight * logit / temperature), with a contract that lists the experts.
 
-The stacker is the one `deepdetect-lofo` fits on validation data (`scores/<fusion recipe>/stacker.json`): a logistic
-regression on the experts' calibrated logits. The experts must share one preprocessing and face-crop geometry, so
-one input tensor serves them all. Parity: the ONNX outputs against the same sum computed from each expert's PyTorch
-logits.
+The stacker is the one `deepdetect-reference` (`OUT/fusion/stacker.json`) or `deepdetect-lofo`
+(`scores/<fusion recipe>/stacker.json`) fits on validation data: weights and a bias on the experts' calibrated
+logits (evaluation/stacking.py: a logistic regression, or the label-free standardised mean). The experts must
+share one preprocessing and face-crop geometry, so one input tensor serves them all. Parity: the ONNX outputs
+against the same sum computed from each expert's PyTorch logits.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ real `photos/` and `videos/`. A recipe that never trains on the families (SBI: r
 reference: other face-swap sources) is trained once and every family is unseen to it. A recipe with
 `families: true` also trains on the families: once per held-out family, without that family's rows, and the held-out
 family is scored without the groups that also occur in the families it trained on (a group ties a real clip to
-every fake made from it, across families). A fusion recipe stacks its experts' calibrated scores with a logistic
-regression fitted on the training sources' validation split only (`fusion.py`). A `temporal` recipe trains the
-temporal expert on real clips of consecutive frames (the `clips:` extraction) and scores one clip per video
-(`temporal.py`).
+every fake made from it, across families). A fusion recipe stacks its experts' calibrated scores with a stacker
+(logistic, or the label-free standardised mean) fitted on the training sources' validation split only
+(`fusion.py`, evaluation/stacking.py). A `temporal` recipe trains the temporal expert on real clips of consecutive
+frames (the `clips:` extraction) and scores one clip per video (`temporal.py`).
 
 Rows go to `families.json` (one per held-out family × recipe); `render_markdown` turns them into the RESULTS section.
 """
@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from deepdetect.evaluation.stacking import score_rows
 from deepdetect.studies.families import FamilyRow, RowMeta, family_row
-from deepdetect.studies.scoring import Scored, score_rows
+from deepdetect.studies.scoring import Scored
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,8 @@ def run_with_families(
 
 def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
     """Experts (recipes trained without the families) fused by a stacker fitted on validation data only."""
-    from deepdetect.studies.fusion import fit_and_score, summary
+    from deepdetect.evaluation.stacking import drivers_summary
+    from deepdetect.studies.fusion import fit_and_score
 
     recipe = cfg.recipes[name]
     experts = [str(e) for e in recipe.experts]
@@ -246,10 +248,11 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
         cfg.exclude_groups,
         target_fpr=float(recipe.get("target_fpr", 0.05)),
         seed=int(cfg.seed),
+        stacker=str(recipe.get("stacker", "logistic")),
     )
     train_seconds = sum(json.loads((out / "runs" / e / "lofo_seconds.json").read_text())["seconds"] for e in experts)
     scored.seconds = train_seconds + time.monotonic() - start
-    scored.experts["drivers_of_fake_crops"] = summary(scored.families, experts)  # which expert drove each family
+    scored.experts["drivers_of_fake_crops"] = drivers_summary(scored.families, experts)  # per family
     _save_scores(out / "scores" / name, scored)
     # the experts' run folders relative to the stacker file: `deepdetect-export fusion=.../stacker.json` finds them
     scored.experts["runs"] = {e: os.path.relpath(out / "runs" / e, out / "scores" / name) for e in experts}

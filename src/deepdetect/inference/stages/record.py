@@ -121,9 +121,10 @@ def record_experts(
     for face, row in zip(faces, contributions, strict=True):
         face["experts"] = {n: round(float(v), 4) for n, v in zip(names, row, strict=True)}
     mean = contributions.mean(axis=0) if len(contributions) else np.zeros(len(names))
-    rec["experts"] = {n: round(float(v), 4) for n, v in zip(names, mean, strict=True)}
-    top = int(np.argmax(mean)) if len(names) else -1
-    rec["driven_by"] = str(names[top]) if top >= 0 and mean[top] > 0 else None
+    shares = [round(float(v), 4) for v in mean]  # what the record shows: driven_by must agree with it
+    rec["experts"] = dict(zip(names, shares, strict=True))
+    top = int(np.argmax(shares)) if len(names) else -1
+    rec["driven_by"] = str(names[top]) if top >= 0 and shares[top] > 0 else None
 
 
 def flagged_evidence(rec: dict[str, Any], faces: list[dict[str, Any]], crops: list[np.ndarray]) -> FaceEvidence | None:

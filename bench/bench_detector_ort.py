@@ -14,7 +14,6 @@ min_score 0.9). MTCNN's ONNX files are exported once into a fresh cache folder f
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
@@ -26,20 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from siblings import load
 
-HERE = Path(__file__).resolve().parent
 DETECTORS = ("ort", "torch")
 PHOTOS, PHOTOS_QUICK = 20, 4
 VIDEOS = ("fnp_video_1080p.mp4", "lp_d0.mp4", "lp_d3.mp4")
 VIDEO_FRAMES, VIDEO_FRAMES_QUICK = 8, 2
-
-
-def _sibling(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_{name}", HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _compare(ref: Any, ort: Any) -> dict[str, Any]:
@@ -177,7 +168,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         mtcnn_onnx_paths(scratch / "cache")
         figures["onnx_export_once_s"] = round(time.perf_counter() - start, 2)
         figures["parity"] = parity(data, quick)
-        model = _sibling("bench_predict_throughput")._make_model(scratch)
+        model = load("bench_predict_throughput")._make_model(scratch)
         blank = scratch / "blank.png"
         Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
         targets = {"startup": blank, "photo": data / "photos" / "img50.jpg"}

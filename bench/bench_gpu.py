@@ -17,7 +17,6 @@ Sections (aims from the speed issue):
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 import time
@@ -26,18 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from siblings import load
 
-HERE = Path(__file__).resolve().parent
 DFDC_BUDGET_S = 8.1
-
-
-def _sibling(name: str) -> Any:
-    """Another bench module (they are loaded by path, not installed)."""
-    spec = importlib.util.spec_from_file_location(f"_{name}", HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _frames_1080p(n: int) -> tuple[str, list[np.ndarray]]:
@@ -163,7 +153,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"device": device, "dry_run_on_cpu": on_cpu}
     if not on_cpu:
         results["gpu"] = torch.cuda.get_device_name(0)
-    results["train"] = _sibling("bench_train").measure(
+    results["train"] = load("bench_train").measure(
         device=device,
         model_name="test_efficientnet" if on_cpu else "efficientnet_b4",
         size=64 if on_cpu else 380,
@@ -176,7 +166,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     results["mtcnn"] = mtcnn(device, n=2 if on_cpu else (8 if quick else 32), repeats=1 if tiny else 3)
     with tempfile.TemporaryDirectory() as tmp:
         name, size = ("test_efficientnet", 64) if on_cpu else ("efficientnet_b0", 224)
-        fp32, _ = _sibling("bench_predict_profile")._make_model(Path(tmp), name, size)
+        fp32, _ = load("bench_predict_profile")._make_model(Path(tmp), name, size)
         results["ort_vs_torch"] = ort_vs_torch(device, fp32, name, size, 4 if on_cpu else 64, 1 if tiny else 10)
         results["predict"] = predict_videos(device, fp32, 1 if on_cpu else (3 if quick else 20))
     return results

@@ -5,21 +5,12 @@ process (`bench_predict_throughput.memory`). Model: tf_efficientnet_lite0 at 128
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-
-def _throughput_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "bench_predict_throughput", Path(__file__).with_name("bench_predict_throughput.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from siblings import load
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
@@ -30,7 +21,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     data = dev_data_dir()
     if data is None:
         return {"skipped": "no dev data (../shared/data or $DEEPDETECT_DEV_DATA)"}
-    bench = _throughput_module()
+    bench = load("bench_predict_throughput")
     files = {"image": data / "photos" / "img50.jpg", "video_720p": data / "videos" / "lp_d0.mp4"}
     with tempfile.TemporaryDirectory() as tmp:
         model = bench._make_model(Path(tmp), "tf_efficientnet_lite0", 128, int8=True)

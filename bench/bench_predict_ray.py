@@ -8,7 +8,6 @@ model actors, one after the other in one process; the records of every run are c
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import tempfile
@@ -16,15 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-
-
-def _sibling(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"_{name}", HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from siblings import load
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -51,7 +42,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "files": len(files), "load_avg_start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        model = _sibling("bench_predict_throughput")._make_model(scratch)
+        model = load("bench_predict_throughput")._make_model(scratch)
         listing = scratch / "files.txt"
         listing.write_text("\n".join(map(str, files)) + "\n", encoding="utf-8")
         reference: list[dict[str, Any]] | None = None

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from siblings import load
 
 FRAMES = 32
 MIN_FACE = 40.0
@@ -205,14 +206,9 @@ def _make_model(scratch: Path, name: str = "efficientnet_b0", size: int = 224, i
     onnx.save(proto, str(path))
     if not int8:
         return path
-    import importlib.util
-
     from deepdetect.export.quantize import Int8Settings, quantize_int8
 
-    spec = importlib.util.spec_from_file_location("bench_int8", Path(__file__).with_name("bench_int8.py"))
-    assert spec is not None and spec.loader is not None
-    bench_int8 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_int8)  # the shipped settings, read from configs/export.yaml
+    bench_int8 = load("bench_int8")  # the shipped settings, read from configs/export.yaml
     calib = np.random.default_rng(0).normal(0, 0.5, (32, 3, size, size)).astype(np.float32)
     settings = Int8Settings.from_config(bench_int8.shipped_settings())
     return Path(quantize_int8(path, scratch / f"{name}.int8.onnx", calib, settings))
@@ -363,9 +359,8 @@ def memory(model: Path, files: dict[str, Path], n_files: int, step: int) -> dict
     import sys
 
     code = (
-        "import importlib.util, json, sys; from pathlib import Path; "
-        f"spec = importlib.util.spec_from_file_location('b', {str(Path(__file__).resolve())!r}); "
-        "b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b); "
+        f"import json, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+        "from siblings import load; b = load('bench_predict_throughput'); "
         f"files = {{k: Path(v) for k, v in {json.dumps({k: str(v) for k, v in files.items()})}.items()}}; "
         f"print(json.dumps(b.memory_child(Path({str(model)!r}), files, {n_files}, {step})))"
     )

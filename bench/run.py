@@ -8,7 +8,6 @@ others still run.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import sys
@@ -17,6 +16,7 @@ import traceback
 from pathlib import Path
 
 import torch
+from siblings import load
 
 HERE = Path(__file__).resolve().parent
 
@@ -44,14 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         topic = path.stem.removeprefix("bench_")
         if args.only and topic not in args.only:
             continue
-        spec = importlib.util.spec_from_file_location(f"bench_{topic}", path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
         start = time.perf_counter()
         print(f"[bench] {topic} ...", flush=True)
         try:
-            spec.loader.exec_module(module)
-            figures = module.run(args.out, args.quick)
+            figures = load(path.stem).run(args.out, args.quick)
             status = "ok"
         except Exception as exc:  # one failing benchmark must not hide the others
             figures = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}

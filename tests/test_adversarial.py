@@ -4,6 +4,8 @@ a file name or an index file handed over by someone else can make the toolkit do
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -352,7 +354,8 @@ def test_export_neutralises_cells_and_round_trips(tmp_path: Path) -> None:
     with HashIndex(tmp_path / "known.db", create=True) as index:
         index.add([hostile])
         export_bundle(index, tmp_path / "share")
-    cells = (tmp_path / "share" / "items.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
+    text = (tmp_path / "share" / "items.csv").read_text(encoding="utf-8")
+    cells = next(csv.reader(io.StringIO(text.splitlines()[1])))
     assert cells[0] == "'=HYPERLINK(1)" and cells[2] == "'@label" and cells[5] == "'+cmd"
     back = read_hash_list(tmp_path / "share")
     assert [(it.ref, it.label, it.source) for it in back] == [("=HYPERLINK(1)", "@label", "+cmd")]

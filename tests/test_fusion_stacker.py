@@ -25,18 +25,26 @@ def _frame(rng: np.random.Generator) -> pd.DataFrame:
 def test_standardised_mean_puts_experts_on_the_reals_scale() -> None:
     frame = _frame(np.random.default_rng(0))
     w, b = standardised_mean(frame, ["quiet", "loud"])
-    per_video = frame[frame["label"] == "real"].groupby("video_id")[["x_quiet", "x_loud"]].mean()
-    std = per_video.std(ddof=0).to_numpy()
+    reals = frame[frame["label"] == "real"]  # 3 crops per video: equal video weights = plain crop statistics
+    std = reals[["x_quiet", "x_loud"]].std(ddof=0).to_numpy()
     np.testing.assert_allclose(w, 1.0 / (2 * std))
     assert w[0] > 5 * w[1]  # the loud expert is scaled down, not trusted for its larger numbers
     fused = apply_stacker(frame, ["quiet", "loud"], w, b)
     z = np.log(fused["prob"] / (1 - fused["prob"]))
-    real_videos = z[frame["label"] == "real"].groupby(frame["video_id"]).mean()
-    assert abs(real_videos.mean()) < 1e-9  # the real videos centre on 0
+    assert abs(z[frame["label"] == "real"].mean()) < 1e-9  # the real crops centre on 0
     # each expert contributes about as much to the fakes' score
     fakes = fused[fused["label"] == "fake"]
     ratio = fakes["c_loud"].mean() / fakes["c_quiet"].mean()
     assert 0.5 < ratio < 2.0
+
+
+def test_every_real_video_weighs_the_same() -> None:
+    """A real video with many crops does not set the scale alone."""
+    rows = [{"video_id": "long", "label": "real", "x_a": 0.0} for _ in range(100)]
+    rows += [{"video_id": "short", "label": "real", "x_a": 2.0}]
+    w, b = standardised_mean(pd.DataFrame(rows), ["a"])
+    assert -b / w[0] == pytest.approx(1.0)  # the mean of the two videos, not of the crops
+    assert w[0] == pytest.approx(1.0)  # spread 1 around it
 
 
 def test_standardised_mean_needs_real_videos() -> None:

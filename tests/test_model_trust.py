@@ -146,3 +146,15 @@ def test_explain_top_without_explain_is_refused(tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path), "--model", str(tmp_path / "m.onnx"), "--explain-top", "5"])
     assert exc.value.code == 2 and "--explain-top needs --explain" in capsys.readouterr().err
+
+
+def test_a_threshold_set_on_videos_counts_its_reals_in_videos() -> None:
+    """A fused model's threshold was set on validation videos: the warning must not call 4 videos '4 crops'."""
+    from deepdetect.contract.trust import trust_problems, val_unit
+
+    unit = val_unit({"unit": "video: mean of the frames' fused probabilities"})
+    (line,) = trust_problems(
+        threshold=0.7, val_fpr=0.0, target_fpr=0.05, n_val_real=4, calibration_failed=None, unit=unit
+    )
+    assert "only 4 real videos, too few" in line
+    assert val_unit({"threshold": 0.5}) == "real crops"

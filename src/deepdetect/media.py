@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import stat
+import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -392,11 +393,49 @@ def display_quarter_turns(frame: Any) -> int:
     return round(angle / 90.0) % 4 if math.isfinite(angle) else 0
 
 
+def display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """A decoded frame's display matrix as FFmpeg stores it (9 int32: a b u c d v x y w, a-d in 16.16 fixed point),
+    or None when it has none (or PyAV cannot hand it over)."""
+    try:
+        item = frame.side_data.get("DISPLAYMATRIX")
+        raw = bytes(item) if item is not None else b""
+    except Exception:  # an older PyAV without this API, or side data it cannot read: as if there were none
+        return None
+    return struct.unpack("=9i", raw[:36]) if len(raw) >= 36 else None
+
+
+def display_axes(frame: Any) -> tuple[bool, int, int] | None:
+    """How a frame's display matrix maps stored pixels onto the screen when it is one of the eight quarter-turn
+    rotations and mirrors: (transpose first, then row step, column step: -1 flips that axis); (False, 1, 1) with no
+    matrix; None for any other matrix (an angle between quarter turns, a shear).
+
+    FFmpeg maps a stored point (x, y) to (a*x + c*y, b*x + d*y) on screen (libavutil/display.h), y pointing down:
+    a 90° counter-clockwise turn is (a, b, c, d) = (0, -1, 1, 0), a horizontal mirror (-1, 0, 0, 1)."""
+    matrix = display_matrix(frame)
+    if matrix is None:
+        return (False, 1, 1)
+    a, b, c, d = matrix[0], matrix[1], matrix[3], matrix[4]
+    tol = 0.01 * max(abs(a), abs(b), abs(c), abs(d), 1)
+    sa, sb, sc, sd = (0 if abs(v) <= tol else 1 if v > 0 else -1 for v in (a, b, c, d))
+    if sb == sc == 0 and sa and sd:
+        return (False, sd, sa)  # x' = ±x, y' = ±y
+    if sa == sd == 0 and sb and sc:
+        return (True, sb, sc)  # x' = ±y, y' = ±x: the transposed picture, flipped as the signs say
+    return None
+
+
 def frame_rgb(frame: Any) -> np.ndarray:
-    """A decoded video frame as HxWx3 uint8 RGB, the way players show it: its display rotation applied."""
+    """A decoded video frame as HxWx3 uint8 RGB, the way players show it: its display matrix applied (quarter-turn
+    rotations and mirrors exactly; any other angle as the nearest quarter turn)."""
     array = frame.to_ndarray(format="rgb24")
-    turns = display_quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(array, turns) if turns else array)
+    axes = display_axes(frame)
+    if axes is None:
+        turns = display_quarter_turns(frame)
+        return np.ascontiguousarray(np.rot90(array, turns) if turns else array)
+    transpose, rows, cols = axes
+    if transpose:
+        array = array.transpose(1, 0, 2)
+    return np.ascontiguousarray(array[::rows, ::cols]) if (transpose or rows < 0 or cols < 0) else array
 
 
 def _decode_sequential(dec: _Decoder, targets: list[int]) -> tuple[list[tuple[int, np.ndarray]], int]:

@@ -61,7 +61,7 @@ def expert_recipes(cfg: DictConfig) -> dict[str, list[str]]:
 
 def run_reference(cfg: DictConfig) -> ReferenceResult:
     """Run the reference recipe under `cfg.output_dir`; every stage is the library function its CLI calls."""
-    from deepdetect.data.extract import extract
+    from deepdetect.data.extract_sources import extract_sources
     from deepdetect.export.pipeline import export
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
@@ -71,14 +71,9 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
 
     out = Path(str(cfg.output_dir)).resolve()
     inputs = source_paths(cfg)
-    manifests: dict[str, Path] = {}
-    for i, (name, path) in enumerate(inputs.items(), 1):
-        spec = cfg.sources[name]
-        crops = out / "crops" / name
-        log.info("[extract %d/%d] %s -> %s", i, len(inputs), path, crops)
-        overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract]
-        extract(compose_stage("extract", [*overrides, *stages]))
-        manifests[name] = crops / "manifest.csv"
+    manifests = extract_sources(
+        {name: (path, [*cfg.extract, *cfg.sources[name].extract]) for name, path in inputs.items()}, out, stages
+    )
     trained = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "train"]
     unseen = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "unseen"]
     evals = {"test": (trained, "test")}

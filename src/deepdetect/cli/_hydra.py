@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from deepdetect.utils.config import config_dir, vet_command_line
 from deepdetect.utils.config_types import ConfigTypeError, check_value_types
 from deepdetect.utils.targets import ForbiddenTargetError, check_config
-from deepdetect.utils.terminal import shown
+from deepdetect.utils.terminal import escape_log_handlers, shown
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
     def _main(cfg: DictConfig) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
+        escape_log_handlers()  # Hydra has set up its console and log-file handlers: every logged name is escaped
         try:
             check_config(cfg)  # again on the config Hydra composed: nothing is instantiated before this
             check_value_types(cfg, config_name, HydraConfig.get().runtime.choices)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
-from deepdetect.utils.terminal import shown
+from deepdetect.utils.terminal import shown, shown_lines
 
 if TYPE_CHECKING:
     from deepdetect.demo import DemoResult
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def print_result(result: DemoResult) -> None:
     """Where each stage wrote its outputs; predict's model-trust warning, as predict prints it, on stderr."""
     auc = "n/a" if result.test_video_auc is None else f"{result.test_video_auc:.3f}"
-    print(
+    text = (
         "\ndeepdetect demo finished\n"
         f"  sample inputs : {result.sample_dir}\n"
         f"  crop manifest : {result.manifest}\n"
@@ -28,6 +28,7 @@ def print_result(result: DemoResult) -> None:
         f"  predictions   : {result.predictions}  {result.prediction_status}\n"
         f"  triage page   : {result.triage_page}\n"
     )
+    print(shown_lines(text))  # the folders are the user's output_dir: names escaped
     if result.trust_warning is not None:
         print(f"deepdetect-demo: warning: {shown(result.trust_warning)}", file=sys.stderr)
 

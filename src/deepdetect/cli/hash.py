@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from deepdetect.cli._argparse import CommandError, command_parser, run_command
 from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS
 
 EPILOG = """\
@@ -23,7 +24,8 @@ output (one JSON line per input file, UTF-8, to --output or stdout):
               anti_transpose), for matching mirrored or rotated copies
 
 statuses: ok, unreadable, unsupported, no_video_stream, no_frames, too_large, not_found, error (as deepdetect-predict)
-exit status: 0 inputs processed (per-file failures are in the records), 1 nothing could be read, 2 usage error
+exit status: 0 inputs processed (per-file failures are in the records), 1 nothing could be read, or the output
+  could not be written (disk full: the records before it are kept), 2 usage error
 
 examples:
   deepdetect-hash reported/ clip.mp4 --output hashes.jsonl
@@ -33,11 +35,10 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="deepdetect-hash",
-        description="Perceptual hashes (PDQ) of images and videos, for finding re-uploads of known content.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "deepdetect-hash",
+        "Perceptual hashes (PDQ) of images and videos, for finding re-uploads of known content.",
+        EPILOG,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or .txt path lists")
     parser.add_argument("--output", default="-", help="JSON lines file, or - for stdout (default)")
@@ -51,44 +52,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     from deepdetect.hashing.records import hash_paths
     from deepdetect.media import named_inputs
-    from deepdetect.utils.io import OutputPathError, check_outputs
-    from deepdetect.utils.paths import json_line
-    from deepdetect.utils.terminal import cli_logging, shown
+    from deepdetect.utils.io import check_outputs
+    from deepdetect.utils.jsonlines import JsonLinesWriter
 
-    cli_logging(logging.WARNING)
-
-    try:
-        check_outputs({"--output": args.output}, named_inputs(args.paths))
-    except OutputPathError as exc:
-        print(f"deepdetect-hash: error: {shown(exc)}", file=sys.stderr)
-        return 2
+    check_outputs({"--output": args.output}, named_inputs(args.paths))
     detector = None
     if args.faces:
         from deepdetect.faces.detect import FaceDetector
 
         detector = FaceDetector(device=args.device)
-    try:  # bytes, UTF-8 whatever the terminal's encoding: the records are data, not text for this terminal
-        out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
-    except OSError as exc:
-        print(f"deepdetect-hash: error: cannot write --output {shown(args.output)}: {shown(exc)}", file=sys.stderr)
-        return 2
-    statuses: Counter[str] = Counter()
+    out = JsonLinesWriter(args.output)  # UTF-8 whatever the terminal's encoding: the records are data
     try:
+        out.open()
+    except OSError as exc:
+        raise CommandError(f"cannot write --output {args.output}: {exc}") from exc
+    statuses: Counter[str] = Counter()
+    with out:
         for rec in hash_paths(args.paths, args.fps, args.dedup, detector, args.dihedral):
-            out.write(json_line(rec).encode("utf-8"))
-            out.flush()
+            out.write(rec)
             statuses[rec["status"]] += 1
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
     print("deepdetect-hash: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())), file=sys.stderr)
     return 0 if statuses["ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from deepdetect.utils.io import OutputPathError
+    from deepdetect.utils.terminal import cli_logging
+
+    cli_logging(logging.WARNING)
+    return run_command("deepdetect-hash", lambda: _run(args), (OutputPathError,))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from deepdetect.cli._argparse import CommandError, command_parser, run_command
 from deepdetect.utils.cliargs import DEDUP_BITS, HASH_FPS, PDQ_DISTANCE, fraction
 
 EPILOG = """\
@@ -32,7 +33,8 @@ matching: PDQ distance <= 31 of 256 bits; frames of quality < 50 ignored; a vide
 its frames match (vPDQ defaults); an image or a frame matching an image matches. Rotations and flips of the query
 are tried (dihedral hashes); --faces also compares face crops.
 
-exit status: 0 done, 1 nothing could be read (match/add), 2 usage error or unusable index (corrupt, not an index)
+exit status: 0 done, 1 nothing could be read (match/add) or match's output could not be written (disk full: the
+records before it are kept), 2 usage error or unusable index (corrupt, not an index)
 
 examples:
   deepdetect-index add known.db reported/ --label ncii --source case-1234
@@ -43,11 +45,8 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="deepdetect-index",
-        description="Find re-uploads of known content: an index of PDQ/vPDQ hashes with labels.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "deepdetect-index", "Find re-uploads of known content: an index of PDQ/vPDQ hashes with labels.", EPILOG
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -114,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     from deepdetect.hashing.match import Matcher
     from deepdetect.media import named_inputs
     from deepdetect.utils.io import check_outputs
-    from deepdetect.utils.paths import json_line
+    from deepdetect.utils.jsonlines import JsonLinesWriter
     from deepdetect.utils.terminal import shown
 
     if args.command == "add":
@@ -137,18 +136,13 @@ def _run(args: argparse.Namespace) -> int:
             )
             check_outputs({"--output": args.output}, [args.index, *named_inputs(args.paths)])
             records = api.records_for(args.paths, args.fps, args.dedup, _detector(args), dihedral=True)
-            out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
             n_ok = n_matched = n = 0
-            try:
+            with JsonLinesWriter(args.output) as out:  # UTF-8 whatever the terminal's encoding
                 for res in api.match_records(matcher, records, keep_all=args.all):
-                    out.write(json_line(res).encode("utf-8"))  # UTF-8 whatever the terminal's encoding
-                    out.flush()
+                    out.write(res)
                     n += 1
                     n_ok += res["status"] == "ok"
                     n_matched += res["known_match"] is not None
-            finally:
-                if out is not sys.stdout.buffer:
-                    out.close()
         print(
             f"deepdetect-index match: {n} files, {n_ok} hashed, {n - n_ok} not matched for their status "
             f"(see each record), {n_matched} matched known content",
@@ -157,8 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if n_ok else 1
     if args.command == "remove":
         if not args.ref and args.label is None:
-            print("deepdetect-index remove: error: give --ref and/or --label", file=sys.stderr)
-            return 2
+            raise CommandError("give --ref and/or --label")
         with HashIndex(args.index) as index:
             print(f"{shown(args.index)}: removed {index.remove(args.ref, args.label)}")
         return 0
@@ -190,15 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from deepdetect.hashing.exchange import HashListError
     from deepdetect.hashing.index import IndexFileError
-    from deepdetect.utils.terminal import cli_logging, shown
+    from deepdetect.utils.terminal import cli_logging
 
     cli_logging(logging.WARNING)
-
-    try:
-        return _run(args)
-    except (IndexFileError, HashListError, ValueError, OSError) as exc:
-        print(f"deepdetect-index {args.command}: error: {shown(exc)}", file=sys.stderr)
-        return 2
+    errors = (IndexFileError, HashListError, ValueError, OSError)
+    return run_command(f"deepdetect-index {args.command}", lambda: _run(args), errors)
 
 
 if __name__ == "__main__":

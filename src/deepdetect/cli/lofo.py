@@ -7,7 +7,7 @@ import logging
 from omegaconf import DictConfig
 
 from deepdetect.cli._hydra import hydra_main
-from deepdetect.utils.terminal import shown
+from deepdetect.utils.terminal import shown, shown_lines
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def _task(cfg: DictConfig) -> None:
     except ValueError as exc:  # LofoError, ManifestError, LayoutError, config errors of the stages
         log.error("%s", shown(exc))
         raise SystemExit(2) from exc
-    print("\n" + render_markdown(rows))
+    print("\n" + shown_lines(render_markdown(rows)))  # family names come from the data
 
 
 main = hydra_main("lofo", _task)

@@ -24,10 +24,12 @@ def _task(cfg: DictConfig) -> None:
     lines = [f"  {k:<12}: {v}" for k, v in result.headline.items()]
     print(
         "\ndeepdetect reference finished\n"
-        + "".join(f"  model       : {p / 'model.safetensors'} ({name})\n" for name, p in result.runs.items())
-        + (f"  stacker     : {result.stacker}\n" if result.stacker else "")
-        + "".join(f"  report      : {p}\n" for p in result.reports.values())
-        + f"  ONNX model  : {result.onnx_model}\n"
+        + "".join(
+            f"  model       : {shown(p / 'model.safetensors')} ({shown(name)})\n" for name, p in result.runs.items()
+        )
+        + (f"  stacker     : {shown(result.stacker)}\n" if result.stacker else "")
+        + "".join(f"  report      : {shown(p)}\n" for p in result.reports.values())
+        + f"  ONNX model  : {shown(result.onnx_model)}\n"
         + "\n".join(lines)
     )
 

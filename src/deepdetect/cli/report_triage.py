@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepdetect.cli._argparse import CommandError, command_parser, run_command
+
 PROG = "deepdetect-report"
 
 EPILOG = """\
@@ -34,12 +36,8 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Build the triage HTML report (self-contained, no network) from deepdetect-predict records.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    description = "Build the triage HTML report (self-contained, no network) from deepdetect-predict records."
+    parser = command_parser(PROG, description, EPILOG)
     parser.add_argument("records", type=Path, help="predictions .jsonl or .csv written by deepdetect-predict")
     parser.add_argument(
         "-o", "--output", type=Path, default=None, help="HTML file to write (default: <records>.triage.html)"
@@ -53,37 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from deepdetect.utils.terminal import cli_logging, shown
-
-    cli_logging(logging.WARNING)
-    if args.top_n < 0:
-        parser.error("--top-n must be >= 0")
+def _run(args: argparse.Namespace) -> int:
     from deepdetect.triage.records import read_records
     from deepdetect.triage.report import build_report_from
+    from deepdetect.utils.io import check_outputs
+    from deepdetect.utils.terminal import shown
 
     if not args.records.exists():
-        print(f"{PROG}: error: records file not found: {shown(args.records)}", file=sys.stderr)
-        return 2
+        raise CommandError(f"records file not found: {args.records}")
     output = args.output or args.records.with_name(args.records.name + ".triage.html")
     if output.is_dir():
-        print(f"{PROG}: error: --output is a folder: {shown(output)}", file=sys.stderr)
-        return 2
-    from deepdetect.utils.io import OutputPathError, check_outputs
-
-    try:
-        check_outputs({"--output": output}, [args.records])
-    except OutputPathError as exc:
-        print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
-        return 2
+        raise CommandError(f"--output is a folder: {output}")
+    check_outputs({"--output": output}, [args.records])
     try:
         recordset = read_records(args.records)
     except OSError as exc:
-        print(f"{PROG}: error: cannot read {shown(args.records)}: {shown(exc)}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot read {args.records}: {exc}") from exc
     try:
         result = build_report_from(
             recordset,
@@ -94,8 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
         )
     except OSError as exc:
-        print(f"{PROG}: error: cannot write {shown(output)}: {shown(exc)}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot write {output}: {exc}") from exc
     for warning in result.read_warnings:
         print(f"{PROG}: warning: {shown(warning)}", file=sys.stderr)
     if result.summary.trust:
@@ -108,6 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0 if result.n_records else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top_n < 0:
+        parser.error("--top-n must be >= 0")
+    from deepdetect.utils.io import OutputPathError
+    from deepdetect.utils.terminal import cli_logging
+
+    cli_logging(logging.WARNING)
+    return run_command(PROG, lambda: _run(args), (OutputPathError,))
 
 
 if __name__ == "__main__":

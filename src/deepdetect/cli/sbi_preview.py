@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepdetect.cli._argparse import CommandError, command_parser, run_command
+
 PROG = "deepdetect-sbi-preview"
 
 EPILOG = """\
@@ -25,11 +27,8 @@ example:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Draw original / mask / self-blended crops of a manifest's real faces as one PNG.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        PROG, "Draw original / mask / self-blended crops of a manifest's real faces as one PNG.", EPILOG
     )
     parser.add_argument("manifest", type=Path, help="manifest.csv written by deepdetect-extract")
     parser.add_argument("-o", "--output", type=Path, default=Path("sbi_preview.png"), help="PNG to write")
@@ -38,23 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 64:
-        print(f"{PROG}: error: -n must be between 1 and 64, got {args.n}", file=sys.stderr)
-        return 2
-    from deepdetect.data.manifest import ManifestError, read_manifest
+        raise CommandError(f"-n must be between 1 and 64, got {args.n}")
+    from deepdetect.data.manifest import read_manifest
     from deepdetect.data.sbi_preview import render_preview
     from deepdetect.utils.terminal import shown
 
-    try:
-        out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed)
-    except (ManifestError, ValueError, OSError) as exc:
-        print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
-        return 2
+    out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed)
     print(f"wrote {shown(out)}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from deepdetect.data.manifest import ManifestError
+
+    return run_command(PROG, lambda: _run(args), (ManifestError, ValueError, OSError))
 
 
 if __name__ == "__main__":

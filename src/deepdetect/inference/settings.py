@@ -8,7 +8,7 @@ from typing import Any
 
 from deepdetect.contract import Calibration, ModelCard
 from deepdetect.contract.aggregate import AGGREGATIONS
-from deepdetect.contract.trust import lowest_supported_fpr, trust_problems, val_reals
+from deepdetect.contract.trust import lowest_supported_fpr, trust_problems, val_reals, val_unit
 from deepdetect.media import MAX_FRAMES_PER_VIDEO
 
 PREDICT_AGGREGATIONS = tuple(a for a in AGGREGATIONS if a != "confidence")  # mean | max | topk
@@ -182,5 +182,6 @@ def model_trust_warning(card: ModelCard, choice: OperatingPointChoice) -> str | 
         target_fpr=choice.target_fpr,
         n_val_real=val_reals(cal.to_dict(), card.training_data),
         calibration_failed=cal.failed,
+        unit=val_unit(cal.to_dict()),
     )
     return f"model {card.name} {card.version}: " + "; ".join(problems) if problems else None

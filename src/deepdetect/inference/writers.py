@@ -12,7 +12,6 @@ lacking its newline. JSON lines keep exact paths (names that are not UTF-8 as `\
 from __future__ import annotations
 
 import csv
-import errno
 import fcntl
 import io
 import json
@@ -23,6 +22,7 @@ from typing import Any
 
 from deepdetect.utils.csvcells import text_cell
 from deepdetect.utils.io import check_regular
+from deepdetect.utils.jsonlines import OutputWriteError
 from deepdetect.utils.paths import json_line
 
 CSV_COLUMNS = (
@@ -70,17 +70,6 @@ class OutputExistsError(OSError):
 
 class OutputFormatError(ValueError):
     """Raised when an output to resume is not a predict output of this format (a bad line, other CSV columns)."""
-
-
-class OutputWriteError(OSError):
-    """Raised when a record cannot be written (the disk is full, a quota is reached, an I/O error): the records
-    before it are complete lines in the file; the one being written may be half a line (`resume` drops it). Its
-    message is one line, "disk full ..." for ENOSPC and EDQUOT; `errno` is the cause's."""
-
-    def __init__(self, path: str | os.PathLike[str], cause: OSError) -> None:
-        what = "disk full" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot write"
-        super().__init__(f"{what} while writing {os.fsdecode(path)} ({cause.strerror or cause})")
-        self.errno = cause.errno
 
 
 def _jsonl_lines(data: bytes, keepends: bool = False) -> list[str]:

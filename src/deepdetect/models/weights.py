@@ -4,7 +4,6 @@ checked (anything beyond the classifier left unmatched is an error that names th
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import logging
 import os
 import pickle
@@ -16,6 +15,8 @@ from pathlib import Path
 import timm
 import torch
 from torch import nn
+
+from deepdetect.utils.packages import package_dir
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,9 @@ def bundled_weights_path(name: str) -> Path | None:
     entry = BUNDLED.get(name)
     if entry is None:
         return None
-    spec = importlib.util.find_spec(entry.package)
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / entry.filename
-    return path if path.is_file() else None
+    folder = package_dir(entry.package)
+    path = folder / entry.filename if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def bundled_source(name: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepdetect.evaluation.stacking import apply_stacker, expert_features, fit_on_validation, validation_rows
-from deepdetect.studies.scoring import Scored
+from deepdetect.studies.scoring import Scored, read_scores
 
 
 def _saved_scores(runs: dict[str, Path], part: str) -> Callable[[str], pd.DataFrame | None]:
@@ -22,7 +22,7 @@ def _saved_scores(runs: dict[str, Path], part: str) -> Callable[[str], pd.DataFr
     def lookup(name: str) -> pd.DataFrame | None:
         run_dir = runs[name]
         path = run_dir.parent.parent / "scores" / run_dir.name / f"{part}_scores.csv"
-        return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+        return read_scores(path) if path.is_file() else None
 
     return lookup
 

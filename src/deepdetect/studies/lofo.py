@@ -30,7 +30,7 @@ from omegaconf import DictConfig
 
 from deepdetect.evaluation.stacking import score_rows
 from deepdetect.studies.families import FamilyRow, RowMeta, family_row
-from deepdetect.studies.scoring import Scored
+from deepdetect.studies.scoring import Scored, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def extract_sources(
 ) -> StudyData:
     """Extract every source (or the `only` ones) into `out/folder/<source>`, `extra` overrides last (an unchanged
     earlier extraction is kept: extract resumes finished files)."""
-    from deepdetect.data.extract import extract
-    from deepdetect.utils.config import compose_stage
+    from deepdetect.data.extract_sources import extract_sources as extract_each
 
     roots = source_roots(cfg)
     if only is not None:
@@ -77,17 +76,9 @@ def extract_sources(
         if unknown:
             raise LofoError(f"unknown sources {unknown} to extract into {folder}; configs/lofo.yaml has {list(roots)}")
         roots = {name: path for name, path in roots.items() if name in set(only)}
-    manifests: dict[str, Path] = {}
-    roles: dict[str, str] = {}
-    for i, (name, path) in enumerate(roots.items(), 1):
-        spec = cfg.sources[name]
-        crops = out / folder / name
-        log.info("[extract %d/%d] %s -> %s", i, len(roots), path, crops)
-        overrides = [f"input={path}", f"output_dir={crops}", f"dataset={name}", *cfg.extract, *spec.extract, *extra]
-        extract(compose_stage("extract", [*overrides, *cfg.stage_overrides]))
-        manifests[name] = crops / "manifest.csv"
-        roles[name] = str(spec.role)
-    return StudyData(manifests, roles)
+    specs = {name: (path, [*cfg.extract, *cfg.sources[name].extract, *extra]) for name, path in roots.items()}
+    manifests = extract_each(specs, out, cfg.stage_overrides, folder)
+    return StudyData(manifests, {name: str(cfg.sources[name].role) for name in roots})
 
 
 def held_out_families(data: StudyData, wanted: Sequence[str] | None) -> list[str]:
@@ -316,10 +307,8 @@ def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, famili
 
 def _save_scores(folder: Path, scored: Scored) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    cols = ["crop_path", "source_path", "label", "source", "method", "group", "video_id", "frame_index", "prob"]
     for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
-        keep = [c for c in cols if c in frame.columns]
-        frame[keep].to_csv(folder / f"{part}_scores.csv", index=False)
+        write_scores(frame, folder / f"{part}_scores.csv")
 
 
 def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:

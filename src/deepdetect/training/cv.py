@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from deepdetect.utils.io import atomic_write_text
+from deepdetect.utils.terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -92,4 +93,4 @@ class CvSummary(Callback):
         atomic_write_text(out, json.dumps(summary, indent=2))
         line = summary_line(summary)
         log.info("cross-validation: %s -> %s", line, out)
-        print(f"cross-validation: {line}\n  written to {out}", flush=True)
+        print(f"cross-validation: {shown(line)}\n  written to {shown(out)}", flush=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdetect.contract.trust import trust_problems, val_reals
+from deepdetect.contract.trust import trust_problems, val_reals, val_unit
 
 LOW_TPR = 0.5  # the model's own validation catches fewer fakes than this at the threshold used: say so
 ONE_SIDED = 0.9  # this share of the scored files on one side: say so
@@ -118,6 +118,7 @@ def model_facts(run: dict[str, Any] | None, records: list[dict[str, Any]]) -> di
         "calibrated": bool(calibration) and calibration.get("threshold_rule") != "default 0.5 (uncalibrated)",
         "calibration_failed": calibration.get("failed") if isinstance(calibration.get("failed"), str) else None,
         "n_val_real": val_reals(calibration, data if isinstance(data, dict) else None),
+        "val_unit": val_unit(calibration),
         "has_card": bool(card),
     }
 
@@ -164,6 +165,7 @@ def summarise(records: list[dict[str, Any]], run: dict[str, Any] | None, read_wa
         target_fpr=_num(op.get("target_fpr")),
         n_val_real=model.get("n_val_real"),
         calibration_failed=model.get("calibration_failed"),
+        unit=str(model.get("val_unit") or "real crops"),
     )
     if out.known:
         out.notes.insert(

@@ -40,6 +40,35 @@ class ShownFormatter(logging.Formatter):
         return shown(super().formatMessage(record))
 
 
+class ShownFilter(logging.Filter):
+    """A handler filter that escapes each record's message (with its arguments merged in) through `shown`, whatever
+    formatter the handler has: how the Hydra commands' console and log-file lines are escaped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Escape the message in place; never drops a record."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: the formatter reports it as logging always does
+            return True
+        record.msg, record.args = shown(message), None
+        return True
+
+
+def escape_log_handlers() -> None:
+    """Put every handler logging has now (the root's and any named logger's, e.g. those Hydra configured from
+    `job_logging`) behind a ShownFilter, so every logged name reaches the terminal and the log file escaped."""
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # placeholders in loggerDict have no handlers
+            if not any(isinstance(f, ShownFilter) for f in handler.filters):
+                handler.addFilter(ShownFilter())
+
+
+def shown_lines(text: str) -> str:
+    """Multi-line text (a table) with each line escaped by `shown`, its line breaks kept."""
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
 def cli_logging(level: int) -> None:
     """Log to stderr as `LEVEL message`, messages escaped (`ShownFormatter`): what the argparse commands use."""
     handler = logging.StreamHandler()

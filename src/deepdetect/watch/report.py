@@ -8,15 +8,15 @@ evidence records are (WARC file, offset, record id). CSV text cells are neutrali
 
 from __future__ import annotations
 
-import csv
 import html
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from deepdetect.utils.csvcells import text_cell
-from deepdetect.utils.io import atomic_path
+import pandas as pd
+
+from deepdetect.utils.csvcells import frame_csv
+from deepdetect.utils.io import atomic_write_text
 from deepdetect.utils.paths import printable_text
 from deepdetect.watch.store import Store, parse_iso
 
@@ -25,6 +25,8 @@ COLUMNS = (
     "last_seen_live", "last_checked", "removed_at", "hours_report_to_removal", "n_media", "media_urls",
     "media_sha256", "media_pdq", "max_score", "labels", "known_match", "evidence", "media_evidence", "note",
 )  # fmt: skip
+NUMBER_COLUMNS = ("hours_report_to_removal", "n_media", "max_score")
+TEXT_COLUMNS = tuple(c for c in COLUMNS if c not in NUMBER_COLUMNS)
 FORMATS = ("csv", "html")
 
 
@@ -96,12 +98,10 @@ def report_rows(store: Store, case: str | None = None) -> list[dict[str, Any]]:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """The rows as CSV (UTF-8, header row), text cells neutralised; written atomically."""
-    with atomic_path(path) as tmp, Path(tmp).open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else text_cell(row.get(k)) for k in COLUMNS})
+    """The rows as CSV (UTF-8, header row) by the shared table writer: text cells quoted and neutralised, read back
+    exactly by `utils.csvcells.read_frame_csv(path, TEXT_COLUMNS)`; written atomically."""
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    atomic_write_text(path, frame_csv(frame, TEXT_COLUMNS))
 
 
 CSS = (
@@ -145,8 +145,5 @@ def write_report(store: Store, fmt: str, output: str | os.PathLike[str], case: s
     if fmt == "csv":
         write_csv(rows, output)
     else:
-        with atomic_path(output) as tmp:
-            Path(tmp).write_text(
-                render_html(rows, f"deepdetect-watch report{f' — case {case}' if case else ''}"), encoding="utf-8"
-            )
+        atomic_write_text(output, render_html(rows, f"deepdetect-watch report{f' — case {case}' if case else ''}"))
     return len(rows)

@@ -181,13 +181,30 @@ def load_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
 # ---------------------------------------------------------------------------------------------------------- videos
 
 
-def sample_frame_indices(frame_count: int, frames_per_video: int | None = 32, every_k: int | None = None) -> list[int]:
+FRAME_SAMPLINGS = ("even", "consecutive")
+
+
+def sample_frame_indices(
+    frame_count: int, frames_per_video: int | None = 32, every_k: int | None = None, sampling: str = "even"
+) -> list[int]:
     """Frame indices to decode: every k-th frame (at most `frames_per_video`), else that many evenly spaced; never
-    more than MAX_FRAMES_PER_VIDEO (MediaError 'too_large' when "every k-th" or "all" would ask for more)."""
+    more than MAX_FRAMES_PER_VIDEO (MediaError 'too_large' when "every k-th" or "all" would ask for more).
+
+    `sampling="consecutive"`: `frames_per_video` consecutive frames (every `every_k`-th one when set) from the middle
+    of the video, a real sequence for temporal features; the whole video when it is shorter."""
     if frame_count <= 0:
         return []
     if frames_per_video is not None and not 1 <= frames_per_video <= MAX_FRAMES_PER_VIDEO:
         raise ValueError(f"frames_per_video must be in 1..{MAX_FRAMES_PER_VIDEO} or None, got {frames_per_video}")
+    if sampling not in FRAME_SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {FRAME_SAMPLINGS}, got {sampling!r}")
+    if sampling == "consecutive" and frames_per_video is not None:
+        step = every_k or 1
+        if step < 1:
+            raise ValueError(f"every_k must be >= 1, got {every_k}")
+        span = step * (frames_per_video - 1) + 1
+        start = max(0, (frame_count - span) // 2)
+        return list(range(start, min(frame_count, start + span), step))
     if every_k is not None:
         if every_k < 1:
             raise ValueError(f"every_k must be >= 1, got {every_k}")
@@ -498,9 +515,18 @@ def read_video_frames(
     frames_per_video: int | None = 32,
     every_k: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    sampling: str = "even",
+    clip_fps: float | None = None,
 ) -> list[tuple[int, np.ndarray]]:
     """Decode the sampled frames of a video as (frame_index, HxWx3 uint8 RGB) pairs; raises MediaError."""
-    return read_video(path, frames_per_video, every_k, max_pixels)[0]
+    return read_video(path, frames_per_video, every_k, max_pixels, sampling, clip_fps)[0]
+
+
+def clip_step(fps: float, clip_fps: float | None) -> int | None:
+    """The frame step that brings a `fps` video near `clip_fps` (50 fps at 25: every 2nd frame); None when off."""
+    if not clip_fps or fps <= 0:
+        return None
+    return max(1, round(fps / clip_fps))
 
 
 def read_video(
@@ -508,15 +534,22 @@ def read_video(
     frames_per_video: int | None = 32,
     every_k: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    sampling: str = "even",
+    clip_fps: float | None = None,
 ) -> tuple[list[tuple[int, np.ndarray]], VideoInfo]:
-    """`read_video_frames`, plus the stream's `VideoInfo` (fps for timestamps) from the same open container."""
+    """`read_video_frames`, plus the stream's `VideoInfo` (fps for timestamps) from the same open container.
+
+    `sampling="consecutive"` with `clip_fps`: consecutive frames stepped to about that rate, so clips of 50 fps
+    and 25 fps videos span the same time (`every_k`, when set, wins)."""
     p = Path(path)
     with _video_decoding(p, max_pixels) as (container, stream, info):
         frame_count = info.frame_count or _count_packets(container, stream)
         if frame_count <= 0:
             raise MediaError("no_frames", f"video stream has no frames: {p}")
         dec = _Decoder(container, stream, info, p, max_pixels)
-        frames = _read_frames(dec, frame_count, frames_per_video, every_k)
+        if sampling == "consecutive" and every_k is None:
+            every_k = clip_step(info.fps, clip_fps)
+        frames = _read_frames(dec, frame_count, frames_per_video, every_k, sampling)
         if dec.refused:
             raise MediaError(
                 "too_large",
@@ -558,11 +591,12 @@ def read_video_frames_at(
 
 
 def _read_frames(
-    dec: _Decoder, frame_count: int, frames_per_video: int | None, every_k: int | None
+    dec: _Decoder, frame_count: int, frames_per_video: int | None, every_k: int | None, sampling: str = "even"
 ) -> list[tuple[int, np.ndarray]]:
-    targets = sample_frame_indices(frame_count, frames_per_video, every_k)
+    targets = sample_frame_indices(frame_count, frames_per_video, every_k, sampling)
     mean_gap = frame_count / len(targets)
-    if (every_k is None or every_k > SEEK_MIN_GAP) and mean_gap > SEEK_MIN_GAP and dec.info.fps > 0:
+    far_start = sampling == "consecutive" and targets[0] > SEEK_MIN_GAP  # seek to the clip, then decode forward
+    if (far_start or ((every_k is None or every_k > SEEK_MIN_GAP) and mean_gap > SEEK_MIN_GAP)) and dec.info.fps > 0:
         seeked = _decode_seeking(dec, targets)
         if seeked is not None and len(seeked) == len(targets):
             return seeked
@@ -573,7 +607,7 @@ def _read_frames(
     if len(frames) < len(targets) and dec.hit_eof and 0 < seen < frame_count:
         # the metadata over-counted (or the file is truncated): resample over the frames that really exist
         logger.debug("%s: %d frames decodable, metadata said %d; resampling", dec.path, seen, frame_count)
-        retargets = sample_frame_indices(seen, frames_per_video, every_k)
+        retargets = sample_frame_indices(seen, frames_per_video, every_k, sampling)
         if retargets != [i for i, _ in frames]:
             frames, _ = _decode_sequential(dec, retargets)
     return frames

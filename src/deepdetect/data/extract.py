@@ -43,6 +43,7 @@ from deepdetect.faces.crop import crop_face, square_box
 from deepdetect.faces.detect import FaceDetector
 from deepdetect.faces.track import link_tracks, select_faces
 from deepdetect.media import (
+    FRAME_SAMPLINGS,
     MAX_FRAMES_PER_VIDEO,
     MediaError,
     load_image,
@@ -64,6 +65,8 @@ class ExtractSettings:
 
     frames_per_video: int | None = 32
     every_k: int | None = None
+    frame_sampling: str = "even"  # even: spread over the video | consecutive: a sequence from its middle
+    clip_fps: float | None = None  # consecutive: step frames to about this rate (null: every frame)
     device: str = "cpu"
     batch: bool | str = "auto"
     downscale: float | None = None
@@ -88,12 +91,14 @@ class ExtractSettings:
     def from_config(cls, cfg: Mapping[str, Any]) -> ExtractSettings:
         """Pick the known keys from a config mapping (missing keys keep their defaults)."""
         values = {f.name: cfg[f.name] for f in fields(cls) if f.name in cfg and cfg[f.name] is not None}
-        for key in ("frames_per_video", "every_k", "downscale"):  # an explicit null means "off" (all frames, ...)
+        for key in ("frames_per_video", "every_k", "downscale", "clip_fps"):  # an explicit null means "off"
             if key in cfg and cfg[key] is None:
                 values[key] = None
         settings = cls(**values)
         if settings.image_format.lower() not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {settings.image_format!r}")
+        if settings.frame_sampling not in FRAME_SAMPLINGS:
+            raise ValueError(f"frame_sampling must be one of {list(FRAME_SAMPLINGS)}, got {settings.frame_sampling!r}")
         if str(settings.dense_landmarks).lower() not in ("true", "false", "auto"):
             raise ValueError(f"dense_landmarks must be true, false or auto, got {settings.dense_landmarks!r}")
         if settings.dense_landmarks is True or str(settings.dense_landmarks).lower() == "true":
@@ -114,10 +119,11 @@ class ExtractSettings:
             "track_iou": (0.0, 1.0),
             "track_max_gap": (0, 10_000),
             "downscale": (1e-6, 65_536),  # > 1: a max side in pixels; (0, 1]: a factor
+            "clip_fps": (1e-3, 1000),
         }
         for name, (lo, hi) in bounds.items():
             value = getattr(self, name)
-            if value is None and name in ("frames_per_video", "every_k", "downscale"):
+            if value is None and name in ("frames_per_video", "every_k", "downscale", "clip_fps"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
@@ -190,6 +196,8 @@ def _safe_name(text: str, max_len: int = 64) -> str:
 
 # Settings that change how fast extraction runs, not what it writes: a resume may change them.
 NOT_FINGERPRINTED = ("device", "batch")
+# Settings added after extractions were made: fingerprinted only when not at their default, so those still resume.
+FINGERPRINTED_WHEN_SET = {"frame_sampling": "even", "clip_fps": None}
 # Files and folders an extraction writes in output_dir (the only things `overwrite=true` removes).
 OUTPUTS = ("parts", "crops", "manifest.csv", "failures.csv", "extract.json")
 
@@ -217,7 +225,11 @@ def run_fingerprint(cfg: Mapping[str, Any], settings: ExtractSettings, given: st
         "val_fraction": float(cfg.get("val_fraction", 0.1)),
         "test_fraction": float(cfg.get("test_fraction", 0.1)),
         "seed": int(cfg.get("seed", 0)),
-        "settings": {k: v for k, v in asdict(settings).items() if k not in NOT_FINGERPRINTED},
+        "settings": {
+            k: v
+            for k, v in asdict(settings).items()
+            if k not in NOT_FINGERPRINTED and not (k in FINGERPRINTED_WHEN_SET and v == FINGERPRINTED_WHEN_SET[k])
+        },
     }
     digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {"fingerprint": digest, "inputs": what}
@@ -265,7 +277,13 @@ def decode_source(source: Source, settings: ExtractSettings) -> list[tuple[int, 
     reject_special_file(source.path)  # a FIFO or device (even without a media extension) is never opened
     if media_kind(source.path) == "image":
         return [(0, load_image(source.path))]
-    return read_video_frames(source.path, settings.frames_per_video, settings.every_k)
+    return read_video_frames(
+        source.path,
+        settings.frames_per_video,
+        settings.every_k,
+        sampling=settings.frame_sampling,
+        clip_fps=settings.clip_fps,
+    )
 
 
 def _save_image(array: np.ndarray, path: Path, fmt: str) -> None:

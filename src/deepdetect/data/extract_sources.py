@@ -11,16 +11,19 @@ log = logging.getLogger(__name__)
 
 
 def extract_sources(
-    sources: Mapping[str, tuple[Path, Sequence[str]]], out: Path, stage_overrides: Sequence[str] = ()
+    sources: Mapping[str, tuple[Path, Sequence[str]]],
+    out: Path,
+    stage_overrides: Sequence[str] = (),
+    folder: str = "crops",
 ) -> dict[str, Path]:
-    """Extract each source NAME -> (input folder, its extract overrides) into `out/crops/NAME` with `dataset=NAME`;
+    """Extract each source NAME -> (input folder, its extract overrides) into `out/<folder>/NAME` with `dataset=NAME`;
     returns NAME -> its manifest.csv. An unchanged earlier extraction is kept (extract resumes finished files)."""
     from deepdetect.data.extract import extract
     from deepdetect.utils.config import compose_stage
 
     manifests: dict[str, Path] = {}
     for i, (name, (path, overrides)) in enumerate(sources.items(), 1):
-        crops = out / "crops" / name
+        crops = out / folder / name
         log.info("[extract %d/%d] %s -> %s", i, len(sources), path, crops)
         base = [f"input={path}", f"output_dir={crops}", f"dataset={name}"]
         extract(compose_stage("extract", [*base, *overrides, *stage_overrides]))

@@ -36,6 +36,7 @@ class FamilyRow:
     n_real_videos: int = 0
     n_unseen_real_videos: int = 0
     threshold: float | None = None
+    note: str | None = None  # how this recipe's row differs from the others (e.g. clips instead of frames)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (NaN -> None)."""

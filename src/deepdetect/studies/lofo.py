@@ -8,7 +8,8 @@ reference: other face-swap sources) is trained once and every family is unseen t
 family is scored without the groups that also occur in the families it trained on (a group ties a real clip to
 every fake made from it, across families). A fusion recipe stacks its experts' calibrated scores with a stacker
 (logistic, or the label-free standardised mean) fitted on the training sources' validation split only
-(`fusion.py`, evaluation/stacking.py).
+(`fusion.py`, evaluation/stacking.py). A `temporal` recipe trains the temporal expert on real clips of consecutive
+frames (the `clips:` extraction) and scores one clip per video (`temporal.py`).
 
 Rows go to `families.json` (one per held-out family × recipe); `render_markdown` turns them into the RESULTS section.
 """
@@ -62,13 +63,21 @@ def source_roots(cfg: DictConfig) -> dict[str, Path]:
     return out
 
 
-def extract_sources(cfg: DictConfig, out: Path) -> StudyData:
-    """Extract every source (an unchanged earlier extraction is kept: extract resumes finished files)."""
+def extract_sources(
+    cfg: DictConfig, out: Path, folder: str = "crops", only: Sequence[str] | None = None, extra: Sequence[str] = ()
+) -> StudyData:
+    """Extract every source (or the `only` ones) into `out/folder/<source>`, `extra` overrides last (an unchanged
+    earlier extraction is kept: extract resumes finished files)."""
     from deepdetect.data.extract_sources import extract_sources as extract_each
 
     roots = source_roots(cfg)
-    specs = {name: (path, [*cfg.extract, *cfg.sources[name].extract]) for name, path in roots.items()}
-    manifests = extract_each(specs, out, cfg.stage_overrides)
+    if only is not None:
+        unknown = sorted(set(only) - set(roots))
+        if unknown:
+            raise LofoError(f"unknown sources {unknown} to extract into {folder}; configs/lofo.yaml has {list(roots)}")
+        roots = {name: path for name, path in roots.items() if name in set(only)}
+    specs = {name: (path, [*cfg.extract, *cfg.sources[name].extract, *extra]) for name, path in roots.items()}
+    manifests = extract_each(specs, out, cfg.stage_overrides, folder)
     return StudyData(manifests, {name: str(cfg.sources[name].role) for name in roots})
 
 
@@ -242,6 +251,60 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
 
 
+def extract_clips(cfg: DictConfig, out: Path) -> StudyData:
+    """The `clips:` sources extracted again as consecutive-frame clips into `out/clips/<source>`."""
+    clips = cfg.get("clips") or {}
+    names = [str(s) for s in clips.get("sources") or []]
+    return extract_sources(cfg, out, "clips", names, list(clips.get("extract") or []))
+
+
+def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
+    """The temporal expert: trained on its sources' real clips only, every family unseen; one clip per video."""
+    from dataclasses import replace
+
+    from deepdetect.studies.temporal import NOTE, fit_and_score, unscored_families
+
+    recipe = cfg.recipes[name]
+    missing = [s for s in recipe.sources if s not in clips.manifests]
+    if missing:
+        raise LofoError(f"recipe {name}: sources {missing} are not in clips.sources, so they have no clips")
+    scored = fit_and_score(
+        recipe.temporal,
+        [clips.manifests[s] for s in recipe.sources],
+        clips.of_role("families"),
+        clips.of_role("unseen"),
+        cfg.exclude_groups,
+        out / "runs" / name,
+        bool(cfg.reuse),
+    )
+    _save_scores(out / "scores" / name, scored)
+    (out / "scores" / name / "skipped.json").write_text(json.dumps(scored.experts["skipped"], indent=2))
+    command = f"deepdetect-lofo 'recipes_to_run=[{name}]'"
+    rows = rows_for(name, scored, families, command, int(cfg.bootstrap_n))
+    rows = [replace(r, frame_auc=None, frame_auc_ci95=[None, None], note=NOTE) for r in rows]
+    unseen = scored.unseen
+    fpr = float((unseen["prob"] >= scored.threshold).mean()) if len(unseen) else None
+    for fam in unscored_families(families, scored.families):
+        rows.append(
+            FamilyRow(
+                family=fam,
+                recipe=name,
+                video_auc=None,
+                video_auc_ci95=[None, None],
+                frame_auc=None,
+                frame_auc_ci95=[None, None],
+                fpr_unseen_real=fpr,
+                tpr_at_threshold=None,
+                seconds=round(scored.seconds, 1),
+                command=f"{command} 'families=[{fam}]'",
+                n_unseen_real_videos=len(unseen),
+                threshold=scored.threshold,
+                note=f"{NOTE}; no video of this family gave a clip",
+            )
+        )
+    return sorted(rows, key=lambda r: r.family)
+
+
 def _save_scores(folder: Path, scored: Scored) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
@@ -254,12 +317,17 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
     unknown = [r for r in cfg.recipes_to_run if r not in cfg.recipes]
     if unknown:
         raise LofoError(f"unknown recipes {unknown}; configs/lofo.yaml defines {list(cfg.recipes)}")
-    data = extract_sources(cfg, out)
+    temporal = [name for name in cfg.recipes_to_run if "temporal" in cfg.recipes[name]]
+    clips = extract_clips(cfg, out) if temporal else None
+    # the frame crops are extracted only when a recipe reads them (a temporal recipe reads its clips alone)
+    data = extract_sources(cfg, out) if clips is None or len(temporal) < len(cfg.recipes_to_run) else clips
     families = held_out_families(data, list(cfg.families) if cfg.families else None)
     rows: list[FamilyRow] = []
     for name in cfg.recipes_to_run:
         recipe = cfg.recipes[name]
-        if "experts" in recipe:
+        if "temporal" in recipe and clips is not None:
+            rows += run_temporal(cfg, name, clips, out, families)
+        elif "experts" in recipe:
             rows += run_fusion(cfg, name, data, out, families)
         elif recipe.get("families", False):
             rows += run_with_families(cfg, name, data, out, families)
@@ -315,6 +383,9 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             f"{_fmt(r.get('video_auc_all_reals'))} | {_fmt(r['tpr_at_threshold'])} | "
             f"{_fmt(r['fpr_unseen_real'])} | {_fmt(r['seconds'], 0)} |"
         )
+    notes = list(dict.fromkeys((str(r["recipe"]), str(r["note"])) for r in rows if r.get("note")))
+    if notes:
+        lines += ["", *(f"- `{recipe}`: {note}." for recipe, note in notes)]
     lines += [
         "",
         "| recipe | mean video AUC | min video AUC | families ≥ 0.80 | mean detected | unseen reals flagged |",

@@ -1,0 +1,184 @@
+"""The temporal expert: consecutive-frame sampling, temporal self-blends, clip features and the head that reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepdetect.data.clips import Clip, clips_of
+from deepdetect.data.extract import ExtractSettings, run_fingerprint
+from deepdetect.data.temporal_blend import lower_face_mask, temporal_blend
+from deepdetect.media import read_video_frames, sample_frame_indices
+from deepdetect.models.detector import build_detector, resolve_preprocess
+from deepdetect.models.temporal import (
+    FEATURE_NAMES,
+    TemporalHead,
+    clip_features,
+    embed,
+    fit_head,
+    lower_face_crops,
+    lower_preprocess,
+)
+from face_images import lfw_face
+from media_corpus import frame_index_of, make_video
+from tiny_data import tiny_landmarks68
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_consecutive_sampling_takes_a_sequence_from_the_middle() -> None:
+    assert sample_frame_indices(100, 16, sampling="consecutive") == list(range(42, 58))
+    assert sample_frame_indices(100, 4, 2, sampling="consecutive") == [46, 48, 50, 52]
+    assert sample_frame_indices(10, 16, sampling="consecutive") == list(range(10)), "a short video: all of it"
+    assert sample_frame_indices(100, 4) == [12, 37, 62, 87], "even sampling unchanged"
+    with pytest.raises(ValueError, match="frame sampling"):
+        sample_frame_indices(100, 4, sampling="random")
+
+
+@pytest.mark.parametrize(("fps", "clip_fps", "step"), [(10, None, 1), (20, 10, 2)])
+def test_consecutive_frames_decode_in_order(tmp_path: Path, fps: int, clip_fps: int | None, step: int) -> None:
+    video = make_video(tmp_path / "v.mp4", 120, fps=fps, gop_size=12)
+    frames = read_video_frames(video, 6, sampling="consecutive", clip_fps=clip_fps)
+    indices = [i for i, _ in frames]
+    assert indices == list(range(indices[0], indices[0] + 6 * step, step))
+    assert 40 <= indices[0] <= 60, "from the middle of the video"
+    assert [frame_index_of(f) for _, f in frames] == indices, "the decoded pictures are those frames"
+
+
+def test_extract_settings_refuse_a_bad_sampling_and_keep_old_fingerprints() -> None:
+    with pytest.raises(ValueError, match="frame_sampling"):
+        ExtractSettings.from_config({"frame_sampling": "random"})
+    cfg = {"layout": "folder"}
+    old = run_fingerprint(cfg, ExtractSettings(), "x")
+    assert "frame_sampling" not in old["inputs"]["settings"], "earlier extractions keep their fingerprint"
+    clips = run_fingerprint(cfg, ExtractSettings(frame_sampling="consecutive", clip_fps=25), "x")
+    assert clips["fingerprint"] != old["fingerprint"]
+
+
+def _face_clip(n: int = 10, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    faces = [Image.fromarray(lfw_face(3, 120, (10, 10 + k))).resize((size, size)) for k in range(n)]
+    frames = np.stack([np.asarray(f) for f in faces])
+    pts = np.asarray(tiny_landmarks68(size, np.random.default_rng(0)), dtype=np.float32).reshape(68, 2)
+    return frames, np.repeat(pts[None], n, axis=0)
+
+
+@pytest.mark.parametrize("kind", ["flicker", "desync"])
+def test_temporal_blend_changes_only_the_lower_face_and_each_frame_differently(kind: str) -> None:
+    frames, pts = _face_clip()
+    fake, got = temporal_blend(frames, pts, np.random.default_rng(1), kind)
+    assert got == kind and fake.shape == frames.shape and fake.dtype == np.uint8
+    grown = lower_face_mask(frames.shape[1:3], pts[0])  # the blend's mask moves a little and is blurred
+    rows = np.nonzero(grown > 0)[0]
+    far = np.ones(grown.shape, dtype=bool)  # well away from the lower face: the forehead band stays untouched
+    far[max(0, rows.min() - 20) :, :] = False
+    changed = np.abs(fake.astype(int) - frames.astype(int)).sum(axis=-1) > 0
+    assert changed.any(), "the blend changed something"
+    assert not changed[:, far].any(), "nothing changes far from the lower face"
+    per_frame = [np.abs(fake[t].astype(int) - frames[t].astype(int)).mean() for t in range(len(frames))]
+    assert len({round(v, 3) for v in per_frame}) > 2, "each frame gets its own draw"
+    with pytest.raises(ValueError, match="landmark"):
+        temporal_blend(frames, pts[:3], np.random.default_rng(0))
+
+
+def _synthetic_clip(rng: np.random.Generator, flicker: bool, n: int = 12, size: int = 48) -> np.ndarray:
+    """A smooth scene drifting slowly; `flicker` adds a lower-half patch whose brightness jumps every frame."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi)
+    out = []
+    for t in range(n):
+        base = 128 + 60 * np.sin(xx / 7.0 + 0.08 * t + phase) * np.cos(yy / 9.0)
+        if flicker:
+            base[size // 2 + 4 : size - 4, size // 4 : 3 * size // 4] += rng.uniform(-70, 70)
+        out.append(np.repeat(np.clip(base, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
+    return np.stack(out)
+
+
+def test_tiny_head_learns_flicker_and_scores_a_steady_clip_low() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    model, _ = build_detector("test_efficientnet")
+    prep = resolve_preprocess(model, 48)
+    lower = lower_preprocess(prep, 32)
+    rng = np.random.default_rng(0)
+
+    def features(clip: np.ndarray) -> np.ndarray:
+        face = embed(model, list(clip), prep)
+        return clip_features(face, embed(model, lower_face_crops(clip, None), lower))
+
+    x = np.stack([features(_synthetic_clip(rng, flicker=bool(i % 2))) for i in range(16)])
+    y = np.arange(16) % 2
+    assert x.shape == (16, len(FEATURE_NAMES)) and np.isfinite(x).all()
+    head = TemporalHead.from_dict(json.loads(json.dumps(fit_head(x, y).to_dict())))  # through its JSON form
+    steady = head.probs(features(_synthetic_clip(rng, flicker=False))[None])[0]
+    flicker = head.probs(features(_synthetic_clip(rng, flicker=True))[None])[0]
+    assert steady < 0.5 < flicker, (steady, flicker)
+    with pytest.raises(ValueError, match="real"):
+        fit_head(x, np.zeros(16, dtype=int))
+    with pytest.raises(ValueError, match="temporal head"):
+        TemporalHead.from_dict({"feature_names": ["a"], "mean": [0.0], "scale": [1.0]})
+
+
+def _write_clip(root: Path, vid: str, label: str, split: str, n: int, seed: int) -> list[dict[str, object]]:
+    frames, pts = _face_clip(n)
+    shift = seed * 3
+    rows = []
+    for t in range(n):
+        path = root / vid / f"{t:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.roll(frames[t], shift, axis=1)).save(path)
+        rows.append(
+            {
+                "crop_path": str(path),
+                "abs_crop_path": str(path),
+                "video_id": vid,
+                "label": label,
+                "source": "src",
+                "group": vid,
+                "split": split,
+                "frame_index": 100 + t,
+                "det_score": 0.99,
+                "landmarks68": " ".join(f"{v:.2f}" for v in pts[t].reshape(-1)),
+            }
+        )
+    return rows
+
+
+def test_clips_and_training_on_real_clips_only(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from deepdetect.training.temporal import TemporalSettings, load_expert, score_clips, train_temporal
+
+    rows = []
+    for i, split in enumerate(["train", "train", "train", "val", "val"]):
+        rows += _write_clip(tmp_path / "crops", f"v{i}", "real", split, 8, i)
+    rows += _write_clip(tmp_path / "crops", "short", "real", "train", 2, 9)
+    clips, skipped = clips_of(pd.DataFrame(rows), min_frames=6)
+    assert [c.video_id for c in clips] == ["v0", "v1", "v2", "v3", "v4"] and "short" in skipped
+    assert isinstance(clips[0], Clip) and clips[0].landmarks is not None and clips[0].landmarks.shape == (8, 68, 2)
+    settings = TemporalSettings.from_config(
+        {
+            "backbone": "test_efficientnet",
+            "pretrained": False,
+            "input_size": 64,
+            "lower_size": 32,
+            "min_frames": 6,
+            "blends_per_clip": 4,
+        }
+    )
+    head, info = train_temporal(settings, clips, tmp_path / "run")
+    assert info["train_clips"] == {"real": 3, "blends": 12} and info["val_clips"]["real"] == 2
+    assert info["val_fpr"] <= 0.5, "threshold set on validation reals"
+    stored, again = load_expert(tmp_path / "run")
+    assert stored == settings and again == head
+    from deepdetect.training.temporal import ClipFeaturizer
+
+    featurizer = ClipFeaturizer(settings, tmp_path / "run" / "cache")
+    scored = score_clips(featurizer, head, clips)
+    assert len(scored) == 5 and scored["prob"].between(0, 1).all() and (scored["n_frames"] == 8).all()
+    with pytest.raises(ValueError, match="unknown temporal settings"):
+        TemporalSettings.from_config({"blends": 3})

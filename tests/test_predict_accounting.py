@@ -114,7 +114,7 @@ def test_an_interrupted_run_keeps_its_records_and_says_how_to_resume(
     for i, name in enumerate(sorted(names)):
         _face_image(folder / name, i)
     out = tmp_path / "p.jsonl"
-    proc = _start(folder, model, out)
+    proc = _start(folder, model, out, "--batch-size", "4")  # records every 4 files: the signal lands mid-run
     _wait_for_records(proc, out, 3)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=300)

@@ -30,6 +30,20 @@ from siblings import load
 DFDC_BUDGET_S = 8.1
 
 
+def _measure_train(device: str, small: bool, n_batches: int) -> dict[str, Any]:
+    """Training throughput: EfficientNet-B4 at 380 px, bf16, channels-last (a tiny model at 64 px when `small`)."""
+    return load("bench_train").measure(
+        device=device,
+        model_name="test_efficientnet" if small else "efficientnet_b4",
+        size=64 if small else 380,
+        batch=4 if small else 32,
+        precision="bf16",
+        channels_last=True,
+        workers=2 if small else min(8, os.cpu_count() or 1),
+        n_batches=n_batches,
+    )
+
+
 def _frames_1080p(n: int) -> tuple[str, list[np.ndarray]]:
     from deepdetect.media import read_video_frames
     from deepdetect.utils.devdata import dev_data_dir
@@ -187,16 +201,7 @@ def figures(out_dir: Path, device: str = "cuda", tiny: bool = False) -> dict[str
         print(f"[gpu] {topic}: {seconds:.1f} s -> {path}", flush=True)
 
     start = time.perf_counter()
-    train = load("bench_train").measure(
-        device=device,
-        model_name="test_efficientnet" if tiny else "efficientnet_b4",
-        size=64 if tiny else 380,
-        batch=4 if tiny else 32,
-        precision="bf16",
-        channels_last=True,
-        workers=2 if tiny else min(8, os.cpu_count() or 1),
-        n_batches=2 if tiny else 30,
-    )
+    train = _measure_train(device, small=tiny, n_batches=2 if tiny else 30)
     write("train", train, time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         name, size, batch = ("test_efficientnet", 64, 4) if tiny else ("efficientnet_b0", 224, 64)
@@ -222,16 +227,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"device": device, "dry_run_on_cpu": on_cpu}
     if not on_cpu:
         results["gpu"] = torch.cuda.get_device_name(0)
-    results["train"] = load("bench_train").measure(
-        device=device,
-        model_name="test_efficientnet" if on_cpu else "efficientnet_b4",
-        size=64 if on_cpu else 380,
-        batch=4 if on_cpu else 32,
-        precision="bf16",
-        channels_last=True,
-        workers=2 if on_cpu else min(8, os.cpu_count() or 1),
-        n_batches=2 if tiny else 40,
-    )
+    results["train"] = _measure_train(device, small=on_cpu, n_batches=2 if tiny else 40)
     results["mtcnn"] = mtcnn(device, n=2 if on_cpu else (8 if quick else 32), repeats=1 if tiny else 3)
     with tempfile.TemporaryDirectory() as tmp:
         name, size = ("test_efficientnet", 64) if on_cpu else ("efficientnet_b0", 224)

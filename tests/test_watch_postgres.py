@@ -3,6 +3,7 @@ temporary folder, no TCP port); skipped with the reason when the binaries are ab
 
 from __future__ import annotations
 
+import csv
 import glob
 import os
 import pwd
@@ -98,7 +99,8 @@ def test_same_schema_and_commands_on_postgresql(
         assert "live 1, removed 1" in capsys.readouterr().out
         out = tmp_path / "r.csv"
         assert main(["report", "--store", pg_url, "--format", "csv", "-o", str(out)]) == 0
-        text = out.read_text(encoding="utf-8")
-        assert text.count("\n") == 3 and ",removed," in text and ",live," in text
+        with out.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        assert sorted(r["status"] for r in rows) == ["live", "removed"]
         assert main(["verify", "--store", pg_url, *ev]) == 0
         assert main(["check", "--store", pg_url, "--allow-host", "127.0.0.1"]) == 2  # a URL store needs --evidence

@@ -16,7 +16,7 @@ from deepdetect.data.demo_set import build_demo_set
 from deepdetect.demo import DemoResult, predict_sample, run_demo
 from deepdetect.export.pipeline import export
 from deepdetect.media import read_video_frames
-from test_export import export_cfg, make_tiny_checkpoint
+from test_export import export_cfg, make_calibrated_checkpoint
 
 
 def test_demo_set_has_real_images_and_encoded_videos(tmp_path: Path) -> None:
@@ -73,11 +73,7 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
 
 def _onnx_model(root: Path, **calibration: object) -> Path:
     """A tiny model exported to ONNX (as the demo's export stage makes it) whose validation says `calibration`."""
-    ckpt = make_tiny_checkpoint(root / "run")
-    sidecar = ckpt.parent / "model.json"
-    meta = json.loads(sidecar.read_text())
-    meta["calibration"] = {"temperature": 1.0, "threshold": 0.4, "threshold_rule": "fpr", **calibration}
-    sidecar.write_text(json.dumps(meta))
+    ckpt = make_calibrated_checkpoint(root / "run", **calibration)
     export(export_cfg(ckpt, root / "export"))
     return root / "export" / "model.onnx"
 

@@ -37,6 +37,16 @@ def make_tiny_checkpoint(run_dir: Path, name: str = "test_efficientnet", manifes
     return save_detector(model, run_dir / "model.safetensors", meta)
 
 
+def make_calibrated_checkpoint(run_dir: Path, **calibration: object) -> Path:
+    """`make_tiny_checkpoint` whose stored calibration says `calibration` (as training writes it), FPR-thresholded."""
+    ckpt = make_tiny_checkpoint(run_dir)
+    sidecar = ckpt.parent / "model.json"
+    meta = json.loads(sidecar.read_text())
+    meta["calibration"] = {"temperature": 1.0, "threshold": 0.4, "threshold_rule": "fpr", **calibration}
+    sidecar.write_text(json.dumps(meta))
+    return ckpt
+
+
 def make_crop_manifest(root: Path, n: int = 8) -> Path:
     """Real-looking crops (astronaut patches) labelled alternately fake/real, with their manifest."""
     from skimage.data import astronaut

@@ -84,14 +84,9 @@ def test_a_training_run_whose_val_has_no_signal_records_failed_calibration(cfg_f
 
 def _model_with(tmp_path: Path, **calibration: object) -> Path:
     """A tiny checkpoint whose stored calibration says `calibration` (as training writes it)."""
-    from test_export import make_tiny_checkpoint
+    from test_export import make_calibrated_checkpoint
 
-    ckpt = make_tiny_checkpoint(tmp_path / "run")
-    sidecar = ckpt.parent / "model.json"
-    meta = json.loads(sidecar.read_text())
-    meta["calibration"] = {"temperature": 1.0, "threshold": 0.4, "threshold_rule": "fpr", **calibration}
-    sidecar.write_text(json.dumps(meta))
-    return ckpt.parent
+    return make_calibrated_checkpoint(tmp_path / "run", **calibration).parent
 
 
 def _face(tmp_path: Path) -> Path:

@@ -30,7 +30,7 @@ from omegaconf import DictConfig
 
 from deepdetect.evaluation.stacking import score_rows
 from deepdetect.studies.families import FamilyRow, RowMeta, family_row
-from deepdetect.studies.scoring import Scored, write_scores
+from deepdetect.studies.scoring import Scored, write_study_scores
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, famili
 def _save_scores(folder: Path, scored: Scored) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
-        write_scores(frame, folder / f"{part}_scores.csv")
+        write_study_scores(frame, folder / f"{part}_scores.csv")
 
 
 def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ reference: other face-swap sources) is trained once and every family is unseen t
 family is scored without the groups that also occur in the families it trained on (a group ties a real clip to
 every fake made from it, across families). A fusion recipe stacks its experts' calibrated scores with a stacker
 (logistic, or the label-free standardised mean) fitted on the training sources' validation split only
-(`fusion.py`, evaluation/stacking.py). A `temporal` recipe trains the temporal expert on real clips of consecutive
-frames (the `clips:` extraction) and scores one clip per video (`temporal.py`).
+(`fusion.py`, evaluation/stacking.py); `stacker: video_mean` fuses per video instead, so that the temporal expert's
+clip scores join the frame experts' (`video_fusion.py`, evaluation/video_fusion.py). A `temporal` recipe trains the
+temporal expert on real clips of consecutive frames (the `clips:` extraction) and scores one clip per video
+(`temporal.py`).
 
 Rows go to `families.json` (one per held-out family × recipe); `render_markdown` turns them into the RESULTS section.
 """
@@ -226,8 +228,9 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     recipe = cfg.recipes[name]
     experts = [str(e) for e in recipe.experts]
     for expert in experts:
-        if cfg.recipes[expert].get("families", False) or "experts" in cfg.recipes[expert]:
-            raise LofoError(f"fusion {name}: expert {expert} must be a single recipe trained without the families")
+        _check_expert(cfg, name, expert)
+        if "temporal" in cfg.recipes[expert]:
+            raise LofoError(f"fusion {name}: the temporal expert {expert} scores videos, not crops: use video_mean")
         train_recipe(cfg, expert, recipe_manifests(cfg, expert, data, out), out / "runs" / expert, [])
     start = time.monotonic()
     val_manifests = validation_sources(cfg, experts, data)
@@ -249,6 +252,66 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
     scored.experts["runs"] = {e: os.path.relpath(out / "runs" / e, out / "scores" / name) for e in experts}
     (out / "scores" / name / "stacker.json").write_text(json.dumps(scored.experts, indent=2))
     return rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
+
+
+def _check_expert(cfg: DictConfig, name: str, expert: str) -> None:
+    if expert not in cfg.recipes:
+        raise LofoError(f"fusion {name}: unknown expert {expert}; configs/lofo.yaml defines {list(cfg.recipes)}")
+    if cfg.recipes[expert].get("families", False) or "experts" in cfg.recipes[expert]:
+        raise LofoError(f"fusion {name}: expert {expert} must be a single recipe trained without the families")
+
+
+def run_video_fusion(
+    cfg: DictConfig, name: str, data: StudyData, clips: StudyData | None, out: Path, families: Sequence[str]
+) -> list[FamilyRow]:
+    """Frame experts and the temporal expert fused per video (`stacker: video_mean`) from their saved scores; an
+    expert whose scores are not saved yet runs as a recipe first (its trained run is reused)."""
+    from dataclasses import replace
+
+    from deepdetect.studies.scoring import read_scores
+    from deepdetect.studies.video_fusion import (
+        NOTE,
+        ExpertScores,
+        fit_and_score,
+        frame_expert_val,
+        save_fused,
+        temporal_expert_val,
+    )
+
+    recipe = cfg.recipes[name]
+    experts: list[ExpertScores] = []
+    for expert in [str(e) for e in recipe.experts]:
+        _check_expert(cfg, name, expert)
+        spec, scores = cfg.recipes[expert], out / "scores" / expert
+        temporal = "temporal" in spec
+        if temporal and clips is None:
+            raise LofoError(f"fusion {name}: the temporal expert {expert} needs the clips: extraction")
+        if not all((scores / f"{part}_scores.csv").is_file() for part in ("families", "unseen")):
+            log.info("fusion %s: %s has no saved scores in %s; running it as a recipe", name, expert, scores)
+            if temporal and clips is not None:
+                run_temporal(cfg, expert, clips, out, families)
+            else:
+                run_single(cfg, expert, data, out, families)
+        run_dir = out / "runs" / expert
+        if temporal and clips is not None:
+            val = temporal_expert_val(run_dir, [clips.manifests[s] for s in spec.sources])
+        else:
+            val = frame_expert_val(run_dir)
+        parts = {part: read_scores(scores / f"{part}_scores.csv") for part in ("families", "unseen")}
+        experts.append(ExpertScores(expert, parts["families"], parts["unseen"], val))
+    start = time.monotonic()
+    try:
+        scored = fit_and_score(experts, cfg.exclude_groups, float(recipe.get("target_fpr", 0.05)))
+    except ValueError as err:
+        raise LofoError(f"fusion {name}: {err}") from err
+    timings = [out / "runs" / e.name / "lofo_seconds.json" for e in experts]
+    scored.seconds = sum(json.loads(t.read_text())["seconds"] for t in timings) + time.monotonic() - start
+    folder = out / "scores" / name
+    _save_scores(folder, scored)
+    save_fused(folder, scored)
+    (folder / "fusion.json").write_text(json.dumps(scored.experts, indent=2))
+    rows = rows_for(name, scored, families, f"deepdetect-lofo 'recipes_to_run=[{name}]'", int(cfg.bootstrap_n))
+    return [replace(r, frame_auc=None, frame_auc_ci95=[None, None], note=NOTE) for r in rows]
 
 
 def extract_clips(cfg: DictConfig, out: Path) -> StudyData:
@@ -318,7 +381,7 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
     if unknown:
         raise LofoError(f"unknown recipes {unknown}; configs/lofo.yaml defines {list(cfg.recipes)}")
     temporal = [name for name in cfg.recipes_to_run if "temporal" in cfg.recipes[name]]
-    clips = extract_clips(cfg, out) if temporal else None
+    clips = extract_clips(cfg, out) if any(_reads_clips(cfg, name) for name in cfg.recipes_to_run) else None
     # the frame crops are extracted only when a recipe reads them (a temporal recipe reads its clips alone)
     data = extract_sources(cfg, out) if clips is None or len(temporal) < len(cfg.recipes_to_run) else clips
     families = held_out_families(data, list(cfg.families) if cfg.families else None)
@@ -327,6 +390,8 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
         recipe = cfg.recipes[name]
         if "temporal" in recipe and clips is not None:
             rows += run_temporal(cfg, name, clips, out, families)
+        elif "experts" in recipe and recipe.get("stacker") == "video_mean":
+            rows += run_video_fusion(cfg, name, data, clips, out, families)
         elif "experts" in recipe:
             rows += run_fusion(cfg, name, data, out, families)
         elif recipe.get("families", False):
@@ -343,6 +408,13 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
         target.write_text(json.dumps(merged, indent=2) + "\n")
         log.info("wrote %s (%d rows)", target, len(merged))
     return result
+
+
+def _reads_clips(cfg: DictConfig, name: str) -> bool:
+    """Whether a recipe reads the clips: a temporal recipe, or a fusion with a temporal expert."""
+    recipe = cfg.recipes[name]
+    experts = [str(e) for e in recipe.get("experts") or []]
+    return "temporal" in recipe or any(e in cfg.recipes and "temporal" in cfg.recipes[e] for e in experts)
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:

@@ -24,6 +24,12 @@ def write_val_scores(path: Path, rows: pd.DataFrame, logits: np.ndarray) -> None
     atomic_write_text(path, frame_csv(table, [c for c in COLUMNS if c in table.columns]))
 
 
+def read_val_scores(path: Path) -> pd.DataFrame:
+    """Inverse of `write_val_scores`: the identifying columns as text (cells restored) and `logit` as float."""
+    part = pd.read_csv(path, dtype={c: str for c in COLUMNS})
+    return restore_frame(part, COLUMNS).assign(logit=lambda f: f["logit"].astype(float))
+
+
 def read_out_of_fold(runs: Sequence[str | Path]) -> pd.DataFrame:
     """The pooled `val_scores.csv` of `runs` (a `run` column names each row's run). Refuses a run without one, a
     crop scored by two runs (folds validate on disjoint people, so out-of-fold scores never overlap) and a pool
@@ -35,8 +41,7 @@ def read_out_of_fold(runs: Sequence[str | Path]) -> pd.DataFrame:
             raise TrainConfigError(
                 f"calibration.from_runs: {path} not found (a run with validation writes it when it finishes)"
             )
-        part = pd.read_csv(path, dtype={c: str for c in COLUMNS})
-        part = restore_frame(part, COLUMNS)
+        part = read_val_scores(path)
         part["run"] = str(run)
         parts.append(part)
     if not parts:

@@ -268,7 +268,7 @@ def run_video_fusion(
     expert whose scores are not saved yet runs as a recipe first (its trained run is reused)."""
     from dataclasses import replace
 
-    from deepdetect.studies.scoring import read_scores
+    from deepdetect.evaluation.scorefile import read_scores
     from deepdetect.studies.video_fusion import (
         NOTE,
         ExpertScores,

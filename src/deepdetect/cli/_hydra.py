@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from deepdetect.utils.config import config_dir, vet_command_line
 from deepdetect.utils.config_types import ConfigTypeError, check_value_types
+from deepdetect.utils.malloc import keep_freed_memory
 from deepdetect.utils.targets import ForbiddenTargetError, check_config
 from deepdetect.utils.terminal import escape_log_handlers, shown
 
@@ -33,6 +34,7 @@ def hydra_main(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[
         except (ForbiddenTargetError, ConfigTypeError) as exc:
             log.error("%s", shown(exc))
             raise SystemExit(2) from None
+        keep_freed_memory()  # PyTorch's large CPU tensors: no fresh mmap (and page faults) on every step
         return task(cfg)
 
     def main(cfg_passthrough: DictConfig | None = None) -> Any:

@@ -24,7 +24,8 @@ def _quoted_cells(text: str) -> list[list[str]]:
 
 
 def test_study_scores_round_trip_exactly(tmp_path: Path) -> None:
-    from deepdetect.studies.scoring import read_scores, write_scores
+    from deepdetect.evaluation.scorefile import read_scores
+    from deepdetect.studies.scoring import write_study_scores
 
     frame = pd.DataFrame(
         {
@@ -42,7 +43,7 @@ def test_study_scores_round_trip_exactly(tmp_path: Path) -> None:
         }
     )
     path = tmp_path / "families_scores.csv"
-    write_scores(frame, path)
+    write_study_scores(frame, path)
     back = read_scores(path)
     assert list(back.columns) == [c for c in frame.columns if c != "logit"]
     for col in ("crop_path", "source_path", "label", "source", "method", "group", "video_id"):

@@ -12,7 +12,14 @@ from omegaconf import OmegaConf, open_dict
 from conftest import compose_config
 from deepdetect.data.demo_set import build_demo_set
 from deepdetect.data.splits import check_no_leak
-from deepdetect.reference import ReferenceError, expert_recipes, run_reference, source_paths
+from deepdetect.reference import (
+    ReferenceError,
+    ReferenceResult,
+    expert_recipes,
+    fuse_experts,
+    run_reference,
+    source_paths,
+)
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
@@ -104,11 +111,28 @@ def test_reference_chain_on_a_tiny_tree(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path) -> None:
+def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
     import onnxruntime as ort
 
     _, cfg = _tiny_reference(tmp_path, {"a": TINY_TRAIN, "b": [*TINY_TRAIN, "seed=1", "data.paired=false"]})
-    result = run_reference(cfg)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="deepdetect.evaluation.stacking"):
+        result = run_reference(cfg)  # type: ignore[arg-type]
+    # the fuse stage read every expert's evaluation scores instead of scoring those crops again ...
+    assert sum("scores read from" in r.getMessage() for r in caplog.records) == 4, caplog.text
+    assert "scoring its" not in caplog.text
+    # ... and they give the fused metrics that scoring them again gives
+    evals = {"test": (_trained(result), "test"), "unseen_real": ([str(result.manifests["other"])], "all")}
+    again = tmp_path / "rescored"
+    fuse_experts(cfg, [], result.runs, _trained(result), evals, again)  # type: ignore[arg-type]
+    for key in evals:
+        saved = json.loads((result.stacker.parent / f"metrics_{key}.json").read_text())
+        rescored = json.loads((again / f"metrics_{key}.json").read_text())
+        for level in ("frame", "video"):
+            assert saved[level]["n"] == rescored[level]["n"] > 0
+            for metric in ("auc", "fpr_at_threshold", "tpr_at_threshold", "log_loss"):
+                assert saved[level][metric] == pytest.approx(rescored[level][metric], abs=1e-6, nan_ok=True)
     assert set(result.runs) == {"a", "b"} and result.stacker is not None
     assert set(result.reports) == {"a_test", "a_unseen_real", "b_test", "b_unseen_real"}
     stacker = json.loads(result.stacker.read_text())
@@ -121,3 +145,7 @@ def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path) -> None:
     assert export["parity"]["passed"] and [e["name"] for e in export["experts"]] == ["a", "b"]
     session = ort.InferenceSession(str(result.onnx_model))
     assert [o.name for o in session.get_outputs()] == ["logit", "experts"]
+
+
+def _trained(result: ReferenceResult) -> list[str]:
+    return [str(result.manifests["swaps"])]

@@ -5,8 +5,8 @@ group pattern keeps people and original/swap pairs in one split). Every expert t
 train split and is evaluated alone on their test split and on the `unseen` sources, which are never trained on and
 are scored whole, so their false-positive rate says how the stored threshold holds on real content from elsewhere.
 With more than one expert, a stacker fitted on the train sources' val split only (evaluation/stacking.py) fuses
-them; the fused model is scored the same way and exported as one ONNX that lists its experts. With one expert,
-that model is the reference.
+them; the fused model is scored the same way, from the per-crop scores each expert's evaluation saved (its
+scores.csv), and exported as one ONNX that lists its experts. With one expert, that model is the reference.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
 
     runs: dict[str, Path] = {}
     reports: dict[str, Path] = {}
+    saved: dict[str, dict[str, Path]] = {key: {} for key in evals}  # evaluation -> expert -> its scores.csv
     headline: dict[str, Any] = {}
     for name, overrides in experts.items():
         run_dir = out / "train" if len(experts) == 1 else out / "experts" / name
@@ -98,6 +100,7 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
             log.info("[evaluate %s%s] %s", prefix, key, ev_dir)
             metrics = _evaluate(cfg, stages, run_dir, items, split, ev_dir)
             reports[f"{prefix}{key}"] = ev_dir / "report.html"
+            saved[key][name] = ev_dir / "scores.csv"
             headline[f"{prefix}{key}"] = _headline((metrics.get("results") or [{}])[0].get("video") or {})
 
     export_dir = out / "export"
@@ -106,7 +109,7 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
         checkpoint = next(iter(runs.values()))
         export(compose_stage("export", [f"checkpoint={checkpoint}", f"output_dir={export_dir}", *cfg.export, *stages]))
         return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline)
-    stacker, fused = fuse_experts(cfg, stages, runs, trained, evals, out / "fusion")
+    stacker, fused = fuse_experts(cfg, stages, runs, trained, evals, out / "fusion", saved)
     headline = {**fused, **headline}
     export(compose_stage("export", [f"fusion={stacker}", f"output_dir={export_dir}", *cfg.export, *stages]))
     return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline, stacker)
@@ -129,21 +132,28 @@ def fuse_experts(
     trained: list[str],
     evals: dict[str, tuple[list[str], str]],
     out: Path,
+    saved: dict[str, dict[str, Path]] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Fit the stacker on the train sources' val split, write `out/stacker.json` (what `deepdetect-export
-    fusion=...` reads) and the fused model's metrics per evaluation; returns the stacker file and the headlines."""
+    fusion=...` reads) and the fused model's metrics per evaluation; returns the stacker file and the headlines.
+
+    `saved[key][expert]`: the scores.csv of that expert's own evaluation `key`, read instead of scoring the same
+    crops again where it covers them (evaluation/stacking.py `saved_scores`); the val rows are always scored."""
     from deepdetect.evaluation.settings import MetricSettings
     from deepdetect.evaluation.stacking import (
         apply_stacker,
+        crop_rows,
         drivers_summary,
         expert_features,
         fit_on_validation,
         fused_metrics,
+        saved_scores,
         validation_rows,
     )
     from deepdetect.utils.config import compose_stage
     from deepdetect.utils.io import atomic_write_text
 
+    started = time.perf_counter()
     seed = int(cfg.get("seed", 0))
     names = list(runs)
     log.info("[fuse %s] stacker=%s on the val split -> %s", "+".join(names), cfg.stacker, out)
@@ -152,7 +162,9 @@ def fuse_experts(
     metric = MetricSettings.from_config(compose_stage("evaluate", [*cfg.evaluate, *stages]))
     headline: dict[str, Any] = {}
     for key, (items, split) in evals.items():
-        frame = apply_stacker(expert_features(runs, [Path(m) for m in items], split=split), names, w, b)
+        manifests = [Path(m) for m in items]
+        cached = saved_scores((saved or {}).get(key, {}), runs, crop_rows(manifests, split)) if saved else None
+        frame = apply_stacker(expert_features(runs, manifests, split=split, cached=cached), names, w, b)
         result = fused_metrics(frame, info["threshold"], metric.bootstrap_n, metric.bootstrap_seed)
         result["drivers_of_fake_crops"] = drivers_summary(frame, names)
         atomic_write_text(out / f"metrics_{key}.json", json.dumps(result, indent=2, default=_json_default))
@@ -160,6 +172,7 @@ def fuse_experts(
     info["runs"] = {e: os.path.relpath(runs[e], out) for e in names}
     stacker = out / "stacker.json"
     atomic_write_text(stacker, json.dumps(info, indent=2, default=_json_default))
+    log.info("[fuse] done in %.1f s", time.perf_counter() - started)
     return stacker, headline
 
 

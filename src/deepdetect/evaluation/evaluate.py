@@ -26,11 +26,11 @@ from deepdetect.evaluation.explain import build_explanations
 from deepdetect.evaluation.perturb import Perturbation, get_perturbation
 from deepdetect.evaluation.report import write_report
 from deepdetect.evaluation.runs import LoadedRun, load_crop, load_run
+from deepdetect.evaluation.scorefile import write_scores
 from deepdetect.evaluation.settings import EvalSettings, MetricSettings
 from deepdetect.evaluation.sources import group_table, source_warnings
 from deepdetect.models.detector import Detector
 from deepdetect.models.scoring import score_batches
-from deepdetect.utils.csvcells import frame_csv
 from deepdetect.utils.device import resolve_device
 from deepdetect.utils.io import atomic_write_text
 
@@ -333,9 +333,8 @@ def write_outputs(
     }
     metrics = _clean(metrics)
     atomic_write_text(settings.output_dir / "metrics.json", json.dumps(metrics, indent=2))
-    scores = pd.concat(score_tables, ignore_index=True)
     # spreadsheet-safe: text cells (paths, sources) that look like formulas get a leading `'`, every one quoted
-    atomic_write_text(settings.output_dir / "scores.csv", frame_csv(scores))
+    write_scores(pd.concat(score_tables, ignore_index=True), settings.output_dir / "scores.csv", SCORE_COLUMNS)
     return metrics
 
 
@@ -357,6 +356,10 @@ SCORE_COLUMNS = (
     "compression",
     "split",
     "status",
+    # which crop of which file: what a fusion of several runs' scores joins on (evaluation/stacking.py)
+    "source_path",
+    "frame_index",
+    "group",
 )
 
 
@@ -368,6 +371,7 @@ def _score_rows(
     f["prob"] = apply_temperature(f["logit"].to_numpy(), run.temperature)
     f["level"] = "frame"
     f["n_frames"] = 1
+    f["frame_index"] = f["frame_index"].astype("Int64")  # a video row has none: the cell stays empty
     v = videos.rename(columns={"score": "prob"}).copy()
     v["level"], v["crop_path"], v["logit"], v["status"] = "video", "", np.nan, "ok"
     both = pd.concat([f, v], ignore_index=True)

@@ -33,23 +33,29 @@ VAL_FRAMES_PER_VIDEO = 8  # the stacker weighs videos equally: a few frames of e
 STACKERS = ("logistic", "mean")
 
 
+def crop_rows(manifests: Sequence[Path], split: str = "all", exclude_groups: Sequence[str] = ()) -> pd.DataFrame:
+    """The labelled crops of `manifests` (`split`: all, or one split) outside `exclude_groups`: what is scored."""
+    from deepdetect.data.manifest import read_manifests, select_split
+
+    frame = read_manifests([str(m) for m in manifests])
+    if split != "all":
+        frame = select_split(frame, split)
+    frame = frame[frame["label"].isin(["real", "fake"]) & ~frame["group"].isin(list(exclude_groups))]
+    return frame.reset_index(drop=True)
+
+
 def score_rows(
     run_dir: Path, manifests: Sequence[Path], exclude_groups: Sequence[str] = (), split: str = "all"
 ) -> tuple[pd.DataFrame, float]:
     """Every crop of `manifests` (`split`: all, or one split) with the run's calibrated P(fake), and the run's
     stored threshold."""
-    from deepdetect.data.manifest import read_manifests, select_split
     from deepdetect.evaluation.calibration import apply_temperature
     from deepdetect.evaluation.evaluate import load_run, score_crops
     from deepdetect.utils.device import resolve_device
 
     device = resolve_device("cpu")
     run = load_run(str(run_dir), device)
-    frame = read_manifests([str(m) for m in manifests])
-    if split != "all":
-        frame = select_split(frame, split)
-    frame = frame[frame["label"].isin(["real", "fake"]) & ~frame["group"].isin(list(exclude_groups))]
-    frame = frame.reset_index(drop=True)
+    frame = crop_rows(manifests, split, exclude_groups)
     logits = score_crops(run.model, frame["abs_crop_path"].tolist(), run.preprocess, 64, device, desc="scoring")
     frame["logit"] = logits
     frame = frame[np.isfinite(logits)].reset_index(drop=True)
@@ -80,6 +86,69 @@ def expert_features(
     if base is None:
         raise ValueError("fusion needs at least one expert")
     return base.reset_index(drop=True)
+
+
+def saved_scores(
+    files: dict[str, Path], runs: dict[str, Path], rows: pd.DataFrame
+) -> Callable[[str], pd.DataFrame | None]:
+    """A lookup for `expert_features`: expert name -> `rows` (what `crop_rows` gives) with the calibrated `prob`
+    that expert's evaluation saved in `files[name]` (evaluate's scores.csv), or None — with the reason logged —
+    when that file is missing, unreadable, from another run, older than the run's weights, or does not cover
+    every row, so the expert scores the rows itself. Crops the evaluation could not read are left out, as
+    scoring leaves them out."""
+    from deepdetect.evaluation.scorefile import read_scores
+    from deepdetect.models.checkpoint import FINAL_NAME
+
+    wanted = rows.assign(frame_index=rows["frame_index"].astype("int64"))
+
+    def lookup(name: str) -> pd.DataFrame | None:
+        path = files.get(name)
+        if path is None:
+            log.info("[fuse] %s: no saved scores of these crops; scoring its %d crops", name, len(wanted))
+            return None
+        why = ""
+        saved = pd.DataFrame()
+        weights = runs[name] / FINAL_NAME
+        if not path.is_file():
+            why = "not found"
+        elif weights.is_file() and path.stat().st_mtime < weights.stat().st_mtime:
+            why = f"older than {weights}"
+        else:
+            try:
+                saved = read_scores(path)
+            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                why = f"unreadable ({exc})"
+        if not why:
+            why = _coverage_problem(saved, runs[name].name, wanted)
+        if why:
+            log.info("[fuse] %s: %s %s; scoring its %d crops again", name, path, why, len(wanted))
+            return None
+        frames = saved[saved["level"] == "frame"] if "level" in saved.columns else saved
+        frames = frames.assign(frame_index=frames["frame_index"].astype("int64")).drop_duplicates(KEY)
+        out = wanted.merge(frames[[*KEY, "prob"]], on=KEY, how="left", validate="many_to_one")
+        out = out[np.isfinite(out["prob"].to_numpy(dtype=np.float64))].reset_index(drop=True)
+        log.info("[fuse] %s: %d crops' scores read from %s", name, len(out), path)
+        return out
+
+    return lookup
+
+
+def _coverage_problem(saved: pd.DataFrame, run_name: str, wanted: pd.DataFrame) -> str:
+    """Why `saved` (a scores table) cannot stand for `run_name`'s scores of `wanted`; empty when it can."""
+    missing = [c for c in (*KEY, "prob") if c not in saved.columns]
+    if missing:
+        return f"has no {', '.join(missing)} column (written before evaluate saved them)"
+    if "run" in saved.columns and set(saved["run"].dropna()) - {run_name}:
+        return f"holds scores of another run ({sorted(set(saved['run'].dropna()) - {run_name})[:3]})"
+    frames = saved[saved["level"] == "frame"] if "level" in saved.columns else saved
+    if frames["frame_index"].isna().any():
+        return "has crop rows without a frame index"
+    have = pd.MultiIndex.from_frame(frames[KEY].astype({"frame_index": "int64"}))
+    need = pd.MultiIndex.from_frame(wanted[KEY])
+    n_missing = int((~need.isin(have)).sum())
+    if n_missing:
+        return f"covers {len(wanted) - n_missing} of the {len(wanted)} crops"
+    return ""
 
 
 def validation_rows(manifests: Sequence[Path], out_dir: Path, seed: int) -> list[Path]:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepdetect.evaluation.scorefile import read_scores
 from deepdetect.evaluation.stacking import apply_stacker, expert_features, fit_on_validation, validation_rows
-from deepdetect.studies.scoring import Scored, read_scores
+from deepdetect.studies.scoring import Scored
 
 
 def _saved_scores(runs: dict[str, Path], part: str) -> Callable[[str], pd.DataFrame | None]:

@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 
 from deepdetect.evaluation.stacking import score_rows
 from deepdetect.studies.families import FamilyRow, RowMeta, family_row
-from deepdetect.studies.scoring import Scored, write_scores
+from deepdetect.studies.scoring import Scored, write_study_scores
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def run_video_fusion(
     expert whose scores are not saved yet runs as a recipe first (its trained run is reused)."""
     from dataclasses import replace
 
-    from deepdetect.studies.scoring import read_scores
+    from deepdetect.evaluation.scorefile import read_scores
     from deepdetect.studies.video_fusion import (
         NOTE,
         ExpertScores,
@@ -371,7 +371,7 @@ def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, famili
 def _save_scores(folder: Path, scored: Scored) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for part, frame in (("families", scored.families), ("unseen", scored.unseen)):
-        write_scores(frame, folder / f"{part}_scores.csv")
+        write_study_scores(frame, folder / f"{part}_scores.csv")
 
 
 def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:

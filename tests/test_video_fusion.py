@@ -12,7 +12,7 @@ from deepdetect.evaluation.video_fusion import (
     fuse_videos,
     threshold_at_fpr,
 )
-from deepdetect.studies.video_fusion import ExpertScores, fit_and_score
+from deepdetect.studies.video_fusion import ExpertScores, fit_and_score, fused_rows
 
 
 def _logit_to_prob(x: float) -> float:
@@ -121,3 +121,8 @@ def test_standardisation_and_threshold_come_from_validation_reals_only() -> None
 def test_excluded_groups_are_not_fused() -> None:
     scored = fit_and_score([_expert("frame", 0.0)], ["g_f0"])
     assert "f0" not in set(scored.families["video_id"]) and len(scored.families) == 5
+
+
+def test_a_video_id_two_sources_share_stays_two_videos_in_the_table() -> None:
+    fused = pd.DataFrame({"source": ["photos", "videos", "videos"], "video_id": ["x", "x", "y"], "prob": [0.1] * 3})
+    assert fused_rows(fused)["video_id"].tolist() == ["photos:x", "videos:x", "y"]

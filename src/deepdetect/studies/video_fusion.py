@@ -87,8 +87,11 @@ def _videos(rows: pd.DataFrame, exclude_groups: Sequence[str]) -> pd.DataFrame:
 
 
 def fused_rows(fused: pd.DataFrame) -> pd.DataFrame:
-    """Fused videos as the table's scored rows: one row per video (`frame_index` 0), `prob` its fused score."""
-    return fused.assign(frame_index=0).reset_index(drop=True)
+    """Fused videos as the table's scored rows: one row per video (`frame_index` 0), `prob` its fused score; a
+    `video_id` that two sources share is prefixed with its source (the table groups rows by `video_id`)."""
+    shared = fused["video_id"].duplicated(keep=False)
+    video_id = fused["video_id"].where(~shared, fused["source"].astype(str) + ":" + fused["video_id"].astype(str))
+    return fused.assign(video_id=video_id, frame_index=0).reset_index(drop=True)
 
 
 def save_fused(folder: Path, scored: Scored) -> None:

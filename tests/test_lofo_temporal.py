@@ -51,10 +51,12 @@ def make_root(root: Path) -> Path:
     return root
 
 
-def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path) -> None:
-    root = make_root(tmp_path / "data")
-    out = tmp_path / "lofo"
-    cfg = cfg_factory("lofo", [f"data_root={root}", f"output_dir={out}", "recipes_to_run=[temporal]"])
+TINY = ["model=test", "model.input_size=64", "data.batch_size=4", "trainer.max_epochs=1"]
+
+
+def study_config(cfg_factory, root: Path, out: Path, recipes: list[str]):
+    """The study on make_root's data: a tiny SBI expert, the temporal expert and two fusions of them."""
+    cfg = cfg_factory("lofo", [f"data_root={root}", f"output_dir={out}", f"recipes_to_run=[{','.join(recipes)}]"])
     with open_dict(cfg):
         cfg.extract = ["size=64", "num_workers=0", "torch_threads=1", "val_fraction=0.34", "test_fraction=0.17"]
         cfg.sources = {
@@ -65,11 +67,21 @@ def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path
         cfg.clips = {"extract": ["frame_sampling=consecutive", "frames_per_video=12"], "sources": list(cfg.sources)}
         cfg.exclude_groups = []
         cfg.recipes = {
+            "sbi": {"train": ["experiment=sbi_reference", *TINY], "sources": ["talks"]},
             "temporal": {
                 "temporal": {"backbone": "test_efficientnet", "pretrained": False, "lower_size": 32, "min_frames": 8},
                 "sources": ["talks"],
-            }
+            },
+            "fused": {"experts": ["sbi", "temporal"], "stacker": "video_mean"},
+            "crop_fused": {"experts": ["sbi", "temporal"], "stacker": "mean"},
         }
+    return cfg
+
+
+def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path) -> None:
+    root = make_root(tmp_path / "data")
+    out = tmp_path / "lofo"
+    cfg = study_config(cfg_factory, root, out, ["temporal"])
     rows = run_lofo(cfg)
     by_family = {r["family"]: r for r in rows}
     assert set(by_family) == {"lipsync", "diffusion"}

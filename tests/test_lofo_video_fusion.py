@@ -7,37 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
 
 from deepdetect.studies.lofo import LofoError, run_lofo
-from test_lofo_temporal import make_root
+from test_lofo_temporal import make_root, study_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
-
-TINY = ["model=test", "model.input_size=64", "data.batch_size=4", "trainer.max_epochs=1"]
-
-
-def study_config(cfg_factory, root: Path, out: Path, recipes: list[str]):
-    cfg = cfg_factory("lofo", [f"data_root={root}", f"output_dir={out}", f"recipes_to_run=[{','.join(recipes)}]"])
-    with open_dict(cfg):
-        cfg.extract = ["size=64", "num_workers=0", "torch_threads=1", "val_fraction=0.34", "test_fraction=0.17"]
-        cfg.sources = {
-            "talks": {"path": "talks", "role": "train", "extract": []},
-            "videos": {"path": "videos", "role": "unseen", "extract": ["layout=single", "label=real"]},
-            "families": {"path": "families", "role": "families", "extract": ["layout=pairs"]},
-        }
-        cfg.clips = {"extract": ["frame_sampling=consecutive", "frames_per_video=12"], "sources": list(cfg.sources)}
-        cfg.exclude_groups = []
-        cfg.recipes = {
-            "sbi": {"train": ["experiment=sbi_reference", *TINY], "sources": ["talks"]},
-            "temporal": {
-                "temporal": {"backbone": "test_efficientnet", "pretrained": False, "lower_size": 32, "min_frames": 8},
-                "sources": ["talks"],
-            },
-            "fused": {"experts": ["sbi", "temporal"], "stacker": "video_mean"},
-            "crop_fused": {"experts": ["sbi", "temporal"], "stacker": "mean"},
-        }
-    return cfg
 
 
 def test_video_fusion_recipe_fuses_the_saved_scores_per_video(cfg_factory, tmp_path: Path) -> None:

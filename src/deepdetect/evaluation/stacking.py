@@ -213,13 +213,19 @@ def apply_stacker(frame: pd.DataFrame, experts: Sequence[str], w: np.ndarray, b:
     return out
 
 
+def threshold_over_reals(reals: np.ndarray, target_fpr: float) -> float:
+    """Just above the (1 - `target_fpr`) quantile of the real videos' scores (numpy's `higher` method): the fused
+    threshold of the crop- and the video-level stackers; ValueError when there are none."""
+    if len(reals) == 0:
+        raise ValueError("no real validation videos to set the fused threshold on")
+    q = float(np.quantile(np.asarray(reals, dtype=np.float64), 1.0 - target_fpr, method="higher"))
+    return float(np.nextafter(q, np.inf))
+
+
 def threshold_at_fpr(frame: pd.DataFrame, target_fpr: float) -> float:
     """The lowest threshold that flags at most `target_fpr` of the real videos (mean of frame probabilities)."""
     reals = frame[frame["label"] == "real"].groupby("video_id")["prob"].mean().to_numpy()
-    if len(reals) == 0:
-        raise ValueError("no real validation videos to set the fused threshold on")
-    q = float(np.quantile(reals, 1.0 - target_fpr, method="higher"))
-    return float(np.nextafter(q, np.inf))
+    return threshold_over_reals(reals, target_fpr)
 
 
 def fit_on_validation(

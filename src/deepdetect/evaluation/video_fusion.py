@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepdetect.evaluation.stacking import threshold_over_reals
+
 KEY = ["source", "video_id"]
 MIN_REAL_VIDEOS = 2
 MIN_STD = 1e-3
@@ -122,10 +124,7 @@ def fuse_videos(videos: Mapping[str, pd.DataFrame], standardiser: Standardiser) 
 
 def threshold_at_fpr(fused: pd.DataFrame, target_fpr: float) -> float:
     """The lowest `prob` threshold that flags at most `target_fpr` of the real rows (one row per video)."""
-    reals = fused.loc[fused["label"] == "real", "prob"].to_numpy(dtype=np.float64)
-    if len(reals) == 0:
-        raise ValueError("no real validation videos to set the fused threshold on")
-    return float(np.nextafter(np.quantile(reals, 1.0 - target_fpr, method="higher"), np.inf))
+    return threshold_over_reals(fused.loc[fused["label"] == "real", "prob"].to_numpy(), target_fpr)
 
 
 def coverage(fused: pd.DataFrame) -> dict[str, int]:

@@ -147,6 +147,10 @@ def test_predict_then_evaluate_records_end_to_end(tmp_path: Path, capsys: pytest
     assert code == 0
     table = capsys.readouterr().out
     assert "| fake | 3 / 0 | 1 |" in table and "| real | 0 / 2 | 0 |" in table
+    # a folder label's group is the file itself: leaving one out drops just that file
+    left_out = str((real / "face1.png").resolve())
+    assert main([str(records), "--real", str(real), "--fake", str(fake), "--exclude-group", left_out]) == 0
+    assert "| real | 0 / 1 | 0 |" in capsys.readouterr().out
     result = json.loads(out_json.read_text())
     recs = [json.loads(line) for line in records.read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]

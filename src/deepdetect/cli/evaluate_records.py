@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--labels-root", type=Path, default=None, help="folder the CSV's paths are relative to")
     parser.add_argument("--real", type=Path, action="append", default=[], help="a folder of real files (repeatable)")
     parser.add_argument("--fake", type=Path, action="append", default=[], help="a folder of fake files (repeatable)")
+    parser.add_argument(
+        "--exclude-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="leave out the files of this label group, e.g. one the model trained on (repeatable)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=None, help="also write the figures as JSON here")
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="group resamples for the intervals (0: none; default 1000)"
@@ -84,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     for warning in recordset.warnings:
         print(f"{PROG}: warning: {shown(warning)}", file=sys.stderr)
     frame, unjoined = label_records(recordset.records, labels, folders)
+    excluded = frame["group"].isin(set(args.exclude_group))
+    frame, unjoined["excluded_records"] = frame[~excluded].reset_index(drop=True), int(excluded.sum())
     result = {**measure(frame, args.bootstrap, args.seed), **unjoined, "records": str(args.records)}
     if len(result["thresholds"]) > 1:
         print(f"{PROG}: warning: the records hold {len(result['thresholds'])} thresholds", file=sys.stderr)
@@ -91,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"{PROG}: {len(frame)} labelled records ({frame['score'].notna().sum()} scored); "
         f"{unjoined['unlabelled_records']} records without a label, {unjoined['labelled_without_record']} labelled "
-        f"files without a record, {unjoined['repeated_records']} repeated records",
+        f"files without a record, {unjoined['repeated_records']} repeated records, {unjoined['excluded_records']} "
+        "left out by --exclude-group",
         file=sys.stderr,
     )
     if args.output is not None:

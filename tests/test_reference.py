@@ -16,6 +16,7 @@ from deepdetect.reference import (
     ReferenceError,
     ReferenceResult,
     expert_recipes,
+    expert_sources,
     fuse_experts,
     run_reference,
     source_paths,
@@ -65,13 +66,33 @@ def test_expert_names_are_checked(tmp_path: Path, experts: dict[str, list[str]])
         expert_recipes(cfg)
 
 
+def test_expert_sources_name_experts_and_sources_of_role_reals(tmp_path: Path) -> None:
+    cfg = compose_config("reference", [f"output_dir={tmp_path}"])
+    experts = expert_recipes(cfg)
+    with open_dict(cfg):
+        cfg.sources["portraits"] = {"path": "portraits", "role": "reals", "extract": []}
+        cfg.expert_sources = {"sbi": ["portraits"]}
+    assert expert_sources(cfg, experts) == {"faceswap": [], "sbi": ["portraits"]}
+    for bad, needle in ({"nobody": ["portraits"]}, "not experts"), ({"sbi": ["photos"]}, "not sources of role reals"):
+        with open_dict(cfg):
+            cfg.expert_sources = bad
+        with pytest.raises(ReferenceError, match=needle):
+            expert_sources(cfg, experts)
+
+
 TINY_TRAIN = ["model=test", "trainer.max_epochs=1", "data.batch_size=8", "data.num_workers=0", "logger=none"]
 
 
-def _tiny_reference(tmp_path: Path, experts: dict[str, list[str]]) -> tuple[Path, object]:
+def _tiny_reference(
+    tmp_path: Path, experts: dict[str, list[str]], extra: dict[str, list[str]] | None = None
+) -> tuple[Path, object]:
+    """A generated tree: `swaps` (train), `other` (unseen reals) and, for `extra` (expert_sources), `portraits`
+    (role reals: 6 reals and 6 fakes, of which only the reals may reach an expert)."""
     data = tmp_path / "data"
     build_demo_set(data / "swaps", n_real=10, n_fake=10, n_videos=2, seed=1)
     build_demo_set(data / "other", n_real=4, n_fake=0, n_videos=0, seed=2)
+    if extra:
+        build_demo_set(data / "portraits", n_real=6, n_fake=6, n_videos=0, seed=3)
     out = tmp_path / "ref"
     cfg = compose_config(
         "reference",
@@ -90,8 +111,10 @@ def _tiny_reference(tmp_path: Path, experts: dict[str, list[str]]) -> tuple[Path
             {
                 "swaps": {"path": "swaps", "role": "train", "extract": ["frames_per_video=4"]},
                 "other": {"path": "other", "role": "unseen", "extract": []},
+                **({"portraits": {"path": "portraits", "role": "reals", "extract": []}} if extra else {}),
             }
         )
+        cfg.expert_sources = extra or {}
     return out, cfg
 
 
@@ -116,16 +139,22 @@ def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path, caplog: pytes
 
     import onnxruntime as ort
 
-    _, cfg = _tiny_reference(tmp_path, {"a": TINY_TRAIN, "b": [*TINY_TRAIN, "seed=1", "data.paired=false"]})
+    experts = {"a": TINY_TRAIN, "b": [*TINY_TRAIN, "seed=1", "data.paired=false"]}
+    out, cfg = _tiny_reference(tmp_path, experts, extra={"b": ["portraits"]})
     with caplog.at_level(logging.INFO, logger="deepdetect.evaluation.stacking"):
         result = run_reference(cfg)  # type: ignore[arg-type]
+    # expert b trained on the portraits' reals too (never their fakes), a did not; their val reals join the stacker's
+    reals = out / "reals_only" / "portraits" / "manifest.csv"
+    assert set(pd.read_csv(reals)["label"]) == {"real"}
+    trained_on = {e: str(OmegaConf.load(result.runs[e] / "config.yaml").data.manifest) for e in "ab"}
+    assert str(reals) in trained_on["b"] and "portraits" not in trained_on["a"]
     # the fuse stage read every expert's evaluation scores instead of scoring those crops again ...
     assert sum("scores read from" in r.getMessage() for r in caplog.records) == 4, caplog.text
     assert "scoring its" not in caplog.text
     # ... and they give the fused metrics that scoring them again gives
     evals = {"test": (_trained(result), "test"), "unseen_real": ([str(result.manifests["other"])], "all")}
     again = tmp_path / "rescored"
-    fuse_experts(cfg, [], result.runs, _trained(result), evals, again)  # type: ignore[arg-type]
+    fuse_experts(cfg, [], result.runs, [*_trained(result), str(reals)], evals, again)  # type: ignore[arg-type]
     for key in evals:
         saved = json.loads((result.stacker.parent / f"metrics_{key}.json").read_text())
         rescored = json.loads((again / f"metrics_{key}.json").read_text())

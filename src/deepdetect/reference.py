@@ -4,8 +4,9 @@ Each source of `configs/reference.yaml` is extracted with the same detector, mar
 group pattern keeps people and original/swap pairs in one split). Every expert trains on the `train` sources'
 train split and is evaluated alone on their test split and on the `unseen` sources, which are never trained on and
 are scored whole, so their false-positive rate says how the stored threshold holds on real content from elsewhere.
-With more than one expert, a stacker fitted on the train sources' val split only (evaluation/stacking.py) fuses
-them; the fused model is scored the same way, from the per-crop scores each expert's evaluation saved (its
+A source of role `reals` gives only its real faces, to the experts that list it in `expert_sources`. With more than
+one expert, a stacker fitted on the val split of what the experts trained on (evaluation/stacking.py) fuses them; the
+fused model is scored the same way, from the per-crop scores each expert's evaluation saved (its
 scores.csv), and exported as one ONNX that lists its experts. With one expert, that model is the reference.
 """
 
@@ -23,7 +24,7 @@ from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
-ROLES = ("train", "unseen")
+ROLES = ("train", "reals", "unseen")
 
 
 class ReferenceError(ValueError):
@@ -60,15 +61,31 @@ def expert_recipes(cfg: DictConfig) -> dict[str, list[str]]:
     return experts
 
 
+def expert_sources(cfg: DictConfig, experts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each expert's extra sources (role `reals`: their real faces only, beside the train sources); raises
+    ReferenceError for an unknown expert or a source that is not of role `reals`."""
+    extra = {str(name): [str(s) for s in sources or []] for name, sources in (cfg.get("expert_sources") or {}).items()}
+    unknown = sorted(set(extra) - set(experts))
+    if unknown:
+        raise ReferenceError(f"expert_sources: {unknown} are not experts ({list(experts)})")
+    for name, sources in extra.items():
+        wrong = [s for s in sources if s not in cfg.sources or str(cfg.sources[s].role) != "reals"]
+        if wrong:
+            raise ReferenceError(f"expert_sources.{name}: {wrong} are not sources of role reals")
+    return {name: extra.get(name, []) for name in experts}
+
+
 def run_reference(cfg: DictConfig) -> ReferenceResult:
     """Run the reference recipe under `cfg.output_dir`; every stage is the library function its CLI calls."""
     from deepdetect.data.extract_sources import extract_sources
+    from deepdetect.data.manifest import write_reals
     from deepdetect.export.pipeline import export
     from deepdetect.training.train import train
     from deepdetect.utils.config import compose_stage
 
     stages = list(cfg.get("stage_overrides") or [])  # debug=fast: every stage gets the fast overlay too
     experts = expert_recipes(cfg)
+    extra_sources = expert_sources(cfg, experts)
 
     out = Path(str(cfg.output_dir)).resolve()
     inputs = source_paths(cfg)
@@ -77,6 +94,8 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
     )
     trained = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "train"]
     unseen = [str(manifests[n]) for n in inputs if cfg.sources[n].role == "unseen"]
+    used = sorted({s for sources in extra_sources.values() for s in sources})
+    reals = {n: str(write_reals(manifests[n], out / "reals_only" / n / "manifest.csv")) for n in used}
     evals = {"test": (trained, "test")}
     if unseen:
         evals["unseen_real"] = (unseen, "all")
@@ -88,10 +107,9 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
     for name, overrides in experts.items():
         run_dir = out / "train" if len(experts) == 1 else out / "experts" / name
         log.info("[train %s] %s", name, run_dir)
+        items = [*trained, *(reals[s] for s in extra_sources[name])]
         train(
-            compose_stage(
-                "train", [f"data.manifest=[{','.join(trained)}]", f"output_dir={run_dir}", *overrides, *stages]
-            )
+            compose_stage("train", [f"data.manifest=[{','.join(items)}]", f"output_dir={run_dir}", *overrides, *stages])
         )
         runs[name] = run_dir
         prefix = "" if len(experts) == 1 else f"{name}_"
@@ -109,7 +127,8 @@ def run_reference(cfg: DictConfig) -> ReferenceResult:
         checkpoint = next(iter(runs.values()))
         export(compose_stage("export", [f"checkpoint={checkpoint}", f"output_dir={export_dir}", *cfg.export, *stages]))
         return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline)
-    stacker, fused = fuse_experts(cfg, stages, runs, trained, evals, out / "fusion", saved)
+    validation = [*trained, *reals.values()]  # every source an expert trained on: their val reals fit the stacker
+    stacker, fused = fuse_experts(cfg, stages, runs, validation, evals, out / "fusion", saved)
     headline = {**fused, **headline}
     export(compose_stage("export", [f"fusion={stacker}", f"output_dir={export_dir}", *cfg.export, *stages]))
     return ReferenceResult(manifests, runs, reports, export_dir / "model.onnx", headline, stacker)
@@ -134,8 +153,9 @@ def fuse_experts(
     out: Path,
     saved: dict[str, dict[str, Path]] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Fit the stacker on the train sources' val split, write `out/stacker.json` (what `deepdetect-export
-    fusion=...` reads) and the fused model's metrics per evaluation; returns the stacker file and the headlines.
+    """Fit the stacker on the val split of `trained` (the manifests the experts trained on), write
+    `out/stacker.json` (what `deepdetect-export fusion=...` reads) and the fused model's metrics per evaluation;
+    returns the stacker file and the headlines.
 
     `saved[key][expert]`: the scores.csv of that expert's own evaluation `key`, read instead of scoring the same
     crops again where it covers them (evaluation/stacking.py `saved_scores`); the val rows are always scored."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -255,6 +256,19 @@ def manifest_paths(value: object) -> list[Path]:
     if isinstance(value, Iterable):
         return [Path(str(v)) for v in value]
     raise ManifestError(f"expected a manifest path or a list of paths, got {value!r}")
+
+
+def write_reals(manifest: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """The real rows of `manifest` as a manifest of their own at `path` (crop paths made absolute); returns the path.
+
+    For an expert that should learn a collection's real faces only: its fakes would teach the collection instead.
+    The extraction's `extract.json` beside `manifest` (the face-crop contract training reads) is copied beside it."""
+    frame = read_manifests([str(manifest)])
+    out = write_rows(frame[frame["label"] == "real"], path)
+    side = Path(manifest).parent / "extract.json"
+    if side.is_file():
+        shutil.copyfile(side, out.parent / "extract.json")
+    return out
 
 
 def read_manifests(value: object) -> pd.DataFrame:

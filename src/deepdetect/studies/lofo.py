@@ -156,21 +156,15 @@ def rows_for(
     return rows
 
 
-def reals_only(manifest: Path, out: Path) -> Path:
-    """The real rows of `manifest` (crop paths made absolute) as a manifest under `out`."""
-    from deepdetect.data.manifest import read_manifests, write_rows
-
-    frame = read_manifests([str(manifest)])
-    return write_rows(frame[frame["label"] == "real"], out / "manifest.csv")
-
-
 def recipe_manifests(cfg: DictConfig, name: str, data: StudyData, out: Path) -> list[Path]:
     """A recipe's training manifests: its `sources`, plus only the reals of its `reals_from` sources (an expert
     whose fakes come from one collection learns its reals' collection otherwise)."""
+    from deepdetect.data.manifest import write_reals
+
     recipe = cfg.recipes[name]
     manifests = [data.manifests[s] for s in recipe.sources]
     for source in recipe.get("reals_from") or []:
-        manifests.append(reals_only(data.manifests[source], out / "reals_only" / str(source)))
+        manifests.append(write_reals(data.manifests[source], out / "reals_only" / str(source) / "manifest.csv"))
     return manifests
 
 

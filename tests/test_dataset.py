@@ -183,3 +183,17 @@ def test_paired_sampler_draws_an_original_frame_and_its_swap_side_by_side() -> N
                 i += 1
     shards = [list(EpochSampler(frame, 2, "none", seed=3, rank=r, world_size=2, paired=True)) for r in (0, 1)]
     assert shards[0] + shards[1] == list(EpochSampler(frame, 2, "none", seed=3, paired=True).epoch_indices())
+
+
+def test_write_reals_keeps_the_reals_and_the_face_crop_record(tmp_path: Path) -> None:
+    import json
+
+    from deepdetect.data.manifest import write_reals
+
+    src = make_tiny_manifest(tmp_path / "src")
+    (src.parent / "extract.json").write_text(json.dumps({"face_crop": {"size": 48, "margin": 0.3}}))
+    out = write_reals(src, tmp_path / "reals" / "manifest.csv")
+    frame, reals = read_manifest(src), read_manifest(out)
+    assert set(reals["label"]) == {"real"} and len(reals) == int((frame["label"] == "real").sum()) > 0
+    assert all(Path(p).is_file() for p in reals["abs_crop_path"])  # crop paths still found from the new folder
+    assert json.loads((out.parent / "extract.json").read_text())["face_crop"]["size"] == 48

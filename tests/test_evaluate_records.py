@@ -143,8 +143,10 @@ def test_predict_then_evaluate_records_end_to_end(tmp_path: Path, capsys: pytest
     argv = [str(real), str(fake), "--model", str(tmp_path / "ex" / "model.onnx"), "--output", str(records), "--quiet"]
     assert predict_main(argv) == 0
     out_json = tmp_path / "figures.json"
-    code = main([str(records), "--real", str(real), "--fake", str(fake), "-o", str(out_json), "--bootstrap", "50"])
-    assert code == 0
+    plot = tmp_path / "scores.png"
+    argv = [str(records), "--real", str(real), "--fake", str(fake), "-o", str(out_json), "--plot", str(plot)]
+    assert main([*argv, "--bootstrap", "50"]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "| fake | 3 / 0 | 1 |" in table and "| real | 0 / 2 | 0 |" in table
     # a folder label's group is the file itself: leaving one out drops just that file

@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out the files of this label group, e.g. one the model trained on (repeatable)",
     )
     parser.add_argument("-o", "--output", type=Path, default=None, help="also write the figures as JSON here")
+    parser.add_argument("--plot", type=Path, default=None, help="also draw every file's score per family (PNG)")
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="group resamples for the intervals (0: none; default 1000)"
     )
@@ -66,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         labels_from_csv,
         markdown_table,
         measure,
+        plot_scores,
     )
     from deepdetect.triage.records import read_records
     from deepdetect.utils.io import check_outputs
@@ -78,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     for folder in [*args.real, *args.fake]:
         if not folder.is_dir():
             raise CommandError(f"not a folder: {folder}")
-    check_outputs({"--output": args.output}, [args.records, *args.labels])
+    check_outputs({"--output": args.output, "--plot": args.plot}, [args.records, *args.labels])
     try:
         labels = [lab for csv_path in args.labels for lab in labels_from_csv(csv_path, args.labels_root)]
     except LabelError as exc:
@@ -109,6 +111,11 @@ def _run(args: argparse.Namespace) -> int:
             args.output.write_text(json.dumps(result, indent=2) + "\n")
         except OSError as exc:
             raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    if args.plot is not None:
+        try:
+            plot_scores(frame, result, args.plot)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot write {args.plot}: {exc}") from None
     return 0 if frame["score"].notna().any() else 1
 
 

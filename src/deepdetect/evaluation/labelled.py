@@ -231,3 +231,34 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {_fmt(row['detected'])} | {_fmt(row['flagged_reals'])} |"
         )
     return "\n".join(lines)
+
+
+def plot_scores(frame: pd.DataFrame, result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """A PNG with one strip per family: each scored file's score (fakes red crosses, reals blue dots, jittered up or
+    down), the threshold as a dashed line, and each family's AUC; returns the path."""
+    from matplotlib.figure import Figure
+
+    families = [row["family"] for row in result["families"]]
+    fig = Figure(figsize=(8, 0.55 * len(families) + 1.4), dpi=110)
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    for i, fam in enumerate(families):
+        part = frame[(frame["family"] == fam) & frame["score"].notna()]
+        for label, marker, color in (("real", "o", "tab:blue"), ("fake", "x", "tab:red")):
+            scores = part.loc[part["label"] == label, "score"].to_numpy()
+            ax.scatter(scores, i + rng.uniform(-0.25, 0.25, len(scores)), s=14, alpha=0.7, marker=marker, color=color)
+    for t in result["thresholds"]:
+        ax.axvline(t, color="black", linestyle="--", linewidth=1)
+    rows = {row["family"]: row for row in result["families"]}
+    ax.set_yticks(range(len(families)), [f"{f}  (AUC {_fmt(rows[f]['auc'])})" for f in families])
+    ax.set_ylim(-0.6, len(families) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("score (P(fake)); dashed: the threshold; red x: fake, blue o: real")
+    overall = result["overall"]
+    ax.set_title(f"all: AUC {_fmt(overall['auc'])}, detected {_fmt(overall['detected'])}, "
+                 f"reals flagged {_fmt(overall['flagged_reals'])}", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    return out

@@ -8,8 +8,9 @@ REFERENCE_DIR ?= outputs/reference
 PYTEST_ARGS ?=
 
 FAMILIES_DIR ?= outputs/lofo
+DEV_DATA ?= $(or $(DEEPDETECT_DEV_DATA),../shared/data)
 
-.PHONY: help install prepare demo reference families test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
+.PHONY: help install prepare demo reference reference-check families test test-slow test-all lint format typecheck bench bench-gpu bench-quick clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +33,13 @@ demo: $(STAMP)  ## build a sample set, then extract -> train -> evaluate -> expo
 
 reference: $(STAMP)  ## the reference detector on ../shared/data (or DEEPDETECT_DEV_DATA): extract -> train face-swap + self-blend experts -> fuse -> evaluate -> export
 	$(BIN)/deepdetect-reference output_dir=$(REFERENCE_DIR)
+
+reference-check: $(STAMP)  ## after make reference: its ONNX through deepdetect-predict on the families and unseen reals, measured per family
+	$(BIN)/deepdetect-predict $(DEV_DATA)/families $(DEV_DATA)/photos $(DEV_DATA)/videos \
+		--model $(REFERENCE_DIR)/export/model.onnx --output $(REFERENCE_DIR)/families_predict.jsonl --overwrite
+	$(BIN)/deepdetect-evaluate-records $(REFERENCE_DIR)/families_predict.jsonl --labels $(DEV_DATA)/families/pairs.csv \
+		--real $(DEV_DATA)/photos --real $(DEV_DATA)/videos --exclude-group ffpp_000_003 \
+		-o $(REFERENCE_DIR)/families_predict.json --plot $(REFERENCE_DIR)/families_predict.png
 
 families: $(STAMP)  ## leave one manipulation family out on ../shared/data -> docs/results/families.json + RESULTS section
 	$(BIN)/deepdetect-lofo output_dir=$(FAMILIES_DIR) results_json=docs/results/families.json

@@ -19,6 +19,7 @@ import csv
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,14 @@ class FolderLabel:
     folder: str
     label: str
 
+    @cached_property
+    def root(self) -> str:
+        """The folder, resolved once."""
+        return _resolved(self.folder)
+
     def match(self, path: str) -> Labelled | None:
         """This folder's label for `path` (resolved), or None when the path is not under it."""
-        root = _resolved(self.folder)
+        root = self.root
         if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
             return None
         return Labelled(path, self.label, path, Path(root).name or root)

@@ -26,6 +26,7 @@ from deepdetect.contract import Calibration, ModelCard, OperatingPoint
 from deepdetect.contract.onnx import EXPERTS_NAME, OUTPUT_NAME, validate_signature, write_contract
 from deepdetect.export.onnx_export import export_onnx
 from deepdetect.export.parity import compare, load_check_crops, prepared, torch_logits
+from deepdetect.export.quantize import freeze_static_shapes
 from deepdetect.export.settings import ExportError, ExportSettings, ExportUsageError
 from deepdetect.inference.runtime import ort_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
@@ -180,6 +181,9 @@ def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
         proto = export_onnx(
             fused, tmp, card.preprocess.input_size, settings.opset, settings.dynamic_batch, (OUTPUT_NAME, EXPERTS_NAME)
         )
+        if settings.fold_static_shapes:  # as for one model: ORT then fuses timm's "same" Pad into each Conv
+            log.info("folded %d static-shape tensors into constants", freeze_static_shapes(proto))
+            onnx.checker.check_model(proto)
         contract = card.to_onnx_metadata(settings.opset, "input", OUTPUT_NAME)
         write_contract(proto, contract)
         validate_signature(proto)

@@ -54,7 +54,12 @@ def collection(tmp_path: Path) -> dict[str, object]:
 def test_figures_match_an_independent_auc_and_count_what_was_not_scored(collection: dict) -> None:
     labels = labels_from_csv(collection["csv"])
     frame, unjoined = label_records(collection["records"], labels, [FolderLabel(str(collection["photos"]), "real")])
-    assert unjoined == {"unlabelled_records": 1, "repeated_records": 0, "labelled_without_record": 0}
+    assert unjoined == {
+        "unlabelled_records": 1,
+        "repeated_records": 0,
+        "excluded_records": 0,
+        "labelled_without_record": 0,
+    }
     result = measure(frame, boot_n=200)
     rows = {r["family"]: r for r in result["families"]}
     assert set(rows) == {"lipsync", "swap", "photos"}

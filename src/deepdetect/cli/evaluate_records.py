@@ -92,9 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.records}: {exc}") from exc
     for warning in recordset.warnings:
         print(f"{PROG}: warning: {shown(warning)}", file=sys.stderr)
-    frame, unjoined = label_records(recordset.records, labels, folders)
-    excluded = frame["group"].isin(set(args.exclude_group))
-    frame, unjoined["excluded_records"] = frame[~excluded].reset_index(drop=True), int(excluded.sum())
+    frame, unjoined = label_records(recordset.records, labels, folders, args.exclude_group)
     result = {**measure(frame, args.bootstrap, args.seed), **unjoined, "records": str(args.records)}
     if len(result["thresholds"]) > 1:
         print(f"{PROG}: warning: the records hold {len(result['thresholds'])} thresholds", file=sys.stderr)

@@ -109,14 +109,19 @@ class FolderLabel:
 
 
 def label_records(
-    records: Iterable[dict[str, Any]], labels: Sequence[Labelled], folders: Sequence[FolderLabel] = ()
+    records: Iterable[dict[str, Any]],
+    labels: Sequence[Labelled],
+    folders: Sequence[FolderLabel] = (),
+    exclude_groups: Iterable[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per labelled record (`path`, `label`, `group`, `family`, `status`, `score`, `threshold`, `flagged`,
     `driven_by`) and the counts of what did not join: records without a label, repeated records of one file (the
-    first is kept) and labelled files without a record. A CSV label wins over a folder's."""
+    first is kept), records left out because their group is in `exclude_groups`, and labelled files without a
+    record. A CSV label wins over a folder's."""
     by_path = {lab.path: lab for lab in labels}
+    excluded_groups = set(exclude_groups)
     rows, seen = [], set()
-    unlabelled = repeated = 0
+    unlabelled = repeated = excluded = 0
     for rec in records:
         raw = rec.get("abs_path") or rec.get("path")
         if not isinstance(raw, str) or not raw:
@@ -131,6 +136,9 @@ def label_records(
             repeated += 1
             continue
         seen.add(path)
+        if lab.group in excluded_groups:
+            excluded += 1
+            continue
         score, threshold = _number(rec.get("score")), _number(rec.get("threshold"))
         scored = rec.get("status") == "ok" and score is not None
         rows.append(
@@ -150,7 +158,8 @@ def label_records(
         rows, columns=["path", "label", "group", "family", "status", "score", "threshold", "flagged", "driven_by"]
     )
     missing = sum(1 for lab in labels if lab.path not in seen)
-    return frame, {"unlabelled_records": unlabelled, "repeated_records": repeated, "labelled_without_record": missing}
+    counts = {"unlabelled_records": unlabelled, "repeated_records": repeated, "excluded_records": excluded}
+    return frame, {**counts, "labelled_without_record": missing}
 
 
 def _number(value: Any) -> float | None:
@@ -176,23 +185,30 @@ def _share(flags: pd.Series) -> float | None:
     return float(flags.mean()) if len(flags) else None
 
 
-def family_figures(frame: pd.DataFrame, family: str, boot_n: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """One family's row: its fakes against its own reals (AUC, interval) and against every real of `frame`."""
+def family_figures(
+    frame: pd.DataFrame, family: str, boot_n: int = 1000, seed: int = 0, against_all: bool = True
+) -> dict[str, Any]:
+    """One family's row: its fakes against its own reals (AUC, interval) and, with `against_all`, against every
+    real of `frame`."""
     part = frame[frame["family"] == family]
     fakes, reals = part[part["label"] == "fake"], part[part["label"] == "real"]
-    all_reals = frame[frame["label"] == "real"]
     auc, ci = _auc_with_ci(part, boot_n, seed)
-    auc_all, ci_all = _auc_with_ci(pd.concat([fakes, all_reals]), boot_n, seed) if len(fakes) else (None, [None, None])
     drivers = fakes.loc[fakes["flagged"], "driven_by"].dropna().astype(str).value_counts()
-    return {
+    row: dict[str, Any] = {
         "family": family,
         "n_fake": len(fakes),
         "n_real": len(reals),
         "n_not_scored": int(part["score"].isna().sum()),
         "auc": auc,
         "auc_ci95": ci,
-        "auc_vs_all_reals": auc_all,
-        "auc_vs_all_reals_ci95": ci_all,
+    }
+    if against_all:
+        all_reals = frame[frame["label"] == "real"]
+        auc_all, ci_all = (
+            _auc_with_ci(pd.concat([fakes, all_reals]), boot_n, seed) if len(fakes) else (None, [None, None])
+        )
+        row |= {"auc_vs_all_reals": auc_all, "auc_vs_all_reals_ci95": ci_all}
+    return row | {
         "detected": _share(fakes["flagged"]),
         "flagged_reals": _share(reals["flagged"]),
         "detected_driven_by": {str(k): int(v) for k, v in drivers.items()},
@@ -204,8 +220,7 @@ def measure(frame: pd.DataFrame, boot_n: int = 1000, seed: int = 0) -> dict[str,
     thresholds = sorted({float(t) for t in frame["threshold"].dropna()})
     statuses = frame.groupby(["label", "status"]).size()
     families = [family_figures(frame, f, boot_n, seed) for f in sorted(frame["family"].unique())]
-    overall = family_figures(frame.assign(family="all"), "all", boot_n, seed)
-    overall.pop("auc_vs_all_reals"), overall.pop("auc_vs_all_reals_ci95")
+    overall = family_figures(frame.assign(family="all"), "all", boot_n, seed, against_all=False)  # all = own
     return {
         "overall": overall,
         "families": families,

@@ -9,8 +9,9 @@ clip and two 512 px clips, and on the first 20 dev photos: the faces predict wou
 0.9) on each side, those lost and gained (best IoU < 0.5), the IoU of the matched ones, and the seconds of each.
 
 mediapipe is not a dependency: set `BENCH_MEDIAPIPE_PYTHON` to a Python that has mediapipe 0.10.x (whose wheel
-bundles BlazeFace's models; later versions download them), e.g. `python -m venv /tmp/mp && /tmp/mp/bin/pip install
-'mediapipe==0.10.14'`. BlazeFace runs there (`blazeface_worker.py`) on the same decoded frames, one thread.
+bundles BlazeFace's models; later versions download them), e.g. `python -m venv "$MEDIAPIPE_VENV" &&
+"$MEDIAPIPE_VENV/bin/pip" install 'mediapipe==0.10.14'` for a folder of your choice outside the repository.
+BlazeFace runs there (`blazeface_worker.py`) on the same decoded frames, one thread.
 """
 
 from __future__ import annotations

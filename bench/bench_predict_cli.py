@@ -10,6 +10,8 @@ seconds (user + system), which a loaded machine inflates less than wall time.
 tf_efficientnet_lite0 at 128 px, INT8 with the shipped settings (random init: speed only). `BENCH_CLI_BEFORE_SRC`:
 a `src` folder of another checkout (e.g. main before a change); each case then alternates that source and this one
 (A B A B ...) in the same run, and the JSON gives both and their ratio; the records of the two are compared.
+`BENCH_CLI_BEFORE_MODEL`: the model of the `before` side (e.g. the fp32 export beside an INT8 `BENCH_CLI_MODEL`),
+with this source unless `BENCH_CLI_BEFORE_SRC` names another; the records then also give the largest score change.
 `BENCH_CLI_REPEATS`: runs of each case per side (default 3; 1 with --quick); `BENCH_CLI_CASES`: the cases to run
 (comma-separated; default all).
 """
@@ -61,6 +63,12 @@ def _same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
     )
 
 
+def _max_change(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float | None:
+    """The largest |score difference| between two runs' records of the same files (None: nothing scored)."""
+    diffs = [abs(x["score"] - y["score"]) for x, y in zip(a, b, strict=True) if None not in (x["score"], y["score"])]
+    return round(max(diffs), 6) if diffs else None
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Wall and CPU seconds of each case (see the module docstring), this source and optionally a `before` one."""
     from PIL import Image
@@ -72,8 +80,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     if data is None:
         return {"skipped": "no dev data (../shared/data or $DEEPDETECT_DEV_DATA)"}
     sides = {"after": SRC}
-    if os.environ.get("BENCH_CLI_BEFORE_SRC"):
-        sides = {"before": Path(os.environ["BENCH_CLI_BEFORE_SRC"]), "after": SRC}
+    if os.environ.get("BENCH_CLI_BEFORE_SRC") or os.environ.get("BENCH_CLI_BEFORE_MODEL"):
+        sides = {"before": Path(os.environ.get("BENCH_CLI_BEFORE_SRC") or SRC), "after": SRC}
     repeats = int(os.environ.get("BENCH_CLI_REPEATS", 1 if quick else 3))
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "repeats": repeats,
                            "sides": {k: str(v) for k, v in sides.items()}, "aims_s": AIMS_S}  # fmt: skip
@@ -81,7 +89,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         scratch = Path(tmp)
         if os.environ.get("BENCH_CLI_MODEL"):
             model = Path(os.environ["BENCH_CLI_MODEL"])
-            out["model"] = model.name
+            out["model"] = str(model)
         else:
             model = load("bench_predict_throughput")._make_model(scratch, "tf_efficientnet_lite0", 128, int8=True)
             out["model"] = "tf_efficientnet_lite0 128 px INT8 (random init)"
@@ -109,15 +117,19 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
             cases.pop("batch_3_1080p")
         if os.environ.get("BENCH_CLI_CASES"):  # e.g. startup,batch_3_1080p
             cases = {k: v for k, v in cases.items() if k in os.environ["BENCH_CLI_CASES"].split(",")}
+        models = {side: model for side in sides}
+        if os.environ.get("BENCH_CLI_BEFORE_MODEL"):
+            models["before"] = Path(os.environ["BENCH_CLI_BEFORE_MODEL"])
+            out["model_before"] = str(models["before"])
         for side, src in sides.items():  # warm-up: the page cache, the MTCNN nets in the user's cache
-            _predict(src, [str(blank)], model, scratch / f"{side}.jsonl")
+            _predict(src, [str(blank)], models[side], scratch / f"{side}.jsonl")
         results: dict[str, Any] = {}
         for case, (inputs, n_files) in cases.items():
             times: dict[str, dict[str, list[float]]] = {s: {"wall_s": [], "cpu_s": []} for s in sides}
             records: dict[str, list[dict[str, Any]]] = {}
             for _ in range(repeats):
                 for side, src in sides.items():
-                    wall, cpu, records[side] = _predict(src, inputs, model, scratch / f"{side}.jsonl")
+                    wall, cpu, records[side] = _predict(src, inputs, models[side], scratch / f"{side}.jsonl")
                     times[side]["wall_s"].append(round(wall, 3))
                     times[side]["cpu_s"].append(round(cpu, 3))
             entry: dict[str, Any] = {"files": n_files}
@@ -137,6 +149,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
                     entry["before"]["wall_median_s"] / max(entry["after"]["wall_median_s"], 1e-9), 3
                 )
                 entry["same_records"] = _same(records["before"], records["after"])
+                entry["max_score_change"] = _max_change(records["before"], records["after"])
             results[case] = entry
             print(case, {s: entry[s]["wall_median_s"] for s in sides}, flush=True)
         out["cases"] = results

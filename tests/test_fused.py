@@ -219,3 +219,28 @@ def test_fused_export_folds_the_same_padding_arithmetic(tmp_path: Path) -> None:
         ops[fold] = {node.op_type for node in onnx.load(str(tmp_path / f"ex_{fold}" / "model.onnx")).graph.node}
     assert {"Shape", "Ceil"} <= ops[False]  # the arithmetic is there unfolded ...
     assert not {"Shape", "Ceil"} & ops[True]  # ... and gone folded
+
+
+def test_fused_int8_keeps_each_experts_prefix_and_the_stacker_in_float(tmp_path: Path, fused: dict[str, Path]) -> None:
+    """`keep_fp32: [first:N]` is each expert's own float prefix (the experts' nodes interleave in the prepared
+    graph), and the stacker's weighted sum never passes through 8 bits."""
+    cfg = fusion_cfg(fused["stacker"], tmp_path / "ex")
+    cfg.quantize.int8 = True  # type: ignore[attr-defined]
+    cfg.quantize.int8_settings = {"keep_fp32": ["first:2"]}  # type: ignore[attr-defined]
+    int8 = export(cfg)["variants"]["int8"]
+    path = Path(int8["path"])
+    assert path == tmp_path / "ex" / "model.int8.onnx" and int8["calibration"]["inputs"].startswith("manifest:")
+    assert int8["coverage"]["float_conv"] == 2 * 2  # two float convs in each of the two experts ...
+    assert int8["coverage"]["int8_conv"] == 2 * (17 - 2)  # ... and the rest of test_efficientnet's 17 int8
+    graph = onnx.load(str(path)).graph
+    stacker = {"/Mul", "/ReduceSum", "/Add"}
+    produced = {out for node in graph.node if node.name in stacker for out in node.output}
+    assert {node.name for node in graph.node} >= stacker
+    assert not any(node.op_type == "QuantizeLinear" and set(node.input) & produced for node in graph.node)
+    assert read_onnx_metadata(path)["fusion"] == read_onnx_metadata(fused["onnx"])["fusion"]  # the contract too
+    crops = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((fused["root"] / "data" / "crops").iterdir())]
+    logits, parts = Predictor.from_path(path).score_crops_with_experts(crops)
+    assert parts is not None and parts.shape == (len(crops), 2)
+    np.testing.assert_allclose(parts.sum(axis=1) + BIAS, logits, atol=1e-5)  # the sum itself is float
+    reference, _ = Predictor.from_path(fused["onnx"]).score_crops_with_experts(crops)
+    assert 0 < np.max(np.abs(logits - reference)) < 0.5  # int8, close to the fp32 export

@@ -1,5 +1,7 @@
 """Experts and their stacker as one ONNX model: `logit` [N] (the fused logit, temperature 1) and `experts` [N, E]
-(each expert's contribution weight * logit / temperature), with a contract that lists the experts.
+(each expert's contribution weight * logit / temperature), with a contract that lists the experts; with
+`quantize.int8=true` also EX/model.int8.onnx, each expert quantized with its own float prefix (`keep_fp32`) and the
+stacker's sum in float.
 
 The stacker is the one `deepdetect-reference` (`OUT/fusion/stacker.json`) or `deepdetect-lofo`
 (`scores/<fusion recipe>/stacker.json`) fits on validation data: weights and a bias on the experts' calibrated
@@ -25,9 +27,10 @@ import torch
 from deepdetect.contract import Calibration, ModelCard, OperatingPoint
 from deepdetect.contract.onnx import EXPERTS_NAME, OUTPUT_NAME, validate_signature, write_contract
 from deepdetect.export.onnx_export import export_onnx
-from deepdetect.export.parity import compare, load_check_crops, prepared, torch_logits
+from deepdetect.export.parity import CheckCrops, compare, load_check_crops, prepared, torch_logits
 from deepdetect.export.quantize import freeze_static_shapes
 from deepdetect.export.settings import ExportError, ExportSettings, ExportUsageError
+from deepdetect.export.variants import int8_variant
 from deepdetect.inference.runtime import ort_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.utils.io import atomic_path, atomic_write_text, weights_version
@@ -151,24 +154,41 @@ def fused_card(stacker: Stacker, cards: list[ModelCard], versions: list[str], ve
     )
 
 
-def _parity(onnx_path: Path, fused: FusedDetector, cards: list[ModelCard], settings: ExportSettings) -> dict[str, Any]:
-    """The ONNX outputs against the stacker sum of each expert's PyTorch logits, on real crops when known."""
-    par = settings.parity
-    manifest = par.manifest or (cards[0].training_data or {}).get("manifest")
-    crops = load_check_crops(manifest, par.n, cards[0].preprocess.input_size, split=par.split)
-    batch = prepared(crops, cards[0].preprocess)
+def _check_crops(cards: list[ModelCard], settings: ExportSettings) -> CheckCrops:
+    """The crops parity (and an INT8 variant's AUC change) is measured on: real crops when known."""
+    manifest = settings.parity.manifest or (cards[0].training_data or {}).get("manifest")
+    return load_check_crops(manifest, settings.parity.n, cards[0].preprocess.input_size, split=settings.parity.split)
+
+
+def _parity(onnx_path: Path, fused: FusedDetector, crops: CheckCrops, batch: np.ndarray, atol: float) -> dict[str, Any]:
+    """The ONNX outputs against the stacker sum of each expert's PyTorch logits."""
     ref_contrib = np.stack([torch_logits(m, batch) for m in fused.experts], axis=1) * fused.scale.numpy()
     session = ort_session(onnx_path)
     logit, contrib = session.run([OUTPUT_NAME, EXPERTS_NAME], {session.get_inputs()[0].name: batch})
-    out = compare(ref_contrib.sum(axis=1) + float(fused.bias), np.asarray(logit).reshape(-1), 1.0, par.atol)
+    out = compare(ref_contrib.sum(axis=1) + float(fused.bias), np.asarray(logit).reshape(-1), 1.0, atol)
     out["max_abs_diff_experts"] = float(np.max(np.abs(ref_contrib - np.asarray(contrib)))) if len(batch) else None
-    return {**out, "n_inputs": len(batch), "inputs": crops.source, "atol": par.atol}
+    return {**out, "n_inputs": len(batch), "inputs": crops.source, "atol": atol}
+
+
+def _int8(
+    onnx_path: Path, cards: list[ModelCard], settings: ExportSettings, crops: CheckCrops, batch: np.ndarray
+) -> dict[str, Any]:
+    """The INT8 variant: each expert quantized with its own float prefix/suffix (`keep_fp32`), the stacker float,
+    calibrated on the first expert's training crops unless `quantize.calibration_manifest` names others."""
+    quant = settings.quantize
+    preprocess = cards[0].preprocess
+    trained_on = (cards[0].training_data or {}).get("manifest")
+    manifest = quant.calibration_manifest or trained_on or settings.parity.manifest
+    calib = load_check_crops(
+        manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
+    )
+    return int8_variant(onnx_path, prepared(calib, preprocess), calib.source, quant.int8_settings, batch, crops, 1.0)
 
 
 def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
     """Export the experts and stacker of `settings.fusion` as EX/model.onnx; returns (and writes) the report."""
-    if settings.quantize.int8 or settings.quantize.fp16:
-        raise ExportUsageError("quantize.int8/fp16 apply to single models; export the fused model without them")
+    if settings.quantize.fp16:
+        raise ExportUsageError("quantize.fp16 applies to single models; export the fused model without it")
     stacker = Stacker.read(Path(str(settings.fusion)))
     models, cards, versions = _expert_cards(stacker)
     card = fused_card(stacker, cards, versions, settings.model_version)
@@ -189,15 +209,21 @@ def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
         validate_signature(proto)
         onnx.save(proto, str(tmp))
     log.info("wrote %s: %d experts (%s)", onnx_path, len(models), ", ".join(stacker.experts))
-    parity = _parity(onnx_path, fused, cards, settings)
-    report = {
+    crops = _check_crops(cards, settings)
+    batch = prepared(crops, card.preprocess)
+    parity = _parity(onnx_path, fused, crops, batch, settings.parity.atol)
+    report: dict[str, Any] = {
         "onnx": str(onnx_path),
         "fusion": str(settings.fusion),
         "experts": contract["fusion"]["experts"],
         "opset": settings.opset,
         "parity": parity,
         "contract": contract,
+        "variants": {},
     }
+    if parity["passed"] and settings.quantize.int8:
+        report["variants"]["int8"] = _int8(onnx_path, cards, settings, crops, batch)
+        log.info("int8 variant: %s", {k: report["variants"]["int8"][k] for k in ("auc_change", "speedup", "coverage")})
     atomic_write_text(out / "export.json", json.dumps(report, indent=2, default=str))
     if not parity["passed"]:
         raise ExportError(f"parity failed: max |prob diff| {parity['max_abs_diff_prob']} > {parity['atol']}")

@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 from omegaconf import DictConfig
 
@@ -16,23 +15,14 @@ from deepdetect.contract import Preprocess
 from deepdetect.contract.onnx import build_contract, validate_signature, write_contract
 from deepdetect.export.onnx_export import export_onnx
 from deepdetect.export.parity import (
-    CheckCrops,
-    auc_or_none,
     compare,
     load_check_crops,
     prepared,
     torch_logits,
-    video_auc_or_none,
 )
-from deepdetect.export.quantize import (
-    convert_fp16,
-    freeze_static_shapes,
-    int8_coverage,
-    quantize_int8,
-    runtime_op_counts,
-    time_sessions,
-)
+from deepdetect.export.quantize import convert_fp16, freeze_static_shapes
 from deepdetect.export.settings import ExportError, ExportSettings, ExportUsageError
+from deepdetect.export.variants import int8_variant, variant_report
 from deepdetect.inference.runtime import ort_session, run_session
 from deepdetect.models.checkpoint import load_detector, resolve_model_path
 from deepdetect.utils.io import atomic_path, atomic_write_text, weights_version
@@ -60,40 +50,6 @@ def _save_atomic(model: onnx.ModelProto, path: Path) -> None:
     """onnx.save through `utils.io.atomic_path`: a reader never sees a half-written model."""
     with atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
-
-
-def _variant(
-    kind: str, path: Path, fp32_path: Path, batch: np.ndarray, crops: CheckCrops, temperature: float
-) -> dict[str, Any]:
-    """Parity, AUC change and CPU speed-up of a converted model against the fp32 export."""
-    fp32 = ort_session(fp32_path)
-    other = ort_session(path)
-    ref, logits = run_session(fp32, batch), run_session(other, batch)
-    auc_ref, auc_new = auc_or_none(crops.labels, ref), auc_or_none(crops.labels, logits)
-    vauc_ref = video_auc_or_none(crops.labels, ref, crops.videos)
-    vauc_new = video_auc_or_none(crops.labels, logits, crops.videos)
-    # Interleaved runs on the same inputs; the median of each side (a shared machine's noise hits both alike).
-    times = time_sessions({"fp32": fp32, kind: other}, batch, repeats=5)
-    t_ref, t_new = float(np.median(times["fp32"])), float(np.median(times[kind]))
-    diff = compare(ref, logits, temperature, atol=float("inf"))
-    return {
-        "path": str(path),
-        "size_mb": round(path.stat().st_size / 1e6, 3),
-        "max_abs_diff_prob_vs_fp32": diff["max_abs_diff_prob"],
-        "auc_fp32": auc_ref,
-        "auc": auc_new,
-        "auc_change": None if auc_ref is None or auc_new is None else auc_new - auc_ref,
-        "auc_note": None if auc_ref is not None else f"no AUC: the {crops.source} inputs lack both labels",
-        "video_auc_fp32": vauc_ref,  # mean logit per video
-        "video_auc": vauc_new,
-        "video_auc_change": None if vauc_ref is None or vauc_new is None else vauc_new - vauc_ref,
-        "seconds_fp32": t_ref,
-        "seconds": t_new,
-        "speedup": t_ref / t_new if t_new > 0 else None,
-        "seconds_repeats": {name: [round(t, 4) for t in ts] for name, ts in times.items()},
-        "n_inputs": len(batch),
-        "kind": kind,
-    }
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
@@ -159,19 +115,13 @@ def run_export(settings: ExportSettings) -> dict[str, Any]:
         calib = load_check_crops(
             calib_manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
         )
-        int8_path = quantize_int8(onnx_path, out / "model.int8.onnx", prepared(calib, preprocess), quant.int8_settings)
-        ops = runtime_op_counts(int8_path)
-        report["variants"]["int8"] = {
-            **_variant("int8", int8_path, onnx_path, batch, crops, temperature),
-            "calibration": {"inputs": calib.source, "n": len(calib.crops)},
-            "settings": quant.int8_settings.to_dict(),
-            "coverage": int8_coverage(ops),
-            "runtime_ops": ops,
-        }
+        report["variants"]["int8"] = int8_variant(
+            onnx_path, prepared(calib, preprocess), calib.source, quant.int8_settings, batch, crops, temperature
+        )
     if parity["passed"] and quant.fp16:
         try:
             fp16_path = convert_fp16(onnx_path, out / "model.fp16.onnx")
-            report["variants"]["fp16"] = _variant("fp16", fp16_path, onnx_path, batch, crops, temperature)
+            report["variants"]["fp16"] = variant_report("fp16", fp16_path, onnx_path, batch, crops, temperature)
         except ImportError as exc:
             report["variants"]["fp16"] = {"skipped": f"onnxruntime.transformers.float16 unavailable: {exc}"}
     if settings.config is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ INT8_FORMATS = ("qdq", "qoperator")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 KEEP_FP32_KEYWORDS = ("first", "last")
 COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
+EXPERT_NODE = re.compile(r"^/experts\.(\d+)/")  # node names of a fused model's experts (torch.nn.ModuleList)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,25 @@ def _keyword_count(entry: str) -> tuple[str, int] | None:
     return word, int(count or 1)
 
 
+def expert_parts(model: onnx.ModelProto) -> list[list[str]]:
+    """A fused model's node names per expert (`/experts.<i>/...`, export/fused.py), in graph order; [] otherwise."""
+    parts: dict[int, list[str]] = {}
+    for node in model.graph.node:
+        match = EXPERT_NODE.match(node.name)
+        if match:
+            parts.setdefault(int(match.group(1)), []).append(node.name)
+    return [parts[i] for i in sorted(parts)]
+
+
+def _expand_keyword(model: onnx.ModelProto, names: list[str], word: str, count: int, entry: str) -> list[str]:
+    """The float prefix ("first") or suffix ("last") through the `count`-th compute node among `names`."""
+    op = {node.name: node.op_type for node in model.graph.node}
+    compute = [i for i, name in enumerate(names) if op[name] in COMPUTE_OPS]
+    if count > len(compute):
+        raise ValueError(f"keep_fp32 {entry!r}: the graph has only {len(compute)} {COMPUTE_OPS} nodes")
+    return names[: compute[count - 1] + 1] if word == "first" else names[compute[-count] :]
+
+
 def fp32_nodes(model: onnx.ModelProto, keep: Sequence[str]) -> list[str]:
     """The node names `keep` stands for in this graph (first:N / last:N expanded); an unknown name is an error.
 
@@ -104,25 +125,27 @@ def fp32_nodes(model: onnx.ModelProto, keep: Sequence[str]) -> list[str]:
     never quantized), "last:N" every node from the N-th last one on. A single float node between int8 nodes does
     not stay float on ONNX Runtime's CPU provider: its WeightBiasQuantization pass quantizes the weights of a float
     Conv that sits between DequantizeLinear and QuantizeLinear when the session loads. Hence the prefix/suffix form.
+
+    A fused model (several experts on one input, then the stacker's weighted sum) applies "first:N" / "last:N" to
+    each expert's own chain, and its stacker (every node outside the experts) always stays float: quantizing the
+    fused logit to 8 bits would round every score.
     """
     nodes = [node.name for node in model.graph.node]
-    compute = [i for i, node in enumerate(model.graph.node) if node.op_type in COMPUTE_OPS]
-    resolved: list[str] = []
+    parts = expert_parts(model)
+    in_experts = {name for part in parts for name in part}
+    resolved: list[str] = [name for name in nodes if name not in in_experts] if parts else []
     for entry in keep:
         keyword = _keyword_count(entry)
         if keyword is not None:
-            word, count = keyword
-            if count > len(compute):
-                raise ValueError(f"keep_fp32 {entry!r}: the graph has only {len(compute)} {COMPUTE_OPS} nodes")
-            names = nodes[: compute[count - 1] + 1] if word == "first" else nodes[compute[-count] :]
+            names = [n for part in parts or [nodes] for n in _expand_keyword(model, part, *keyword, entry)]
         elif entry in nodes:
             names = [entry]
             log.warning("keep_fp32 %r: on the CPU provider a float node between int8 nodes is re-quantized", entry)
         else:
-            example = [nodes[i] for i in compute[:3]]
+            compute = [node.name for node in model.graph.node if node.op_type in COMPUTE_OPS]
             raise ValueError(
                 f"keep_fp32: no node named {entry!r} in the graph to quantize; use first[:N], last[:N] or a node "
-                f"name, e.g. {example}"
+                f"name, e.g. {compute[:3]}"
             )
         resolved.extend(name for name in names if name not in resolved)
     return resolved

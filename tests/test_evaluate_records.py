@@ -83,6 +83,24 @@ def test_figures_match_an_independent_auc_and_count_what_was_not_scored(collecti
     assert result["overall"]["n_fake"] == 16 and result["overall"]["n_real"] == 13
 
 
+def test_a_set_of_stills_and_videos_gets_a_row_per_kind(collection: dict) -> None:
+    """Scores that rank within each kind but put every still above every video: the kind rows say so."""
+    records = []
+    for rec in collection["records"]:
+        kind = "image" if rec["path"].endswith(".jpg") else "video"
+        score = rec["score"] if rec["score"] is None or kind == "video" else 0.5 + rec["score"] / 2
+        records.append({**rec, "kind": kind, "score": score})
+    labels = labels_from_csv(collection["csv"])
+    frame, _ = label_records(records, labels, [FolderLabel(str(collection["photos"]), "real")])
+    media = {row["family"]: row for row in measure(frame, boot_n=0)["media"]}
+    assert set(media) == {"all images", "all videos"}
+    assert media["all images"]["n_real"] == 5 and media["all images"]["auc"] is None  # the photos: reals only
+    videos = frame[(frame["kind"] == "video") & frame["score"].notna()]
+    assert media["all videos"]["auc"] == pytest.approx(roc_auc_score(videos["label"] == "fake", videos["score"]))
+    assert media["all videos"]["n_fake"] == 16 and media["all videos"]["n_not_scored"] == 1
+    assert measure(frame.assign(kind="video"), boot_n=0)["media"] == []  # one kind: the overall row says it all
+
+
 def test_a_csv_label_wins_over_a_folder_and_repeats_are_counted(tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()

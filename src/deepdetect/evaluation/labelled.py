@@ -114,10 +114,10 @@ def label_records(
     folders: Sequence[FolderLabel] = (),
     exclude_groups: Iterable[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per labelled record (`path`, `label`, `group`, `family`, `status`, `score`, `threshold`, `flagged`,
-    `driven_by`) and the counts of what did not join: records without a label, repeated records of one file (the
-    first is kept), records left out because their group is in `exclude_groups`, and labelled files without a
-    record. A CSV label wins over a folder's."""
+    """One row per labelled record (`path`, `label`, `group`, `family`, `kind` (image | video, as predict read the
+    file), `status`, `score`, `threshold`, `flagged`, `driven_by`) and the counts of what did not join: records
+    without a label, repeated records of one file (the first is kept), records left out because their group is in
+    `exclude_groups`, and labelled files without a record. A CSV label wins over a folder's."""
     by_path = {lab.path: lab for lab in labels}
     excluded_groups = set(exclude_groups)
     rows, seen = [], set()
@@ -147,6 +147,7 @@ def label_records(
                 "label": lab.label,
                 "group": lab.group,
                 "family": lab.family,
+                "kind": str(rec.get("kind") or "unknown"),
                 "status": str(rec.get("status") or "unknown"),
                 "score": score if scored else np.nan,
                 "threshold": threshold,
@@ -154,9 +155,8 @@ def label_records(
                 "driven_by": rec.get("driven_by"),
             }
         )
-    frame = pd.DataFrame(
-        rows, columns=["path", "label", "group", "family", "status", "score", "threshold", "flagged", "driven_by"]
-    )
+    columns = ["path", "label", "group", "family", "kind", "status", "score", "threshold", "flagged", "driven_by"]
+    frame = pd.DataFrame(rows, columns=columns)
     missing = sum(1 for lab in labels if lab.path not in seen)
     counts = {"unlabelled_records": unlabelled, "repeated_records": repeated, "excluded_records": excluded}
     return frame, {**counts, "labelled_without_record": missing}
@@ -171,14 +171,7 @@ def _number(value: Any) -> float | None:
 def _auc_with_ci(part: pd.DataFrame, boot_n: int, seed: int) -> tuple[float | None, list[float | None]]:
     scored = part.dropna(subset=["score"])
     y = (scored["label"] == "fake").to_numpy(np.int64)
-    if len(set(y.tolist())) < 2:
-        return None, [None, None]
-    auc = M.roc_auc(y, scored["score"].to_numpy())
-    if boot_n <= 0:
-        return auc, [None, None]
-    frame = pd.DataFrame({"y": y, "prob": scored["score"].to_numpy(), "group": scored["group"].to_numpy()})
-    lo, hi = M.bootstrap_ci(frame, M.roc_auc, "group", boot_n, seed)
-    return auc, [lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None]
+    return M.auc_with_ci(y, scored["score"].to_numpy(), scored["group"].to_numpy(), boot_n, seed)
 
 
 def _share(flags: pd.Series) -> float | None:
@@ -216,13 +209,21 @@ def family_figures(
 
 
 def measure(frame: pd.DataFrame, boot_n: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The whole set's figures (`overall`) and one row per family (`families`), as `family_figures` computes them."""
+    """The whole set's figures (`overall`), one row per family (`families`) and, when the set mixes stills and
+    videos, the whole set of each kind (`media`: a model can rank stills and fail on videos, or score every still
+    above every video), as `family_figures` computes them."""
     thresholds = sorted({float(t) for t in frame["threshold"].dropna()})
     statuses = frame.groupby(["label", "status"]).size()
     families = [family_figures(frame, f, boot_n, seed) for f in sorted(frame["family"].unique())]
     overall = family_figures(frame.assign(family="all"), "all", boot_n, seed, against_all=False)  # all = own
+    kinds = sorted(frame["kind"].unique())
+    media = [
+        family_figures(frame[frame["kind"] == k].assign(family=f"all {k}s"), f"all {k}s", boot_n, seed, False)
+        for k in (kinds if len(kinds) > 1 else [])
+    ]
     return {
         "overall": overall,
+        "media": media,
         "families": families,
         "thresholds": thresholds,
         "statuses": {f"{label}/{status}": int(n) for (label, status), n in statuses.items()},
@@ -239,13 +240,13 @@ def _ci(ci: Sequence[float | None]) -> str:
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    """The figures as a Markdown table: one row per family, then the whole set."""
+    """The figures as a Markdown table: one row per family, the whole set, then the whole set of each media kind."""
     lines = [
         "| family | fake / real files | not scored | AUC vs own reals [95% CI] | AUC vs all reals | detected "
         "| reals flagged |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in [*result["families"], result["overall"]]:
+    for row in [*result["families"], result["overall"], *result.get("media", [])]:
         lines.append(
             f"| {row['family']} | {row['n_fake']} / {row['n_real']} | {row['n_not_scored']} "
             f"| {_fmt(row['auc'])}{_ci(row['auc_ci95'])} | {_fmt(row.get('auc_vs_all_reals'))} "

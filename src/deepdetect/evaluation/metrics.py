@@ -243,3 +243,19 @@ def bootstrap_ci(
     """Percentile (1 - alpha) interval of `metric(labels, scores)` resampling whole groups (videos) with replacement."""
     cis = bootstrap_cis(df, {"m": metric}, group_col, n, seed, label_col, score_col, alpha)
     return cis["m"]
+
+
+def auc_with_ci(
+    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0
+) -> tuple[float | None, list[float | None]]:
+    """AUC (None with one class only) and its percentile 95% interval over `n` resamples of whole `groups` (a video,
+    a person: rows that are not independent); an end is None where undefined, both with `n` <= 0."""
+    y = np.asarray(labels, dtype=np.int64)
+    if len(set(y.tolist())) < 2:
+        return None, [None, None]
+    auc = roc_auc(y, np.asarray(scores, dtype=np.float64))
+    if n <= 0:
+        return auc, [None, None]
+    frame = pd.DataFrame({"y": y, "prob": np.asarray(scores, dtype=np.float64), "group": np.asarray(groups)})
+    lo, hi = bootstrap_ci(frame, roc_auc, "group", n, seed)
+    return auc, [lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None]

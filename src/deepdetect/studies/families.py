@@ -51,15 +51,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    return M.roc_auc(y, s) if len(set(y.tolist())) == 2 else float("nan")
+def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    return M.auc_with_ci(y, s, np.zeros(len(y)), n=0)[0]
 
 
 def _auc_ci(df: pd.DataFrame, score_col: str, boot_n: int, seed: int) -> list[float | None]:
-    if boot_n <= 0 or df["y"].nunique() < 2:
-        return [None, None]
-    lo, hi = M.bootstrap_cis(df, {"auc": M.roc_auc}, "group", boot_n, seed, "y", score_col)["auc"]
-    return [_finite(lo), _finite(hi)]
+    return M.auc_with_ci(df["y"].to_numpy(), df[score_col].to_numpy(), df["group"].to_numpy(), boot_n, seed)[1]
 
 
 def videos_of(frames: pd.DataFrame, aggregate: str = "mean") -> pd.DataFrame:

@@ -168,10 +168,20 @@ def recipe_manifests(cfg: DictConfig, name: str, data: StudyData, out: Path) -> 
     return manifests
 
 
-def validation_sources(cfg: DictConfig, experts: Sequence[str], data: StudyData) -> list[Path]:
-    """Every source an expert trains on (whole manifests: their val splits fit the stacker)."""
+def validation_sources(
+    cfg: DictConfig, experts: Sequence[str], data: StudyData, out: Path | None = None, calibration: Sequence[str] = ()
+) -> list[Path]:
+    """Every source an expert trains on (whole manifests: their val splits fit the stacker), then the reals alone of
+    each `calibration` source no expert trains on (a fusion recipe's `calibration_from`, written under `out`): more
+    and other real media to standardise the experts and set the threshold on, never trained on."""
+    from deepdetect.data.manifest import write_reals
+
     names = {s for e in experts for key in ("sources", "reals_from") for s in cfg.recipes[e].get(key) or []}
-    return sorted(data.manifests[s] for s in names)
+    extra = [str(s) for s in calibration if s not in names]
+    if extra and out is None:
+        raise ValueError("calibration sources need the study's output folder")
+    reals = [write_reals(data.manifests[s], Path(str(out)) / "reals_only" / s / "manifest.csv") for s in extra]
+    return [*sorted(data.manifests[s] for s in names), *reals]
 
 
 def run_single(cfg: DictConfig, name: str, data: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
@@ -227,7 +237,7 @@ def run_fusion(cfg: DictConfig, name: str, data: StudyData, out: Path, families:
             raise LofoError(f"fusion {name}: the temporal expert {expert} scores videos, not crops: use video_mean")
         train_recipe(cfg, expert, recipe_manifests(cfg, expert, data, out), out / "runs" / expert, [])
     start = time.monotonic()
-    val_manifests = validation_sources(cfg, experts, data)
+    val_manifests = validation_sources(cfg, experts, data, out, [str(c) for c in recipe.get("calibration_from") or []])
     scored = fit_and_score(
         {e: out / "runs" / e for e in experts},
         val_manifests,

@@ -141,6 +141,8 @@ def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path, caplog: pytes
 
     experts = {"a": TINY_TRAIN, "b": [*TINY_TRAIN, "seed=1", "data.paired=false"]}
     out, cfg = _tiny_reference(tmp_path, experts, extra={"b": ["portraits"]})
+    with open_dict(cfg):
+        cfg.export = ["parity.n=8", "quantize.int8=true", "quantize.calibration_n=8"]  # as make reference: + INT8
     with caplog.at_level(logging.INFO, logger="deepdetect.evaluation.stacking"):
         result = run_reference(cfg)  # type: ignore[arg-type]
     # expert b trained on the portraits' reals too (never their fakes), a did not; their val reals join the stacker's
@@ -174,6 +176,9 @@ def test_reference_fuses_two_experts_into_one_onnx(tmp_path: Path, caplog: pytes
     assert export["parity"]["passed"] and [e["name"] for e in export["experts"]] == ["a", "b"]
     session = ort.InferenceSession(str(result.onnx_model))
     assert [o.name for o in session.get_outputs()] == ["logit", "experts"]
+    int8 = export["variants"]["int8"]  # the fused INT8 variant beside it, same outputs
+    assert int8["path"].endswith("model.int8.onnx") and int8["coverage"]["int8_conv"] > 0
+    assert [o.name for o in ort.InferenceSession(int8["path"]).get_outputs()] == ["logit", "experts"]
 
 
 def _trained(result: ReferenceResult) -> list[str]:

@@ -172,7 +172,7 @@ def test_reals_from_adds_only_the_reals_of_other_sources_with_their_splits(tmp_p
     assert sorted(added["split"]) == sorted(original.loc[original["label"] == "real", "split"])
     assert all(Path(p).is_file() for p in added["abs_crop_path"])
     # the stacker validates on the whole of every source an expert trains on, each once
-    assert validation_sources(cfg, ["expert", "plain"], data) == sorted([gan, swaps])
+    assert validation_sources(cfg, ["expert", "plain"], data, tmp_path / "study") == sorted([gan, swaps])
     # calibration_from: the reals alone of a source no expert trains on join the stacker's validation, once
     (*trained, calib) = validation_sources(cfg, ["plain"], data, tmp_path / "study", ["swaps", "gan"])
     assert trained == [gan] and set(read_manifest(calib)["label"]) == {"real"}

@@ -154,9 +154,14 @@ def fused_card(stacker: Stacker, cards: list[ModelCard], versions: list[str], ve
     )
 
 
+def _trained_on(cards: list[ModelCard]) -> Any:
+    """The manifest(s) the first expert was trained on, as its card records them (None when not recorded)."""
+    return (cards[0].training_data or {}).get("manifest")
+
+
 def _check_crops(cards: list[ModelCard], settings: ExportSettings) -> CheckCrops:
     """The crops parity (and an INT8 variant's AUC change) is measured on: real crops when known."""
-    manifest = settings.parity.manifest or (cards[0].training_data or {}).get("manifest")
+    manifest = settings.parity.manifest or _trained_on(cards)
     return load_check_crops(manifest, settings.parity.n, cards[0].preprocess.input_size, split=settings.parity.split)
 
 
@@ -168,21 +173,6 @@ def _parity(onnx_path: Path, fused: FusedDetector, crops: CheckCrops, batch: np.
     out = compare(ref_contrib.sum(axis=1) + float(fused.bias), np.asarray(logit).reshape(-1), 1.0, atol)
     out["max_abs_diff_experts"] = float(np.max(np.abs(ref_contrib - np.asarray(contrib)))) if len(batch) else None
     return {**out, "n_inputs": len(batch), "inputs": crops.source, "atol": atol}
-
-
-def _int8(
-    onnx_path: Path, cards: list[ModelCard], settings: ExportSettings, crops: CheckCrops, batch: np.ndarray
-) -> dict[str, Any]:
-    """The INT8 variant: each expert quantized with its own float prefix/suffix (`keep_fp32`), the stacker float,
-    calibrated on the first expert's training crops unless `quantize.calibration_manifest` names others."""
-    quant = settings.quantize
-    preprocess = cards[0].preprocess
-    trained_on = (cards[0].training_data or {}).get("manifest")
-    manifest = quant.calibration_manifest or trained_on or settings.parity.manifest
-    calib = load_check_crops(
-        manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
-    )
-    return int8_variant(onnx_path, prepared(calib, preprocess), calib.source, quant.int8_settings, batch, crops, 1.0)
 
 
 def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
@@ -221,8 +211,10 @@ def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
         "contract": contract,
         "variants": {},
     }
-    if parity["passed"] and settings.quantize.int8:
-        report["variants"]["int8"] = _int8(onnx_path, cards, settings, crops, batch)
+    quant = settings.quantize
+    if parity["passed"] and quant.int8:  # calibrated on the experts' training crops when known, the stacker float
+        calib_manifest = quant.calibration_manifest or _trained_on(cards) or settings.parity.manifest
+        report["variants"]["int8"] = int8_variant(onnx_path, calib_manifest, card.preprocess, quant, batch, crops, 1.0)
         log.info("int8 variant: %s", {k: report["variants"]["int8"][k] for k in ("auc_change", "speedup", "coverage")})
     atomic_write_text(out / "export.json", json.dumps(report, indent=2, default=str))
     if not parity["passed"]:

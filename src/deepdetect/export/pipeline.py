@@ -112,11 +112,8 @@ def run_export(settings: ExportSettings) -> dict[str, Any]:
     if parity["passed"] and quant.int8:
         # Calibrate on the training crops, not on the crops the AUC change is measured on, when both are given.
         calib_manifest = quant.calibration_manifest or training_manifest(meta) or manifest
-        calib = load_check_crops(
-            calib_manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
-        )
         report["variants"]["int8"] = int8_variant(
-            onnx_path, prepared(calib, preprocess), calib.source, quant.int8_settings, batch, crops, temperature
+            onnx_path, calib_manifest, preprocess, quant, batch, crops, temperature
         )
     if parity["passed"] and quant.fp16:
         try:

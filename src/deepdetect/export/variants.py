@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deepdetect.export.parity import CheckCrops, auc_or_none, compare, video_auc_or_none
-from deepdetect.export.quantize import Int8Settings, int8_coverage, quantize_int8, runtime_op_counts, time_sessions
+from deepdetect.contract import Preprocess
+from deepdetect.export.parity import CheckCrops, auc_or_none, compare, load_check_crops, prepared, video_auc_or_none
+from deepdetect.export.quantize import int8_coverage, quantize_int8, runtime_op_counts, time_sessions
+from deepdetect.export.settings import QuantizeSettings
 from deepdetect.inference.runtime import ort_session, run_session
 
 
@@ -48,21 +52,26 @@ def variant_report(
 
 def int8_variant(
     onnx_path: Path,
-    calibration: np.ndarray,
-    calibration_source: str,
-    settings: Int8Settings,
+    calibration_manifest: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    preprocess: Preprocess,
+    quant: QuantizeSettings,
     batch: np.ndarray,
     crops: CheckCrops,
     temperature: float,
 ) -> dict[str, Any]:
-    """Quantize `onnx_path` to `model.int8.onnx` beside it (calibrated on `calibration`), measured against it on
-    `batch`: the `variants.int8` entry of export.json."""
-    int8_path = quantize_int8(onnx_path, onnx_path.with_name("model.int8.onnx"), calibration, settings)
+    """Quantize `onnx_path` to `model.int8.onnx` beside it, calibrated on `quant.calibration_n` crops of
+    `calibration_manifest` (another draw than the checked crops), and measure it against `onnx_path` on `batch`:
+    the `variants.int8` entry of export.json."""
+    calib = load_check_crops(
+        calibration_manifest, quant.calibration_n, preprocess.input_size, seed=1, split=quant.calibration_split
+    )
+    calibration = prepared(calib, preprocess)
+    int8_path = quantize_int8(onnx_path, onnx_path.with_name("model.int8.onnx"), calibration, quant.int8_settings)
     ops = runtime_op_counts(int8_path)
     return {
         **variant_report("int8", int8_path, onnx_path, batch, crops, temperature),
-        "calibration": {"inputs": calibration_source, "n": len(calibration)},
-        "settings": settings.to_dict(),
+        "calibration": {"inputs": calib.source, "n": len(calibration)},
+        "settings": quant.int8_settings.to_dict(),
         "coverage": int8_coverage(ops),
         "runtime_ops": ops,
     }

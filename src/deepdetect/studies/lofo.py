@@ -156,31 +156,30 @@ def rows_for(
     return rows
 
 
+def _reals_only(data: StudyData, source: str, out: Path) -> Path:
+    """The real rows of `source` alone, as a manifest under `out/reals_only/` (data.manifest.write_reals)."""
+    from deepdetect.data.manifest import write_reals
+
+    return write_reals(data.manifests[source], out / "reals_only" / source / "manifest.csv")
+
+
 def recipe_manifests(cfg: DictConfig, name: str, data: StudyData, out: Path) -> list[Path]:
     """A recipe's training manifests: its `sources`, plus only the reals of its `reals_from` sources (an expert
     whose fakes come from one collection learns its reals' collection otherwise)."""
-    from deepdetect.data.manifest import write_reals
-
     recipe = cfg.recipes[name]
     manifests = [data.manifests[s] for s in recipe.sources]
-    for source in recipe.get("reals_from") or []:
-        manifests.append(write_reals(data.manifests[source], out / "reals_only" / str(source) / "manifest.csv"))
+    manifests += [_reals_only(data, str(source), out) for source in recipe.get("reals_from") or []]
     return manifests
 
 
 def validation_sources(
-    cfg: DictConfig, experts: Sequence[str], data: StudyData, out: Path | None = None, calibration: Sequence[str] = ()
+    cfg: DictConfig, experts: Sequence[str], data: StudyData, out: Path, calibration: Sequence[str] = ()
 ) -> list[Path]:
     """Every source an expert trains on (whole manifests: their val splits fit the stacker), then the reals alone of
     each `calibration` source no expert trains on (a fusion recipe's `calibration_from`, written under `out`): more
     and other real media to standardise the experts and set the threshold on, never trained on."""
-    from deepdetect.data.manifest import write_reals
-
     names = {s for e in experts for key in ("sources", "reals_from") for s in cfg.recipes[e].get(key) or []}
-    extra = [str(s) for s in calibration if s not in names]
-    if extra and out is None:
-        raise ValueError("calibration sources need the study's output folder")
-    reals = [write_reals(data.manifests[s], Path(str(out)) / "reals_only" / s / "manifest.csv") for s in extra]
+    reals = [_reals_only(data, str(s), out) for s in calibration if s not in names]
     return [*sorted(data.manifests[s] for s in names), *reals]
 
 

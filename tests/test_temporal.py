@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,37 @@ def test_tiny_head_learns_flicker_and_scores_a_steady_clip_low() -> None:
         TemporalHead.from_dict({"feature_names": ["a"], "mean": [0.0], "scale": [1.0]})
 
 
+def test_conv_head_learns_flicker_from_the_sequence_and_round_trips(tmp_path: Path) -> None:
+    import torch
+
+    from deepdetect.models.temporal_seq import SequenceHead, fit_sequence_head, sequence
+
+    torch.manual_seed(0)
+    model, _ = build_detector("test_efficientnet")
+    prep = resolve_preprocess(model, 48)
+    lower = lower_preprocess(prep, 32)
+    rng = np.random.default_rng(0)
+
+    def streams(clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return embed(model, list(clip), prep), embed(model, lower_face_crops(clip, None), lower)
+
+    train = [streams(_synthetic_clip(rng, flicker=bool(i % 2))) for i in range(16)]
+    head = fit_sequence_head(train, np.arange(16) % 2, k=4, epochs=150)
+    assert sequence(train[0], head.basis_face, head.basis_lower).shape == (2 * 4 + 2, 11), "C x (T - 1)"
+    test = [streams(_synthetic_clip(rng, flicker=f)) for f in (False, False, True, True)]
+    probs = head.probs(test)
+    assert max(probs[:2]) < min(probs[2:]), probs
+    head.save(tmp_path / "head.npz")
+    again = SequenceHead.load(tmp_path / "head.npz")
+    np.testing.assert_allclose(again.logits(test), head.logits(test), rtol=0, atol=1e-6)
+    assert again.logits([*test[:1], (test[0][0][:5], test[0][1][:5])]).shape == (2,), "clips of other lengths"
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="not a temporal sequence head"):
+        SequenceHead.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="real"):
+        fit_sequence_head(train, np.zeros(16, dtype=int))
+
+
 def _write_clip(root: Path, vid: str, label: str, split: str, n: int, seed: int) -> list[dict[str, object]]:
     frames, pts = _face_clip(n)
     shift = seed * 3
@@ -182,3 +214,26 @@ def test_clips_and_training_on_real_clips_only(tmp_path: Path) -> None:
     assert len(scored) == 5 and scored["prob"].between(0, 1).all() and (scored["n_frames"] == 8).all()
     with pytest.raises(ValueError, match="unknown temporal settings"):
         TemporalSettings.from_config({"blends": 3})
+    with pytest.raises(ValueError, match="head must be one of"):
+        TemporalSettings.from_config({"head": "gru"})
+
+    conv = TemporalSettings.from_config({**asdict(settings), "head": "conv", "pca_k": 2, "epochs": 20})
+    conv_head, conv_info = train_temporal(conv, clips, tmp_path / "conv")
+    assert conv_info["train_clips"] == info["train_clips"]
+    stored, again = load_expert(tmp_path / "conv")
+    assert stored == conv and json.loads((tmp_path / "conv" / "temporal.json").read_text())["head"]["kind"] == "conv"
+    featurizer = ClipFeaturizer(conv, tmp_path / "conv" / "cache")
+    first, second = score_clips(featurizer, conv_head, clips), score_clips(featurizer, again, clips)
+    np.testing.assert_allclose(first["logit"], second["logit"], rtol=0, atol=1e-6)
+    assert again.threshold == conv_head.threshold and again.temperature == conv_head.temperature
+
+
+def test_every_temporal_recipe_of_the_study_config_parses(cfg_factory) -> None:
+    from omegaconf import OmegaConf
+
+    from deepdetect.training.temporal import TemporalSettings
+
+    recipes = cfg_factory("lofo").recipes
+    temporal = {name: r.temporal for name, r in recipes.items() if "temporal" in r}
+    heads = {name: TemporalSettings.from_config(OmegaConf.to_container(t)).head for name, t in temporal.items()}
+    assert heads["temporal"] == "stats" and heads["temporal_conv"] == "conv", heads

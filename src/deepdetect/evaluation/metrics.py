@@ -245,16 +245,20 @@ def bootstrap_ci(
     return cis["m"]
 
 
+def auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC-AUC, or None where `labels` hold one class only (a family with no real of its own, a set of reals)."""
+    y = np.asarray(labels, dtype=np.int64)
+    return roc_auc(y, np.asarray(scores, dtype=np.float64)) if len(set(y.tolist())) == 2 else None
+
+
 def auc_with_ci(
     labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0
 ) -> tuple[float | None, list[float | None]]:
     """AUC (None with one class only) and its percentile 95% interval over `n` resamples of whole `groups` (a video,
     a person: rows that are not independent); an end is None where undefined, both with `n` <= 0."""
     y = np.asarray(labels, dtype=np.int64)
-    if len(set(y.tolist())) < 2:
-        return None, [None, None]
-    auc = roc_auc(y, np.asarray(scores, dtype=np.float64))
-    if n <= 0:
+    auc = auc_or_none(y, scores)
+    if auc is None or n <= 0:
         return auc, [None, None]
     frame = pd.DataFrame({"y": y, "prob": np.asarray(scores, dtype=np.float64), "group": np.asarray(groups)})
     lo, hi = bootstrap_ci(frame, roc_auc, "group", n, seed)

@@ -51,12 +51,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
-    return M.auc_with_ci(y, s, np.zeros(len(y)), n=0)[0]
-
-
-def _auc_ci(df: pd.DataFrame, score_col: str, boot_n: int, seed: int) -> list[float | None]:
-    return M.auc_with_ci(df["y"].to_numpy(), df[score_col].to_numpy(), df["group"].to_numpy(), boot_n, seed)[1]
+def _auc_ci(df: pd.DataFrame, score_col: str, boot_n: int, seed: int) -> tuple[float | None, list[float | None]]:
+    return M.auc_with_ci(df["y"].to_numpy(), df[score_col].to_numpy(), df["group"].to_numpy(), boot_n, seed)
 
 
 def videos_of(frames: pd.DataFrame, aggregate: str = "mean") -> pd.DataFrame:
@@ -103,18 +99,20 @@ def family_row(
     if len(unseen):
         all_reals.append(unseen[unseen["y"] == 0])
     pooled = pd.concat([fakes, *all_reals], ignore_index=True)
+    video_auc, video_ci = _auc_ci(videos, "score", boot_n, seed)
+    frame_auc, frame_ci = _auc_ci(frames, "prob", boot_n, seed)
     return FamilyRow(
         family=family,
         recipe=recipe,
-        video_auc=_auc(videos["y"].to_numpy(), videos["score"].to_numpy()),
-        video_auc_ci95=_auc_ci(videos.rename(columns={"score": "prob"}), "prob", boot_n, seed),
-        frame_auc=_auc(frames["y"].to_numpy(), frames["prob"].to_numpy()),
-        frame_auc_ci95=_auc_ci(frames, "prob", boot_n, seed),
+        video_auc=video_auc,
+        video_auc_ci95=video_ci,
+        frame_auc=frame_auc,
+        frame_auc_ci95=frame_ci,
         fpr_unseen_real=float((unseen["score"] >= threshold).mean()) if len(unseen) else None,
         tpr_at_threshold=float((fakes["score"] >= threshold).mean()) if len(fakes) else None,
         seconds=round(float(seconds), 1),
         command=command,
-        video_auc_all_reals=_auc(pooled["y"].to_numpy(), pooled["score"].to_numpy()),
+        video_auc_all_reals=M.auc_or_none(pooled["y"].to_numpy(), pooled["score"].to_numpy()),
         n_fake_videos=len(fakes),
         n_real_videos=int((videos["y"] == 0).sum()),
         n_unseen_real_videos=len(unseen),

@@ -1,8 +1,10 @@
 """Train the temporal expert on real clips only: each train real clip against its temporal self-blends.
 
 Steps: embed every clip's frames once with a frozen backbone (ImageNet weights, or a trained run's backbone) and cache
-the clip's features; fit the logistic head on the train split's real clips (label 0) and `blends_per_clip` temporal
-self-blends of each (label 1, `data/temporal_blend.py`); on the validation split's real clips and their own blends,
+the embeddings; fit the head on the train split's real clips (label 0) and `blends_per_clip` temporal self-blends of
+each (label 1, `data/temporal_blend.py`) — `head: stats`, a logistic regression on 14 statistics of the clip's motion
+(models/temporal.py), or `head: conv`, a small 1D convolution trained over the sequence of embedding changes
+(models/temporal_seq.py); on the validation split's real clips and their own blends,
 fit the temperature and set the threshold at `target_fpr` of the validation real clips (one clip per video, so of
 the real videos). No manipulated video is ever seen, so every manipulation family is unseen.
 """
@@ -23,6 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from deepdetect.contract.preprocess import sigmoid
 from deepdetect.data.clips import Clip, load_frames
 from deepdetect.data.temporal_blend import KINDS, temporal_blend
 from deepdetect.models.temporal import (
@@ -34,10 +37,14 @@ from deepdetect.models.temporal import (
     lower_face_crops,
     lower_preprocess,
 )
+from deepdetect.models.temporal_seq import SequenceHead, Streams, fit_sequence_head
 
 log = logging.getLogger(__name__)
 
 EXPERT_FILE = "temporal.json"
+SEQUENCE_FILE = "temporal_head.npz"  # the conv head's arrays, beside temporal.json
+HEADS = ("stats", "conv")
+Head = TemporalHead | SequenceHead
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,10 @@ class TemporalSettings:
     blends_per_clip: int = 2  # temporal self-blends of each train real clip (flicker and desync alternate)
     val_blends_per_clip: int = 2
     min_frames: int = 8  # a video with fewer face crops has no clip
-    c: float = 1.0  # inverse L2 strength of the logistic head
+    head: str = "stats"  # stats: logistic regression on 14 motion statistics | conv: 1D convolution over the changes
+    c: float = 1.0  # inverse L2 strength of the logistic head (stats)
+    pca_k: int = 8  # conv: main directions of change kept per stream (face, lower face)
+    epochs: int = 300  # conv: full-batch training steps
     target_fpr: float = 0.05  # threshold: this share of validation real videos flagged at most
     seed: int = 0
     batch_size: int = 32
@@ -69,6 +79,8 @@ class TemporalSettings:
             raise ValueError("temporal: blends_per_clip and val_blends_per_clip must be >= 1, min_frames >= 3")
         if not 0.0 < settings.target_fpr < 1.0:
             raise ValueError(f"temporal: target_fpr must be in (0, 1), got {settings.target_fpr}")
+        if settings.head not in HEADS or settings.pca_k < 1 or settings.epochs < 1:
+            raise ValueError(f"temporal: head must be one of {HEADS}, pca_k and epochs >= 1")
         return settings
 
     def backbone_id(self) -> str:
@@ -78,7 +90,8 @@ class TemporalSettings:
 
 
 class ClipFeaturizer:
-    """Feature vectors of clips (real, or one of their temporal self-blends), computed once and cached on disk."""
+    """What the head reads of a clip (real, or one of its temporal self-blends): the frames' embeddings, computed once
+    and cached on disk, and the statistics head's feature vector of them."""
 
     def __init__(self, settings: TemporalSettings, cache_dir: Path | None = None) -> None:
         from deepdetect.models.detector import build_detector, resolve_preprocess
@@ -109,33 +122,60 @@ class ClipFeaturizer:
         rng = np.random.default_rng([self.settings.seed, seed, k])
         return temporal_blend(load_frames(clip.paths), clip.landmarks, rng, KINDS[k % len(KINDS)])[0]
 
-    def features(self, clip: Clip, blend: int | None = None) -> np.ndarray:
-        """The clip's feature vector; `blend=k` gives its k-th temporal self-blend's instead."""
+    def streams(self, clip: Clip, blend: int | None = None) -> Streams:
+        """The clip's face and lower-face embeddings (T, D) each; `blend=k`: its k-th temporal self-blend's."""
         variant = "real" if blend is None else "blend"
-        key = self._key(clip, variant, blend or 0)
-        path = self.cache_dir / f"{key}.npy" if self.cache_dir else None
+        key = self._key(clip, f"{variant}-streams", blend or 0)
+        path = self.cache_dir / f"{key}.npz" if self.cache_dir else None
         if path is not None and path.is_file():
-            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+            with np.load(path, allow_pickle=False) as data:
+                return data["face"], data["lower"]
         frames = load_frames(clip.paths) if blend is None else self.blended(clip, blend)
         face = embed(self.model, list(frames), self.preprocess, self.settings.batch_size)
         lower = embed(self.model, lower_face_crops(frames, clip.landmarks), self.lower, self.settings.batch_size)
-        feats = clip_features(face, lower)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, feats, allow_pickle=False)
-        return feats
+            np.savez(path, face=face, lower=lower)
+        return face, lower
+
+    def features(self, clip: Clip, blend: int | None = None) -> np.ndarray:
+        """The clip's statistics (`FEATURE_NAMES`); `blend=k` gives its k-th temporal self-blend's instead."""
+        return clip_features(*self.streams(clip, blend))
+
+    def inputs(self, clip: Clip, blend: int | None = None) -> Any:
+        """What the configured head reads: the statistics (stats) or the embedding streams (conv)."""
+        return self.features(clip, blend) if self.settings.head == "stats" else self.streams(clip, blend)
 
 
-def _design(featurizer: ClipFeaturizer, reals: Sequence[Clip], blends: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features of each real clip (y=0) and of `blends` temporal self-blends of it (y=1)."""
-    rows, ys = [], []
+def _design(featurizer: ClipFeaturizer, reals: Sequence[Clip], blends: int, desc: str) -> tuple[list[Any], np.ndarray]:
+    """The head's inputs of each real clip (y=0) and of `blends` temporal self-blends of it (y=1)."""
+    rows: list[Any] = []
+    ys = []
     for clip in tqdm(reals, desc=desc, unit="clip", leave=False):
-        rows.append(featurizer.features(clip))
+        rows.append(featurizer.inputs(clip))
         ys.append(0)
         for k in range(blends):
-            rows.append(featurizer.features(clip, blend=k))
+            rows.append(featurizer.inputs(clip, blend=k))
             ys.append(1)
-    return np.asarray(rows, dtype=np.float64), np.asarray(ys, dtype=np.int64)
+    return rows, np.asarray(ys, dtype=np.int64)
+
+
+def head_logits(head: Head, rows: Sequence[Any]) -> np.ndarray:
+    """Uncalibrated logits of `ClipFeaturizer.inputs` rows: statistics vectors, or embedding streams (conv)."""
+    if isinstance(head, SequenceHead):
+        return head.logits(list(rows))
+    return head.logits(np.asarray(rows, dtype=np.float64))
+
+
+def head_probs(head: Head, rows: Sequence[Any]) -> np.ndarray:
+    """Calibrated P(fake) of `ClipFeaturizer.inputs` rows: sigmoid(logit / the head's temperature)."""
+    return np.asarray(sigmoid(head_logits(head, rows) / head.temperature), dtype=np.float64)
+
+
+def _fit(settings: TemporalSettings, x: list[Any], y: np.ndarray) -> Head:
+    if settings.head == "stats":
+        return fit_head(np.asarray(x, dtype=np.float64), y, settings.c, settings.seed)
+    return fit_sequence_head(x, y, k=settings.pca_k, epochs=settings.epochs, seed=settings.seed)
 
 
 def blendable(clips: Sequence[Clip], split: str) -> list[Clip]:
@@ -147,9 +187,7 @@ def blendable(clips: Sequence[Clip], split: str) -> list[Clip]:
     return [c for c in chosen if c.landmarks is not None]
 
 
-def train_temporal(
-    settings: TemporalSettings, clips: Sequence[Clip], out_dir: Path
-) -> tuple[TemporalHead, dict[str, Any]]:
+def train_temporal(settings: TemporalSettings, clips: Sequence[Clip], out_dir: Path) -> tuple[Head, dict[str, Any]]:
     """Fit the head on the train split's real clips and their blends, calibrate on validation; writes temporal.json."""
     from deepdetect.evaluation import metrics as M
     from deepdetect.evaluation.calibration import choose_threshold, fit_temperature, operating_points
@@ -162,12 +200,12 @@ def train_temporal(
         )
     featurizer = ClipFeaturizer(settings, out_dir / "cache")
     x, y = _design(featurizer, train, settings.blends_per_clip, "temporal train")
-    head = fit_head(x, y, settings.c, settings.seed)
+    head = _fit(settings, x, y)
     xv, yv = _design(featurizer, val, settings.val_blends_per_clip, "temporal val")
-    logits = head.logits(xv)
+    logits = head_logits(head, xv)
     temperature = fit_temperature(logits, yv)
     head = replace(head, temperature=temperature)
-    probs = head.probs(xv)
+    probs = head_probs(head, xv)
     threshold = choose_threshold(probs, yv, "fpr", settings.target_fpr)
     head = replace(head, threshold=threshold)
     flagged = probs >= threshold
@@ -182,22 +220,30 @@ def train_temporal(
     }
     log.info("temporal expert: val AUC %.3f, val FPR %.3f, TPR %.3f", info["val_auc"], info["val_fpr"], info["val_tpr"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"settings": asdict(settings), "head": head.to_dict(), "validation": info}
+    if isinstance(head, SequenceHead):
+        head.save(out_dir / SEQUENCE_FILE)
+        stored = {"kind": "conv", "file": SEQUENCE_FILE}
+    else:
+        stored = head.to_dict()
+    doc = {"settings": asdict(settings), "head": stored, "validation": info}
     (out_dir / EXPERT_FILE).write_text(json.dumps(doc, indent=2))
     return head, info
 
 
-def load_expert(out_dir: Path) -> tuple[TemporalSettings, TemporalHead]:
-    """The settings and head `train_temporal` wrote to `out_dir/temporal.json`."""
+def load_expert(out_dir: Path) -> tuple[TemporalSettings, Head]:
+    """The settings and head `train_temporal` wrote to `out_dir/temporal.json` (and, for a conv head, its arrays)."""
     doc = json.loads((out_dir / EXPERT_FILE).read_text())
-    return TemporalSettings.from_config(doc["settings"]), TemporalHead.from_dict(doc["head"])
+    settings = TemporalSettings.from_config(doc["settings"])
+    if doc["head"].get("kind") == "conv":
+        return settings, SequenceHead.load(out_dir / SEQUENCE_FILE)
+    return settings, TemporalHead.from_dict(doc["head"])
 
 
-def score_clips(featurizer: ClipFeaturizer, head: TemporalHead, clips: Sequence[Clip]) -> pd.DataFrame:
+def score_clips(featurizer: ClipFeaturizer, head: Head, clips: Sequence[Clip]) -> pd.DataFrame:
     """One row per clip: video_id, label, source, group, split, n_frames, first crop, logit and calibrated prob."""
     rows = []
     for clip in tqdm(clips, desc="temporal scoring", unit="clip", leave=False):
-        x = featurizer.features(clip)[None, :]
+        x = [featurizer.inputs(clip)]
         rows.append(
             {
                 "crop_path": clip.paths[0],
@@ -208,8 +254,8 @@ def score_clips(featurizer: ClipFeaturizer, head: TemporalHead, clips: Sequence[
                 "split": clip.split,
                 "frame_index": clip.frame_indices[0],
                 "n_frames": len(clip),
-                "logit": float(head.logits(x)[0]),
-                "prob": float(head.probs(x)[0]),
+                "logit": float(head_logits(head, x)[0]),
+                "prob": float(head_probs(head, x)[0]),
             }
         )
     columns = ["crop_path", "video_id", "label", "source", "group", "split", "frame_index", "n_frames", "logit", "prob"]

@@ -212,8 +212,8 @@ def run_fused_export(settings: ExportSettings) -> dict[str, Any]:
         "variants": {},
     }
     quant = settings.quantize
-    if parity["passed"] and quant.int8:  # calibrated on the experts' training crops when known, the stacker float
-        calib_manifest = quant.calibration_manifest or _trained_on(cards) or settings.parity.manifest
+    if parity["passed"] and quant.int8:  # calibrated on the first expert's training crops when known; stacker float
+        calib_manifest = settings.int8_calibration(_trained_on(cards))
         report["variants"]["int8"] = int8_variant(onnx_path, calib_manifest, card.preprocess, quant, batch, crops, 1.0)
         log.info("int8 variant: %s", {k: report["variants"]["int8"][k] for k in ("auc_change", "speedup", "coverage")})
     atomic_write_text(out / "export.json", json.dumps(report, indent=2, default=str))

@@ -110,8 +110,7 @@ def run_export(settings: ExportSettings) -> dict[str, Any]:
     }
     quant = settings.quantize
     if parity["passed"] and quant.int8:
-        # Calibrate on the training crops, not on the crops the AUC change is measured on, when both are given.
-        calib_manifest = quant.calibration_manifest or training_manifest(meta) or manifest
+        calib_manifest = settings.int8_calibration(training_manifest(meta))
         report["variants"]["int8"] = int8_variant(
             onnx_path, calib_manifest, preprocess, quant, batch, crops, temperature
         )

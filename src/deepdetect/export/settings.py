@@ -118,3 +118,9 @@ class ExportSettings:
             config=recorded,
             fusion=str(cfg["fusion"]) if cfg.get("fusion") else None,
         )
+
+    def int8_calibration(self, trained_on: Any) -> Any:
+        """The manifest(s) an INT8 variant is calibrated on: `quantize.calibration_manifest`, else the crops the model
+        was trained on (`trained_on`, when known), else the parity inputs; calibrating on the training crops keeps
+        them apart from the crops the AUC change is measured on."""
+        return self.quantize.calibration_manifest or trained_on or self.parity.manifest

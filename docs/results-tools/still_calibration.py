@@ -13,6 +13,9 @@ import json
 import sys
 
 import numpy as np
+import pandas as pd
+
+from deepdetect.evaluation.stacking import standardised_mean, threshold_over_reals
 
 
 def faces_x(rec, weights):
@@ -24,19 +27,16 @@ def main(stacker_path, calibration_path, records_path, out_path, target_fpr=0.05
     weights = {e: float(stacker["weights"][e]) for e in stacker["experts"]}
     calib = [json.loads(line) for line in open(calibration_path)]
     calib = [r for r in calib if r["status"] == "ok" and r["kind"] == "image"]
-    x = np.concatenate([faces_x(r, weights) for r in calib])
-    w = np.concatenate([np.full(len(r["faces"]), 1.0 / len(r["faces"])) for r in calib])  # every still weighs the same
-    w /= w.sum()
-    mean = w @ x
-    std = np.maximum(np.sqrt(w @ (x - mean) ** 2), 1e-3)
-    still_w = 1.0 / (len(weights) * std)
-    still_b = -float((mean * still_w).sum())
+    faces = pd.concat(  # one row per face, every still one "video": the stacker's own standardisation
+        pd.DataFrame(faces_x(r, weights), columns=[f"x_{e}" for e in weights]).assign(video_id=r["path"], label="real")
+        for r in calib
+    )
+    still_w, still_b = standardised_mean(faces, list(weights))
 
     def score(rec):
         return float(np.mean(1.0 / (1.0 + np.exp(-(faces_x(rec, weights) @ still_w + still_b)))))
 
-    reals = np.array([score(r) for r in calib])
-    threshold = float(np.nextafter(np.quantile(reals, 1.0 - target_fpr, method="higher"), np.inf))
+    threshold = threshold_over_reals(np.array([score(r) for r in calib]), target_fpr)
     print(
         json.dumps(
             {

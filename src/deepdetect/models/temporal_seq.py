@@ -34,9 +34,10 @@ def _changes(streams: Streams) -> tuple[np.ndarray, np.ndarray]:
 
 def change_basis(clips: Sequence[Streams], k: int) -> tuple[np.ndarray, np.ndarray]:
     """The `k` main directions (D, k) of frame-to-frame change of the face and of the lower face over `clips`."""
+    changes = [_changes(c) for c in clips]
     bases = []
     for part in range(2):
-        diffs = np.concatenate([_changes(c)[part] for c in clips])
+        diffs = np.concatenate([c[part] for c in changes])
         _, _, vt = np.linalg.svd(diffs - diffs.mean(axis=0), full_matrices=False)
         basis = vt[:k].T
         if basis.shape[1] < k:  # fewer changes than directions asked for: pad with zeros (those channels stay 0)
@@ -87,10 +88,14 @@ class SequenceHead:
         net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in self.weights.items()})
         return net.eval()
 
+    def standardised(self, seq: np.ndarray) -> torch.Tensor:
+        """One input sequence (C, T-1) standardised per channel, as a batch of one (1, C, T-1)."""
+        mean, scale = self.mean[:, None].astype(np.float32), self.scale[:, None].astype(np.float32)
+        return torch.from_numpy((seq - mean) / scale)[None]
+
     def inputs(self, clips: Sequence[Streams]) -> list[torch.Tensor]:
         """Each clip's standardised input sequence (1, C, T-1)."""
-        mean, scale = self.mean[:, None].astype(np.float32), self.scale[:, None].astype(np.float32)
-        return [torch.from_numpy((sequence(c, self.basis_face, self.basis_lower) - mean) / scale)[None] for c in clips]
+        return [self.standardised(sequence(c, self.basis_face, self.basis_lower)) for c in clips]
 
     @torch.inference_mode()
     def logits(self, clips: Sequence[Streams]) -> np.ndarray:
@@ -151,7 +156,7 @@ def fit_sequence_head(
     flat = np.concatenate(seqs, axis=1)
     mean, scale = flat.mean(axis=1), np.maximum(flat.std(axis=1), EPS)
     head = SequenceHead(basis_face, basis_lower, mean.astype(np.float64), scale.astype(np.float64), width=width)
-    inputs = head.inputs(clips)
+    inputs = [head.standardised(s) for s in seqs]  # the sequences the statistics were taken from
     lengths = {x.shape[2] for x in inputs}
     torch.manual_seed(seed)
     net = ConvNet(len(mean), width)

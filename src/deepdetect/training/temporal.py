@@ -167,11 +167,6 @@ def head_logits(head: Head, rows: Sequence[Any]) -> np.ndarray:
     return head.logits(np.asarray(rows, dtype=np.float64))
 
 
-def head_probs(head: Head, rows: Sequence[Any]) -> np.ndarray:
-    """Calibrated P(fake) of `ClipFeaturizer.inputs` rows: sigmoid(logit / the head's temperature)."""
-    return np.asarray(sigmoid(head_logits(head, rows) / head.temperature), dtype=np.float64)
-
-
 def _fit(settings: TemporalSettings, x: list[Any], y: np.ndarray) -> Head:
     if settings.head == "stats":
         return fit_head(np.asarray(x, dtype=np.float64), y, settings.c, settings.seed)
@@ -205,7 +200,7 @@ def train_temporal(settings: TemporalSettings, clips: Sequence[Clip], out_dir: P
     logits = head_logits(head, xv)
     temperature = fit_temperature(logits, yv)
     head = replace(head, temperature=temperature)
-    probs = head_probs(head, xv)
+    probs = np.asarray(sigmoid(logits / temperature), dtype=np.float64)
     threshold = choose_threshold(probs, yv, "fpr", settings.target_fpr)
     head = replace(head, threshold=threshold)
     flagged = probs >= threshold
@@ -243,7 +238,7 @@ def score_clips(featurizer: ClipFeaturizer, head: Head, clips: Sequence[Clip]) -
     """One row per clip: video_id, label, source, group, split, n_frames, first crop, logit and calibrated prob."""
     rows = []
     for clip in tqdm(clips, desc="temporal scoring", unit="clip", leave=False):
-        x = [featurizer.inputs(clip)]
+        logit = head_logits(head, [featurizer.inputs(clip)])  # once: the calibrated prob is read from it
         rows.append(
             {
                 "crop_path": clip.paths[0],
@@ -254,8 +249,8 @@ def score_clips(featurizer: ClipFeaturizer, head: Head, clips: Sequence[Clip]) -
                 "split": clip.split,
                 "frame_index": clip.frame_indices[0],
                 "n_frames": len(clip),
-                "logit": float(head_logits(head, x)[0]),
-                "prob": float(head_probs(head, x)[0]),
+                "logit": float(logit[0]),
+                "prob": float(sigmoid(logit / head.temperature)[0]),
             }
         )
     columns = ["crop_path", "video_id", "label", "source", "group", "split", "frame_index", "n_frames", "logit", "prob"]

@@ -87,7 +87,7 @@ def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path
     assert set(by_family) == {"lipsync", "diffusion"}
     lip = by_family["lipsync"]
     assert lip["n_fake_videos"] == 1 and lip["n_real_videos"] == 1 and lip["n_unseen_real_videos"] == 2
-    assert lip["video_auc"] is not None and lip["frame_auc"] is None and "clip" in lip["note"]
+    assert lip["video_auc"] is not None and lip["frame_auc"] is None and "one 12-frame clip per video" in lip["note"]
     assert 0.0 <= lip["fpr_unseen_real"] <= 1.0
     diffusion = by_family["diffusion"]
     assert diffusion["video_auc"] is None and "no video" in diffusion["note"], "images have no sequence"
@@ -99,3 +99,23 @@ def test_lofo_temporal_recipe_writes_clip_level_rows(cfg_factory, tmp_path: Path
     assert expert["validation"]["val_clips"]["real"] >= 1 and expert["validation"]["train_clips"]["blends"] > 0
     assert "`temporal`:" in render_markdown(rows)
     assert not (out / "crops").exists(), "a temporal-only study extracts no frame crops"
+
+
+def test_a_recipe_with_its_own_clip_length_reads_windows_of_longer_clips(cfg_factory, tmp_path: Path) -> None:
+    root = make_root(tmp_path / "data")
+    out = tmp_path / "lofo"
+    cfg = study_config(cfg_factory, root, out, ["windowed"])
+    with open_dict(cfg):
+        windowed = {**cfg.recipes["temporal"]["temporal"], "window": 8}
+        cfg.recipes["windowed"] = {"temporal": windowed, "sources": ["talks"], "clip_frames": 16}
+    rows = run_lofo(cfg)
+    lip = next(r for r in rows if r["family"] == "lipsync")
+    assert lip["video_auc"] is not None and lip["command"].startswith("deepdetect-lofo 'recipes_to_run=[windowed]'")
+    assert "one 16-frame clip per video, read as 8-frame windows" in lip["note"]
+    clips = read_manifest(out / "clips16" / "families" / "manifest.csv")
+    fake = clips[clips["source_path"].str.endswith("a_fake.mp4")]
+    first = int(fake["frame_index"].min())
+    assert sorted(fake["frame_index"]) == list(range(first, first + 16)), "the recipe's 16 frames, not clips: 12"
+    assert not (out / "clips").exists(), "only the clip length a recipe reads is extracted"
+    trained = json.loads((out / "runs" / "windowed" / "temporal.json").read_text())["validation"]["train_clips"]
+    assert trained["windows"] == 2 * trained["real"], "two 8-frame windows of each 16-frame train clip"

@@ -46,6 +46,43 @@ def test_each_hull_covers_its_landmarks_and_the_extended_one_reaches_the_forehea
     assert np.argmax(ext.any(axis=1)) < top_face - 5, "the extended hull must reach above the brows"
 
 
+def test_the_lower_hull_is_the_mouth_and_jaw_and_is_drawn_only_when_listed(tmp_path: Path) -> None:
+    from deepdetect.data.dataset import CropDataset, with_sbi_fakes
+    from deepdetect.data.manifest import read_manifest
+    from deepdetect.data.sbi import ALL_HULLS
+
+    size = 128
+    pts = np.asarray(tiny_landmarks68(size, np.random.default_rng(0)), np.float32).reshape(68, 2)
+    lower = hull_mask((size, size), pts, "lower")
+    mouth, eye = pts[62].round().astype(int), pts[36].round().astype(int)
+    assert lower[mouth[1], mouth[0]] == 1.0 and lower[eye[1], eye[0]] == 0.0, "the mouth, not the eyes"
+    assert lower.sum() < hull_mask((size, size), pts, "facehull").sum()
+    assert "lower" in ALL_HULLS and "lower" not in HULLS, "the paper's draw is unchanged"
+    image = tiny_crop(size, False, np.random.default_rng(1))
+    drawn = {blend_pair(image, pts, np.random.default_rng(s)).hull for s in range(40)}
+    assert drawn == set(HULLS), drawn
+    only = blend_pair(image, pts, np.random.default_rng(0), ratio=1.0, hulls=("lower",))
+    assert only.hull == "lower" and only.mask[: int(pts[36:48, 1].min()) - 8].max() == 0.0, "nothing above the eyes"
+
+    frame = read_manifest(_with_dense_landmarks(make_tiny_manifest(tmp_path, n_videos=4, frames_per_video=1)))
+    pairs = with_sbi_fakes(frame[frame["label"] == "real"])
+    raw = lambda crop, seed: __import__("torch").from_numpy(crop.copy())  # noqa: E731 - identity transform
+    ds = CropDataset(pairs, raw, sbi_mode="pairs", seed=3, sbi_hulls=("lower",))
+    crop = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(pairs["abs_crop_path"].iloc[0]).convert("RGB"))
+    landmarks = [float(v) for v in pairs["landmarks68"].iloc[0].split()]
+    expect = blend_pair(crop, landmarks, np.random.default_rng([3, 0, 0, 1]), hulls=("lower",))
+    assert expect.hull == "lower" and (ds[len(pairs) // 2][0].numpy() == expect.fake).all(), "the dataset's shapes"
+
+
+def test_sbi_settings_take_known_hulls_only() -> None:
+    from deepdetect.training.settings import SbiSettings, TrainConfigError
+
+    assert SbiSettings.from_config({}).hulls == HULLS
+    assert SbiSettings.from_config({"hulls": ["facehull", "lower"]}).hulls == ("facehull", "lower")
+    with pytest.raises(TrainConfigError, match="unknown shapes"):
+        SbiSettings.from_config({"hulls": ["facehull", "mouth"]})
+
+
 def test_five_point_landmarks_still_blend_with_the_grown_polygon() -> None:
     lm = tiny_landmarks(64, np.random.default_rng(0))
     poly = landmark_hull_points(lm)
@@ -114,3 +151,19 @@ def test_sbi_preview_cli_draws_a_grid(tmp_path: Path) -> None:
     frame[frame["label"] == "fake"].to_csv(manifest, index=False)
     assert main([str(manifest), "-o", str(out)]) == 2, "no real crop to blend: one-line error, exit 2"
     assert main([str(tmp_path / "missing.csv"), "-o", str(out)]) == 2
+
+
+def test_sbi_preview_draws_the_hulls_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from deepdetect.cli.sbi_preview import build_parser, main
+    from deepdetect.data.manifest import read_manifest
+    from deepdetect.data.sbi import ALL_HULLS
+    from deepdetect.data.sbi_preview import preview_rows
+
+    manifest = _with_dense_landmarks(make_tiny_manifest(tmp_path / "m", n_videos=4))
+    rows = preview_rows(read_manifest(manifest), n=3, hulls=("lower",))
+    assert [blend.hull for _, blend, _ in rows] == ["lower"] * 3 and all("lower" in c for c, _, _ in rows)
+    assert main([str(manifest), "-o", str(tmp_path / "lower.png"), "-n", "2", "--hulls", "lower,facehull"]) == 0
+    assert main([str(manifest), "-o", str(tmp_path / "x.png"), "--hulls", "mouth"]) == 2
+    assert "unknown or no shapes ['mouth']" in capsys.readouterr().err
+    helptext = " ".join(build_parser().format_help().split())
+    assert all(h in helptext for h in ALL_HULLS), "--help names every shape"

@@ -61,7 +61,7 @@ def test_extract_settings_refuse_a_bad_sampling_and_keep_old_fingerprints() -> N
 
 
 def _face_clip(n: int = 10, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    faces = [Image.fromarray(lfw_face(3, 120, (10, 10 + k))).resize((size, size)) for k in range(n)]
+    faces = [Image.fromarray(lfw_face(3, max(120, 110 + n), (10, 10 + k))).resize((size, size)) for k in range(n)]
     frames = np.stack([np.asarray(f) for f in faces])
     pts = np.asarray(tiny_landmarks68(size, np.random.default_rng(0)), dtype=np.float32).reshape(68, 2)
     return frames, np.repeat(pts[None], n, axis=0)
@@ -203,7 +203,7 @@ def test_clips_and_training_on_real_clips_only(tmp_path: Path) -> None:
         }
     )
     head, info = train_temporal(settings, clips, tmp_path / "run")
-    assert info["train_clips"] == {"real": 3, "blends": 12} and info["val_clips"]["real"] == 2
+    assert info["train_clips"] == {"real": 3, "windows": 3, "blends": 12} and info["val_clips"]["real"] == 2
     assert info["val_fpr"] <= 0.5, "threshold set on validation reals"
     stored, again = load_expert(tmp_path / "run")
     assert stored == settings and again == head
@@ -226,6 +226,50 @@ def test_clips_and_training_on_real_clips_only(tmp_path: Path) -> None:
     first, second = score_clips(featurizer, conv_head, clips), score_clips(featurizer, again, clips)
     np.testing.assert_allclose(first["logit"], second["logit"], rtol=0, atol=1e-6)
     assert again.threshold == conv_head.threshold and again.temperature == conv_head.temperature
+
+
+def test_windows_cut_a_clip_into_consecutive_whole_windows() -> None:
+    from deepdetect.data.clips import windows
+
+    marks = np.arange(10 * 68 * 2, dtype=np.float32).reshape(10, 68, 2)
+    clip = Clip("v", "real", "s", "g", "train", tuple(f"f{i}.png" for i in range(10)), tuple(range(10, 20)), marks)
+    cut = windows(clip, 4)
+    assert [w.frame_indices for w in cut] == [(10, 11, 12, 13), (14, 15, 16, 17)], "the last two frames dropped"
+    assert [w.paths[0] for w in cut] == ["f0.png", "f4.png"] and all(w.video_id == "v" for w in cut)
+    assert cut[1].landmarks is not None
+    np.testing.assert_array_equal(cut[1].landmarks, marks[4:8])
+    assert windows(clip, None) == [clip] and windows(clip, 10) == [clip] and windows(clip, 16) == [clip]
+
+
+def test_windowed_training_uses_every_window_and_scores_a_video_as_their_mean(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from deepdetect.training.temporal import (
+        ClipFeaturizer,
+        TemporalSettings,
+        clip_logit,
+        head_logits,
+        score_clips,
+        train_temporal,
+    )
+
+    rows = []
+    for i, split in enumerate(["train", "train", "train", "val", "val"]):
+        rows += _write_clip(tmp_path / "crops", f"v{i}", "real", split, 12, i)
+    clips, _ = clips_of(pd.DataFrame(rows), min_frames=6)
+    base = {"backbone": "test_efficientnet", "pretrained": False, "input_size": 64, "lower_size": 32, "min_frames": 6}
+    with pytest.raises(ValueError, match="window must be >= min_frames"):
+        TemporalSettings.from_config({**base, "window": 4})
+    settings = TemporalSettings.from_config({**base, "blends_per_clip": 2, "window": 6})
+    head, info = train_temporal(settings, clips, tmp_path / "run")
+    assert info["train_clips"] == {"real": 3, "windows": 6, "blends": 12}, "two windows of 6 in each 12-frame clip"
+    featurizer = ClipFeaturizer(settings, tmp_path / "run" / "cache")
+    first, second = featurizer.windows(clips[0])
+    per_window = head_logits(head, [featurizer.inputs(first), featurizer.inputs(second)])
+    assert clip_logit(featurizer, head, clips[0]) == pytest.approx(float(per_window.mean()))
+    assert per_window[0] != pytest.approx(per_window[1]), "the windows are read apart"
+    scored = score_clips(featurizer, head, clips)
+    assert scored["logit"].iloc[0] == pytest.approx(float(per_window.mean())) and (scored["n_frames"] == 12).all()
 
 
 def test_every_temporal_recipe_of_the_study_config_parses(cfg_factory) -> None:

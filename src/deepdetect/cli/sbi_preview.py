@@ -16,12 +16,14 @@ Each row is one real crop of the manifest (one per video where there are enough)
 over it, the real as a paired sample shows it (the target, perturbed half the time), the self-blended fake, and the
 difference between fake and original (x4). The caption names the file, the hull shape drawn and the blend ratio.
 Crops extracted with dense landmarks (extract `dense_landmarks=true`) use the 68-point hulls of the paper; others
-fall back to a polygon grown from MTCNN's 5 points, and the caption says so.
+fall back to a polygon grown from MTCNN's 5 points, and the caption says so. --hulls draws the shapes a recipe's
+data.sbi.hulls lists (default: the paper's four; `lower` is the jaw/nose/mouth region).
 
 exit status: 0 written, 2 bad input (missing/invalid manifest, no real crops with landmarks)
 
 example:
   deepdetect-sbi-preview crops/ffpp/manifest.csv -o sbi_preview.png -n 12
+  deepdetect-sbi-preview crops/ffpp/manifest.csv --hulls lower -o lower_blends.png
 """
 
 
@@ -34,17 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, default=Path("sbi_preview.png"), help="PNG to write")
     parser.add_argument("-n", type=int, default=8, help="rows (real crops) in the grid (1-64, default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the crops drawn and the blends (default 0)")
+    parser.add_argument(
+        "--hulls",
+        default=None,
+        help="comma-separated mask shapes to draw from, of facehull, extended, dfl_full, components, lower "
+        "(default: the paper's four, every shape but lower)",
+    )
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 64:
         raise CommandError(f"-n must be between 1 and 64, got {args.n}")
+    from deepdetect.data.sbi import ALL_HULLS, HULLS
+
+    hulls = HULLS if args.hulls is None else tuple(h.strip() for h in str(args.hulls).split(",") if h.strip())
+    unknown = sorted(set(hulls) - set(ALL_HULLS))
+    if not hulls or unknown:
+        raise CommandError(f"--hulls: unknown or no shapes {unknown}; expected some of {', '.join(ALL_HULLS)}")
     from deepdetect.data.manifest import read_manifest
     from deepdetect.data.sbi_preview import render_preview
     from deepdetect.utils.terminal import shown
 
-    out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed)
+    out = render_preview(read_manifest(args.manifest), args.output, n=args.n, seed=args.seed, hulls=hulls)
     print(f"wrote {shown(out)}")
     return 0
 

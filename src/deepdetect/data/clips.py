@@ -7,7 +7,7 @@ fewer crops than `min_frames` (faces missed), has no sequence to read and is lis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -72,3 +72,18 @@ def load_frames(paths: Sequence[str]) -> np.ndarray:
             size = size or rgb.size
             frames.append(np.asarray(rgb if rgb.size == size else rgb.resize(size, Image.Resampling.BILINEAR)))
     return np.stack(frames)
+
+
+def windows(clip: Clip, size: int | None) -> list[Clip]:
+    """The clip cut into consecutive windows of `size` frames, in order (frames past the last whole window dropped);
+    a clip no longer than `size`, or `size=None`, is its own single window."""
+    if size is None or len(clip) <= size:
+        return [clip]
+    out = []
+    for start in range(0, len(clip) - size + 1, size):
+        stop = start + size
+        marks = None if clip.landmarks is None else clip.landmarks[start:stop]
+        out.append(
+            replace(clip, paths=clip.paths[start:stop], frame_indices=clip.frame_indices[start:stop], landmarks=marks)
+        )
+    return out

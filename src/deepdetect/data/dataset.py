@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from deepdetect.data.manifest import ManifestError, binary_labels
-from deepdetect.data.sbi import best_landmarks, blend_pair
+from deepdetect.data.sbi import HULLS, best_landmarks, blend_pair
 from deepdetect.data.transforms import CropTransform
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
     frame should hold reals only; each sample is the real or its self-blend with probability `sbi_prob`); `pairs`
     (the frame comes from :func:`with_sbi_fakes`: a real row and its `sbi` row show the two sides of one blend,
     drawn anew each epoch — the paper's batches). Rows of a `with_sbi_fakes` frame in any other mode (validation)
-    show one fixed blend of their real and the real crop as it is. All randomness is seeded from (seed, epoch,
-    index), so samples are reproducible across workers and resumes.
+    show one fixed blend of their real and the real crop as it is. Every blend's mask shape is drawn from `sbi_hulls`.
+    All randomness is seeded from (seed, epoch, index), so samples are reproducible across workers and resumes.
     """
 
     def __init__(
@@ -89,6 +89,7 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
         sbi_mode: str = "off",
         sbi_prob: float = 0.5,
         seed: int = 0,
+        sbi_hulls: tuple[str, ...] = HULLS,
     ) -> None:
         self.frame = frame.reset_index(drop=True)
         self.paths = self.frame["abs_crop_path"].tolist()
@@ -96,6 +97,7 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
         self.transform = transform
         self.sbi_mode = normalize_sbi_mode(sbi_mode)
         self.sbi_prob = float(sbi_prob)
+        self.sbi_hulls = tuple(sbi_hulls)
         self.seed = int(seed)
         self.epoch = 0
         self.landmarks: list[list[float]] = []
@@ -127,14 +129,15 @@ class CropDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
         if self.sbi_mode == "pairs" and self.sbi_of is not None:
             # both rows of a pair draw the same blend: seeded by the real's position and the epoch
             pair_rng = np.random.default_rng([self.seed, self.epoch, int(self.sbi_of[index]), 1])
-            blend = blend_pair(crop, self.landmarks[index], pair_rng)
+            blend = blend_pair(crop, self.landmarks[index], pair_rng, hulls=self.sbi_hulls)
             crop = blend.fake if self.fixed_sbi is not None and self.fixed_sbi[index] else blend.real
         elif self.fixed_sbi is not None and self.fixed_sbi[index]:
-            crop = blend_pair(crop, self.landmarks[index], np.random.default_rng([self.seed, int(index)])).fake
+            fixed_rng = np.random.default_rng([self.seed, int(index)])
+            crop = blend_pair(crop, self.landmarks[index], fixed_rng, hulls=self.sbi_hulls).fake
         elif (
             self.sbi_mode in ("mix", "only") and label == 0.0 and self.landmarks[index] and rng.random() < self.sbi_prob
         ):
-            crop = blend_pair(crop, self.landmarks[index], rng).fake
+            crop = blend_pair(crop, self.landmarks[index], rng, hulls=self.sbi_hulls).fake
             label = 1.0
         image = self.transform(crop, seed=int(rng.integers(0, 2**31 - 1)))
         return image, torch.tensor(label, dtype=torch.float32), int(index)

@@ -7,7 +7,8 @@ follow the paper, on the crop geometry training uses (the square MTCNN crop):
 1. **Mask**: a hull of the 68 dense landmarks (`faces/landmarks.py`), one of four shapes drawn at random as in the
    paper's random hull (whole-face hull, hull extended up over the forehead, DeepFaceLab's "full face", or the
    facial components only). Crops without dense landmarks fall back to a polygon grown from MTCNN's 5 points,
-   which covers the face far more roughly.
+   which covers the face far more roughly. A fifth shape, `lower` (jaw below the cheekbones, nose base and mouth:
+   the region lip-sync regenerates), is not the paper's and is drawn only when listed (`data.sbi.hulls`).
 2. **Source/target augmentation**: a copy of the face gets colour (RGB shift, hue/saturation/value, brightness and
    contrast) and frequency (down-and-up-scaling or sharpening) changes. As in the paper, half the time the copy is
    the source pasted in, half the time the target it is pasted into; `Blend.real` is the target, so a paired real
@@ -35,11 +36,13 @@ if TYPE_CHECKING:
     import albumentations as A
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
-HULLS = ("facehull", "extended", "dfl_full", "components")
+HULLS = ("facehull", "extended", "dfl_full", "components")  # the paper's random hull: the default draw
+ALL_HULLS = (*HULLS, "lower")
 
 # iBUG 300-W point ranges
 JAW, BROW_R, BROW_L, NOSE_BRIDGE, NOSE_LOW = range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36)
 EYE_R, EYE_L, MOUTH = range(36, 42), range(42, 48), range(48, 68)
+LOWER_JAW, NOSE_TO_TIP = range(2, 15), range(29, 36)  # the jaw below the cheekbones; the nose from mid-bridge down
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -103,7 +106,7 @@ def _fill_hulls(shape: tuple[int, int], parts: Sequence[np.ndarray]) -> np.ndarr
 
 
 def hull_mask(shape: tuple[int, int], landmarks: Sequence[float] | np.ndarray, kind: str = "facehull") -> np.ndarray:
-    """Binary float32 face mask of one hull shape (`HULLS`) from 68 points; 5 points give the grown polygon."""
+    """Binary float32 face mask of one hull shape (`ALL_HULLS`) from 68 points; 5 points give the grown polygon."""
     pts = as_points(landmarks)
     if len(pts) == 5:
         return _fill_hulls(shape, [landmark_hull_points(pts)])
@@ -121,8 +124,10 @@ def hull_mask(shape: tuple[int, int], landmarks: Sequence[float] | np.ndarray, k
         ]
     elif kind == "components":  # the inner parts only: brows, eyes and nose; nose and mouth (no jaw, no cheeks)
         parts = [take(BROW_R, BROW_L, EYE_R, EYE_L, NOSE_BRIDGE), take(NOSE_LOW, MOUTH), take(NOSE_BRIDGE, NOSE_LOW)]
+    elif kind == "lower":  # the lower face: jaw below the cheekbones, lower nose and mouth
+        parts = [take(LOWER_JAW, NOSE_TO_TIP, MOUTH)]
     else:
-        raise ValueError(f"unknown hull {kind!r}; expected one of {HULLS}")
+        raise ValueError(f"unknown hull {kind!r}; expected one of {ALL_HULLS}")
     return _fill_hulls(shape, parts)
 
 
@@ -213,12 +218,14 @@ def blend_pair(
     rng: np.random.Generator,
     ratio: float | None = None,
     hull: str | None = None,
+    hulls: Sequence[str] = HULLS,
 ) -> Blend:
-    """Self-blend one real RGB uint8 crop as the paper does; returns the real/fake pair and the mask used."""
+    """Self-blend one real RGB uint8 crop as the paper does; returns the real/fake pair and the mask used (its
+    shape is `hull`, else drawn from `hulls`)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HxWx3 uint8 RGB crop, got {image.shape} {image.dtype}")
     pts = as_points(landmarks)
-    kind = hull or (HULLS[int(rng.integers(len(HULLS)))] if len(pts) == 68 else "mtcnn5")
+    kind = hull or (hulls[int(rng.integers(len(hulls)))] if len(pts) == 68 else "mtcnn5")
     mask = hull_mask(image.shape[:2], pts, kind if len(pts) == 68 else "facehull")
     source, target = image.copy(), image.copy()
     if rng.random() < 0.5:

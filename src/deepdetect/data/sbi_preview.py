@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deepdetect.data.sbi import Blend, best_landmarks, blend_pair
+from deepdetect.data.sbi import HULLS, Blend, best_landmarks, blend_pair
 
 TILE = 160
 
@@ -37,15 +38,18 @@ def _mask_rgb(mask: np.ndarray, real: np.ndarray) -> np.ndarray:
     return np.clip(0.5 * real + 0.8 * heat, 0, 255).astype(np.uint8)
 
 
-def preview_rows(frame: pd.DataFrame, n: int = 8, seed: int = 0) -> list[tuple[str, Blend, np.ndarray]]:
-    """(caption, blend, original crop) for `n` real rows of a manifest (read with `read_manifest`)."""
+def preview_rows(
+    frame: pd.DataFrame, n: int = 8, seed: int = 0, hulls: Sequence[str] = HULLS
+) -> list[tuple[str, Blend, np.ndarray]]:
+    """(caption, blend, original crop) for `n` real rows of a manifest (read with `read_manifest`); each blend's mask
+    shape drawn from `hulls`."""
     from deepdetect.data.dataset import read_crop
 
     out = []
     for i, row in enumerate(pick_reals(frame, n, seed).itertuples(index=False)):
         crop = read_crop(str(row.abs_crop_path))
         landmarks = best_landmarks(row.landmarks68, row.landmarks)
-        blend = blend_pair(crop, landmarks, np.random.default_rng([seed, i]))
+        blend = blend_pair(crop, landmarks, np.random.default_rng([seed, i]), hulls=hulls)
         points = "68 points" if len(landmarks) == 136 else "5 points"
         out.append(
             (f"{Path(str(row.source_path)).name} · {blend.hull} ({points}) · ratio {blend.ratio:g}", blend, crop)
@@ -53,11 +57,13 @@ def preview_rows(frame: pd.DataFrame, n: int = 8, seed: int = 0) -> list[tuple[s
     return out
 
 
-def render_preview(frame: pd.DataFrame, out_path: str | Path, n: int = 8, seed: int = 0) -> Path:
+def render_preview(
+    frame: pd.DataFrame, out_path: str | Path, n: int = 8, seed: int = 0, hulls: Sequence[str] = HULLS
+) -> Path:
     """Write a PNG grid: one row per real crop with the original, the mask over it, the perturbed real and the fake."""
     from PIL import Image, ImageDraw
 
-    rows = preview_rows(frame, n, seed)
+    rows = preview_rows(frame, n, seed, hulls)
     head, cap = 18, 16
     cols = ("original", "mask", "real (as paired)", "self-blended fake", "|fake - original| x4")
     width, row_h = TILE * len(cols), TILE + cap

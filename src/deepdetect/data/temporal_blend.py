@@ -21,19 +21,14 @@ import numpy as np
 from deepdetect.data.sbi import BLEND_RATIOS, blend_mask, hull_mask, move_with_mask, perturb
 
 KINDS = ("flicker", "desync")
-LOWER_FACE = [*range(2, 15), *range(29, 36), *range(48, 68)]  # jaw below the cheekbones, nose base, mouth
 MOUTH = list(range(48, 68))
 KEEP_FRAME = 0.35  # flicker: share of frames left untouched (the blend switches on and off)
 
 
 def lower_face_mask(shape: tuple[int, int], pts68: np.ndarray) -> np.ndarray:
-    """Binary float32 mask of the lower face hull (jaw 2-14, nose base, mouth) of 68 crop-pixel points."""
-    pts = np.asarray(pts68, dtype=np.float32).reshape(-1, 2)
-    if len(pts) != 68:
-        return hull_mask(shape, pts)  # MTCNN's 5 points: the grown face polygon
-    mask = np.zeros(shape, dtype=np.float32)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts[LOWER_FACE]).astype(np.int32)), 1.0)
-    return mask
+    """Binary float32 mask of the lower face hull (jaw 2-14, nose base, mouth) of 68 crop-pixel points (5 points:
+    MTCNN's grown face polygon)."""
+    return hull_mask(shape, np.asarray(pts68, dtype=np.float32).reshape(-1, 2), "lower")
 
 
 def _mix(target: np.ndarray, source: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -317,18 +317,43 @@ def run_video_fusion(
     return [replace(r, frame_auc=None, frame_auc_ci95=[None, None], note=NOTE) for r in rows]
 
 
-def extract_clips(cfg: DictConfig, out: Path) -> StudyData:
-    """The `clips:` sources extracted again as consecutive-frame clips into `out/clips/<source>`."""
+def extract_clips(cfg: DictConfig, out: Path, frames: int | None = None) -> StudyData:
+    """The `clips:` sources extracted again as consecutive-frame clips into `out/clips/<source>`; `frames=N`: clips of
+    N frames instead, into `out/clips<N>/<source>`."""
     clips = cfg.get("clips") or {}
     names = [str(s) for s in clips.get("sources") or []]
-    return extract_sources(cfg, out, "clips", names, list(clips.get("extract") or []))
+    extra = list(clips.get("extract") or [])
+    if frames is None:
+        return extract_sources(cfg, out, "clips", names, extra)
+    return extract_sources(cfg, out, f"clips{frames}", names, [*extra, f"frames_per_video={frames}"])
+
+
+def clip_frames(cfg: DictConfig, name: str) -> int | None:
+    """The clip length a recipe reads (`clip_frames:` of a temporal recipe, or of a fusion's temporal expert; None:
+    the `clips:` extraction's own)."""
+    recipe = cfg.recipes[name]
+    names = [name] if "temporal" in recipe else [str(e) for e in recipe.get("experts") or []]
+    wanted = {cfg.recipes[n].get("clip_frames") for n in names if n in cfg.recipes and "temporal" in cfg.recipes[n]}
+    if len(wanted) > 1:
+        lengths = sorted(map(str, wanted))
+        raise LofoError(f"recipe {name}: its temporal experts read clips of different lengths {lengths}")
+    frames = next(iter(wanted), None)
+    if frames is not None and (not isinstance(frames, int) or frames < 2):
+        raise LofoError(f"recipe {name}: clip_frames must be an integer >= 2, got {frames!r}")
+    return frames
+
+
+def _frames_per_video(overrides: Sequence[str]) -> int | None:
+    """The last `frames_per_video=N` of extract overrides (None when absent or null)."""
+    values = [str(o).split("=", 1)[1] for o in overrides if str(o).startswith("frames_per_video=")]
+    return int(values[-1]) if values and values[-1].isdigit() else None
 
 
 def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, families: Sequence[str]) -> list[FamilyRow]:
     """The temporal expert: trained on its sources' real clips only, every family unseen; one clip per video."""
     from dataclasses import replace
 
-    from deepdetect.studies.temporal import NOTE, fit_and_score, unscored_families
+    from deepdetect.studies.temporal import fit_and_score, note, unscored_families
 
     recipe = cfg.recipes[name]
     missing = [s for s in recipe.sources if s not in clips.manifests]
@@ -347,7 +372,10 @@ def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, famili
     (out / "scores" / name / "skipped.json").write_text(json.dumps(scored.experts["skipped"], indent=2))
     command = f"deepdetect-lofo 'recipes_to_run=[{name}]'"
     rows = rows_for(name, scored, families, command, int(cfg.bootstrap_n))
-    rows = [replace(r, frame_auc=None, frame_auc_ci95=[None, None], note=NOTE) for r in rows]
+    window = recipe.temporal.get("window") if recipe.temporal else None
+    frames = clip_frames(cfg, name) or _frames_per_video(list((cfg.get("clips") or {}).get("extract") or []))
+    row_note = note(frames, window)
+    rows = [replace(r, frame_auc=None, frame_auc_ci95=[None, None], note=row_note) for r in rows]
     unseen = scored.unseen
     fpr = float((unseen["prob"] >= scored.threshold).mean()) if len(unseen) else None
     for fam in unscored_families(families, scored.families):
@@ -365,7 +393,7 @@ def run_temporal(cfg: DictConfig, name: str, clips: StudyData, out: Path, famili
                 command=f"{command} 'families=[{fam}]'",
                 n_unseen_real_videos=len(unseen),
                 threshold=scored.threshold,
-                note=f"{NOTE}; no video of this family gave a clip",
+                note=f"{row_note}; no video of this family gave a clip",
             )
         )
     return sorted(rows, key=lambda r: r.family)
@@ -384,13 +412,20 @@ def run_lofo(cfg: DictConfig) -> list[dict[str, Any]]:
     if unknown:
         raise LofoError(f"unknown recipes {unknown}; configs/lofo.yaml defines {list(cfg.recipes)}")
     temporal = [name for name in cfg.recipes_to_run if "temporal" in cfg.recipes[name]]
-    clips = extract_clips(cfg, out) if any(_reads_clips(cfg, name) for name in cfg.recipes_to_run) else None
+    clip_sets = {  # each clip length the recipes read, extracted once
+        frames: extract_clips(cfg, out, frames)
+        for frames in dict.fromkeys(clip_frames(cfg, n) for n in cfg.recipes_to_run if _reads_clips(cfg, n))
+    }
     # the frame crops are extracted only when a recipe reads them (a temporal recipe reads its clips alone)
-    data = extract_sources(cfg, out) if clips is None or len(temporal) < len(cfg.recipes_to_run) else clips
+    if len(temporal) < len(cfg.recipes_to_run) or not clip_sets:
+        data = extract_sources(cfg, out)
+    else:
+        data = next(iter(clip_sets.values()))
     families = held_out_families(data, list(cfg.families) if cfg.families else None)
     rows: list[FamilyRow] = []
     for name in cfg.recipes_to_run:
         recipe = cfg.recipes[name]
+        clips = clip_sets.get(clip_frames(cfg, name)) if _reads_clips(cfg, name) else None
         if "temporal" in recipe and clips is not None:
             rows += run_temporal(cfg, name, clips, out, families)
         elif "experts" in recipe and recipe.get("stacker") == "video_mean":

@@ -21,11 +21,18 @@ from deepdetect.studies.scoring import Scored
 
 log = logging.getLogger(__name__)
 
-NOTE = (
-    "temporal expert: one 16-frame clip per video scored (frame_auc null: there are no per-frame scores); images "
-    "have no sequence, so only a family's videos are ranked and unseen reals flagged are over the unseen real "
-    "videos only (no photos)"
-)
+
+def note(frames: int | None, window: int | None) -> str:
+    """The table's note on a temporal row: what one video's score is read from, and why images are not ranked."""
+    clip = f"one {frames}-frame clip" if frames else "one clip"
+    if window and (frames is None or frames > window):
+        clip += f" per video, read as {window}-frame windows whose logits are averaged,"
+    else:
+        clip += " per video"
+    return (
+        f"temporal expert: {clip} scored (frame_auc null: there are no per-frame scores); images have no sequence, "
+        "so only a family's videos are ranked and unseen reals flagged are over the unseen real videos only (no photos)"
+    )
 
 
 def _clips(manifests: Sequence[Path], exclude_groups: Sequence[str], min_frames: int) -> tuple[list[Any], dict]:

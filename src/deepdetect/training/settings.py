@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from deepdetect.data.dataset import normalize_sbi_mode
+from deepdetect.data.sbi import ALL_HULLS, HULLS
 from deepdetect.models.tuning import Tuning, TuningError
 
 PRECISIONS = ("32", "bf16", "16")
@@ -34,20 +35,27 @@ def _opt_float(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class SbiSettings:
-    """Self-blended pseudo-fakes: `mode` off | mix | only, `prob` (mix), `val` auto | sbi | manifest."""
+    """Self-blended pseudo-fakes: `mode` off | mix | only, `prob` (mix), `val` auto | sbi | manifest, and the mask
+    shapes a blend draws from (`hulls`, data/sbi.py: the paper's four by default)."""
 
     mode: str = "off"
     prob: float = 0.5
     val: str = "auto"
+    hulls: tuple[str, ...] = HULLS
 
     @classmethod
     def from_config(cls, sbi: Mapping[str, Any] | None) -> SbiSettings:
-        """`data.sbi`; the mode is normalised (YAML's `off` may arrive as False) and `val` checked."""
+        """`data.sbi`; the mode is normalised (YAML's `off` may arrive as False), `val` and `hulls` checked."""
         sbi = sbi or {}
         val = str(sbi.get("val", "auto"))
         if val not in ("auto", "sbi", "manifest"):
             raise TrainConfigError(f"data.sbi.val must be auto, sbi or manifest, got {val!r}")
-        return cls(mode=normalize_sbi_mode(sbi.get("mode", "off")), prob=float(sbi.get("prob", 0.5)), val=val)
+        hulls = tuple(str(h) for h in (sbi.get("hulls") or HULLS))
+        unknown = sorted(set(hulls) - set(ALL_HULLS))
+        if unknown:
+            raise TrainConfigError(f"data.sbi.hulls: unknown shapes {unknown}; expected some of {list(ALL_HULLS)}")
+        mode = normalize_sbi_mode(sbi.get("mode", "off"))
+        return cls(mode=mode, prob=float(sbi.get("prob", 0.5)), val=val, hulls=hulls)
 
     @property
     def validate_on_blends(self) -> bool:

@@ -228,8 +228,9 @@ def build_data(
     data, seed = settings.data, settings.seed
     train_df, val_df, manifest = rows
     train_tf, eval_tf = build_transforms(settings.augment, preprocess)
-    train_ds = CropDataset(train_df, train_tf, sbi_mode=data.sbi.mode, sbi_prob=data.sbi.prob, seed=seed)
-    val_ds = CropDataset(val_df, eval_tf, seed=seed)
+    sbi = data.sbi
+    train_ds = CropDataset(train_df, train_tf, sbi_mode=sbi.mode, sbi_prob=sbi.prob, seed=seed, sbi_hulls=sbi.hulls)
+    val_ds = CropDataset(val_df, eval_tf, seed=seed, sbi_hulls=sbi.hulls)  # validation blends of the same shapes
     sampler = EpochSampler(
         train_df,
         frames_per_video=data.frames_per_video_epoch,

@@ -7,6 +7,10 @@ each (label 1, `data/temporal_blend.py`) — `head: stats`, a logistic regressio
 (models/temporal_seq.py); on the validation split's real clips and their own blends,
 fit the temperature and set the threshold at `target_fpr` of the validation real clips (one clip per video, so of
 the real videos). No manipulated video is ever seen, so every manipulation family is unseen.
+
+With `window: N` each clip is cut into consecutive windows of N frames: the head trains on every window of every train
+real clip (and each window's own self-blends), and a video's logit — in validation and in scoring alike — is the mean
+of its windows' logits, so a longer clip gives more training sequences from the same real videos and a steadier score.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tqdm import tqdm
 
 from deepdetect.contract.preprocess import sigmoid
 from deepdetect.data.clips import Clip, load_frames
+from deepdetect.data.clips import windows as cut_windows
 from deepdetect.data.temporal_blend import KINDS, temporal_blend
 from deepdetect.models.temporal import (
     FEATURE_NAMES,
@@ -59,6 +64,8 @@ class TemporalSettings:
     blends_per_clip: int = 2  # temporal self-blends of each train real clip (flicker and desync alternate)
     val_blends_per_clip: int = 2
     min_frames: int = 8  # a video with fewer face crops has no clip
+    window: int | None = None  # cut each clip into consecutive windows of this many frames: each window of a train
+    # clip is a training clip of its own, and a video's logit is the mean of its windows' (null: the whole clip)
     head: str = "stats"  # stats: logistic regression on 14 motion statistics | conv: 1D convolution over the changes
     c: float = 1.0  # inverse L2 strength of the logistic head (stats)
     pca_k: int = 8  # conv: main directions of change kept per stream (face, lower face)
@@ -77,6 +84,8 @@ class TemporalSettings:
         settings = cls(**values)
         if settings.blends_per_clip < 1 or settings.val_blends_per_clip < 1 or settings.min_frames < 3:
             raise ValueError("temporal: blends_per_clip and val_blends_per_clip must be >= 1, min_frames >= 3")
+        if settings.window is not None and settings.window < settings.min_frames:
+            raise ValueError(f"temporal: window must be >= min_frames ({settings.min_frames}), got {settings.window}")
         if not 0.0 < settings.target_fpr < 1.0:
             raise ValueError(f"temporal: target_fpr must be in (0, 1), got {settings.target_fpr}")
         if settings.head not in HEADS or settings.pca_k < 1 or settings.epochs < 1:
@@ -119,7 +128,8 @@ class ClipFeaturizer:
         if clip.landmarks is None:
             raise ValueError(f"clip {clip.video_id} has no dense landmarks to blend")
         seed = zlib.crc32(clip.video_id.encode("utf-8", "surrogateescape"))
-        rng = np.random.default_rng([self.settings.seed, seed, k])
+        where = [clip.frame_indices[0]] if self.settings.window else []  # each window of a video draws its own
+        rng = np.random.default_rng([self.settings.seed, seed, k, *where])
         return temporal_blend(load_frames(clip.paths), clip.landmarks, rng, KINDS[k % len(KINDS)])[0]
 
     def streams(self, clip: Clip, blend: int | None = None) -> Streams:
@@ -146,17 +156,22 @@ class ClipFeaturizer:
         """What the configured head reads: the statistics (stats) or the embedding streams (conv)."""
         return self.features(clip, blend) if self.settings.head == "stats" else self.streams(clip, blend)
 
+    def windows(self, clip: Clip) -> list[Clip]:
+        """The clip's windows (`window` frames each; the whole clip when `window` is null or the clip is short)."""
+        return cut_windows(clip, self.settings.window)
+
 
 def _design(featurizer: ClipFeaturizer, reals: Sequence[Clip], blends: int, desc: str) -> tuple[list[Any], np.ndarray]:
-    """The head's inputs of each real clip (y=0) and of `blends` temporal self-blends of it (y=1)."""
+    """The head's inputs of each window of each real clip (y=0) and of `blends` temporal self-blends of it (y=1)."""
     rows: list[Any] = []
     ys = []
     for clip in tqdm(reals, desc=desc, unit="clip", leave=False):
-        rows.append(featurizer.inputs(clip))
-        ys.append(0)
-        for k in range(blends):
-            rows.append(featurizer.inputs(clip, blend=k))
-            ys.append(1)
+        for window in featurizer.windows(clip):
+            rows.append(featurizer.inputs(window))
+            ys.append(0)
+            for k in range(blends):
+                rows.append(featurizer.inputs(window, blend=k))
+                ys.append(1)
     return rows, np.asarray(ys, dtype=np.int64)
 
 
@@ -165,6 +180,23 @@ def head_logits(head: Head, rows: Sequence[Any]) -> np.ndarray:
     if isinstance(head, SequenceHead):
         return head.logits(list(rows))
     return head.logits(np.asarray(rows, dtype=np.float64))
+
+
+def clip_logit(featurizer: ClipFeaturizer, head: Head, clip: Clip, blend: int | None = None) -> float:
+    """A video's uncalibrated logit: the mean over its clip's windows (`blend=k`: each window's k-th self-blend)."""
+    return float(np.mean(head_logits(head, [featurizer.inputs(w, blend) for w in featurizer.windows(clip)])))
+
+
+def _video_logits(
+    featurizer: ClipFeaturizer, head: Head, reals: Sequence[Clip], blends: int, desc: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Video-level logits of each real clip (y=0) and of its `blends` self-blends (y=1): what scoring computes."""
+    logits, ys = [], []
+    for clip in tqdm(reals, desc=desc, unit="clip", leave=False):
+        for blend in (None, *range(blends)):
+            logits.append(clip_logit(featurizer, head, clip, blend))
+            ys.append(0 if blend is None else 1)
+    return np.asarray(logits, dtype=np.float64), np.asarray(ys, dtype=np.int64)
 
 
 def _fit(settings: TemporalSettings, x: list[Any], y: np.ndarray) -> Head:
@@ -196,8 +228,7 @@ def train_temporal(settings: TemporalSettings, clips: Sequence[Clip], out_dir: P
     featurizer = ClipFeaturizer(settings, out_dir / "cache")
     x, y = _design(featurizer, train, settings.blends_per_clip, "temporal train")
     head = _fit(settings, x, y)
-    xv, yv = _design(featurizer, val, settings.val_blends_per_clip, "temporal val")
-    logits = head_logits(head, xv)
+    logits, yv = _video_logits(featurizer, head, val, settings.val_blends_per_clip, "temporal val")
     temperature = fit_temperature(logits, yv)
     head = replace(head, temperature=temperature)
     probs = np.asarray(sigmoid(logits / temperature), dtype=np.float64)
@@ -205,7 +236,7 @@ def train_temporal(settings: TemporalSettings, clips: Sequence[Clip], out_dir: P
     head = replace(head, threshold=threshold)
     flagged = probs >= threshold
     info = {
-        "train_clips": {"real": len(train), "blends": int(y.sum())},
+        "train_clips": {"real": len(train), "windows": int((y == 0).sum()), "blends": int(y.sum())},
         "val_clips": {"real": len(val), "blends": int(yv.sum())},
         "val_auc": float(M.roc_auc(yv, probs)),
         "val_fpr": float(flagged[yv == 0].mean()),
@@ -238,7 +269,7 @@ def score_clips(featurizer: ClipFeaturizer, head: Head, clips: Sequence[Clip]) -
     """One row per clip: video_id, label, source, group, split, n_frames, first crop, logit and calibrated prob."""
     rows = []
     for clip in tqdm(clips, desc="temporal scoring", unit="clip", leave=False):
-        logit = head_logits(head, [featurizer.inputs(clip)])  # once: the calibrated prob is read from it
+        logit = np.array([clip_logit(featurizer, head, clip)])  # once: the calibrated prob is read from it
         rows.append(
             {
                 "crop_path": clip.paths[0],

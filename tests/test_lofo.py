@@ -88,20 +88,3 @@ def test_lofo_refuses_unknown_recipes_and_families(cfg_factory, tmp_path: Path) 
         cfg.families = ["diffusion"]
     with pytest.raises(LofoError, match="unknown families"):
         run_lofo(cfg)
-
-
-def test_clip_frames_come_from_the_recipe_or_its_temporal_expert(cfg_factory) -> None:
-    from deepdetect.studies.lofo import clip_frames
-
-    cfg = cfg_factory("lofo")
-    assert clip_frames(cfg, "temporal") is None and clip_frames(cfg, "fusion_temporal") is None
-    with open_dict(cfg):
-        cfg.recipes["temporal"]["clip_frames"] = 64
-    assert clip_frames(cfg, "temporal") == 64 and clip_frames(cfg, "fusion_temporal") == 64, "the expert's length"
-    with open_dict(cfg):
-        cfg.recipes["mixed"] = {"experts": ["temporal", "temporal_b8"], "stacker": "video_mean"}
-        cfg.recipes["bad"] = {"temporal": {}, "sources": ["ffpp-c23"], "clip_frames": "many"}
-    with pytest.raises(LofoError, match="different lengths"):
-        clip_frames(cfg, "mixed")
-    with pytest.raises(LofoError, match="clip_frames must be an integer"):
-        clip_frames(cfg, "bad")

@@ -7,8 +7,8 @@ follow the paper, on the crop geometry training uses (the square MTCNN crop):
 1. **Mask**: a hull of the 68 dense landmarks (`faces/landmarks.py`), one of four shapes drawn at random as in the
    paper's random hull (whole-face hull, hull extended up over the forehead, DeepFaceLab's "full face", or the
    facial components only). Crops without dense landmarks fall back to a polygon grown from MTCNN's 5 points,
-   which covers the face far more roughly. A fifth shape, `lower` (jaw below the cheekbones, nose base and mouth:
-   the region lip-sync regenerates), is not the paper's and is drawn only when listed (`data.sbi.hulls`).
+   which covers the face far more roughly. A fifth shape, `lower` (the jaw below the cheekbones, the lower nose and
+   the mouth: the region lip-sync regenerates), is not the paper's and is drawn only when listed (`data.sbi.hulls`).
 2. **Source/target augmentation**: a copy of the face gets colour (RGB shift, hue/saturation/value, brightness and
    contrast) and frequency (down-and-up-scaling or sharpening) changes. As in the paper, half the time the copy is
    the source pasted in, half the time the target it is pasted into; `Blend.real` is the target, so a paired real

@@ -26,8 +26,8 @@ KEEP_FRAME = 0.35  # flicker: share of frames left untouched (the blend switches
 
 
 def lower_face_mask(shape: tuple[int, int], pts68: np.ndarray) -> np.ndarray:
-    """Binary float32 mask of the lower face hull (jaw 2-14, nose base, mouth) of 68 crop-pixel points (5 points:
-    MTCNN's grown face polygon)."""
+    """Binary float32 mask of the lower face hull (`sbi.hull_mask`'s `lower`: jaw 2-14, nose 29-35, mouth) of 68
+    crop-pixel points (5 points: MTCNN's grown face polygon)."""
     return hull_mask(shape, np.asarray(pts68, dtype=np.float32).reshape(-1, 2), "lower")
 
 

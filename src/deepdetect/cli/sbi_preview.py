@@ -48,10 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 64:
         raise CommandError(f"-n must be between 1 and 64, got {args.n}")
-    from deepdetect.data.sbi import ALL_HULLS, HULLS
+    from deepdetect.data.sbi import ALL_HULLS, HULLS, unknown_hulls
 
     hulls = HULLS if args.hulls is None else tuple(h.strip() for h in str(args.hulls).split(",") if h.strip())
-    unknown = sorted(set(hulls) - set(ALL_HULLS))
+    unknown = unknown_hulls(hulls)
     if not hulls or unknown:
         raise CommandError(f"--hulls: unknown or no shapes {unknown}; expected some of {', '.join(ALL_HULLS)}")
     from deepdetect.data.manifest import read_manifest

@@ -45,6 +45,11 @@ EYE_R, EYE_L, MOUTH = range(36, 42), range(42, 48), range(48, 68)
 LOWER_JAW, NOSE_TO_TIP = range(2, 15), range(29, 36)  # the jaw below the cheekbones; the nose from mid-bridge down
 
 
+def unknown_hulls(hulls: Sequence[str]) -> list[str]:
+    """The names in `hulls` that are not mask shapes (`ALL_HULLS`), sorted: what a config or a command must refuse."""
+    return sorted(set(hulls) - set(ALL_HULLS))
+
+
 def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from deepdetect.data.dataset import normalize_sbi_mode
-from deepdetect.data.sbi import ALL_HULLS, HULLS
+from deepdetect.data.sbi import ALL_HULLS, HULLS, unknown_hulls
 from deepdetect.models.tuning import Tuning, TuningError
 
 PRECISIONS = ("32", "bf16", "16")
@@ -51,7 +51,7 @@ class SbiSettings:
         if val not in ("auto", "sbi", "manifest"):
             raise TrainConfigError(f"data.sbi.val must be auto, sbi or manifest, got {val!r}")
         hulls = tuple(str(h) for h in (sbi.get("hulls") or HULLS))
-        unknown = sorted(set(hulls) - set(ALL_HULLS))
+        unknown = unknown_hulls(hulls)
         if unknown:
             raise TrainConfigError(f"data.sbi.hulls: unknown shapes {unknown}; expected some of {list(ALL_HULLS)}")
         mode = normalize_sbi_mode(sbi.get("mode", "off"))

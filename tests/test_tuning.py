@@ -22,6 +22,7 @@ from deepdetect.models.tuning import (
     last_blocks,
     merge_lowrank,
     plain_state_dict,
+    svd_penalty,
 )
 from deepdetect.training.settings import TrainConfigError, TrainSettings
 from deepdetect.training.train import train
@@ -101,6 +102,41 @@ def test_svd_trains_the_smallest_singular_components_and_head() -> None:
     assert trainable - {"backbone.classifier.weight", "backbone.classifier.bias"} == {
         n for n in dict(model.named_parameters()) if n.endswith((".u", ".s", ".vh"))
     }
+
+
+def test_effort_penalties_are_zero_at_the_start_and_pull_the_trained_vectors_back() -> None:
+    model = _tuned("test_efficientnet", "svd", rank=3, constraints=1.0)
+    start = svd_penalty(model)
+    assert start is not None and float(start.detach()) < 1e-3  # orthonormal vectors, the pretrained norm
+    assert svd_penalty(_tuned("test_efficientnet", "lowrank")) is None
+    head = model.backbone.conv_head
+    minor = _parametrizations_of(head)
+    with torch.no_grad():
+        minor.u.add_(0.3 * minor.u_main[:, :3])  # no longer orthogonal to the frozen vectors, nor unit length
+    drifted = svd_penalty(model)
+    assert drifted is not None and float(drifted.detach()) > 100 * float(start.detach())
+    before = float(minor.penalty(head.weight).detach())
+    opt = torch.optim.SGD([minor.u, minor.s, minor.vh], lr=0.02)
+    for _ in range(60):  # the penalty's gradient alone leads the vectors back
+        opt.zero_grad()
+        minor.penalty(head.weight).backward()
+        opt.step()
+    assert float(minor.penalty(head.weight).detach()) < 0.2 * before
+    assert float((minor.u_main.T @ minor.u).abs().max()) < 0.05  # back near orthogonal to the frozen vectors
+
+
+def test_constraints_join_the_training_loss(cfg_factory, tmp_path: Path) -> None:
+    manifest = make_tiny_manifest(tmp_path / "tiny", n_videos=8)
+    base = ["model=test", f"data.manifest={manifest}", "trainer.max_epochs=1", "model.tuning.mode=svd"]
+    finals = {}
+    for weight in (0.0, 1.0):
+        out = tmp_path / f"c{weight}"
+        train(cfg_factory("train", [*base, f"model.tuning.constraints={weight}", f"output_dir={out}", "seed=0"]))
+        meta = json.loads((out / "model.json").read_text())
+        assert meta["tuning"]["constraints"] == weight
+        finals[weight] = load_detector(out)[0].state_dict()
+    changed = [k for k, v in finals[0.0].items() if v.is_floating_point() and not torch.equal(v, finals[1.0][k])]
+    assert changed  # the same seed and data: only the penalty differs
 
 
 def _parametrizations_of(module: nn.Module) -> nn.Module:
@@ -183,6 +219,12 @@ def test_bad_tuning_settings_are_one_line_config_errors(cfg_factory) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(TrainConfigError, match=r"model\.tuning\.rank must be > 0"):
         TrainSettings.from_config(cfg_factory("train", ["model=test", "data.manifest=x.csv", "model.tuning.rank=0"]))
+    with pytest.raises(TrainConfigError, match=r"^model\.tuning\.constraints applies to mode=svd only"):
+        TrainSettings.from_config(
+            cfg_factory("train", ["model=test", "data.manifest=x.csv", "model.tuning.constraints=1"])
+        )
+    with pytest.raises(TuningError, match=r"constraints must be >= 0"):
+        Tuning.from_config({"mode": "svd", "constraints": -1})
     assert Tuning.from_config(None) == Tuning() and set(MODES) == {"full", "norm", "last_n", "lowrank", "svd"}
 
 

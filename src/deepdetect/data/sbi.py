@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from deepdetect.utils.face68 import BROW_L, BROW_R, EYE_L, EYE_R, LOWER_FACE, MOUTH, NOSE_BRIDGE, NOSE_LOW
 from deepdetect.utils.offline import import_albumentations
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 HULLS = ("facehull", "extended", "dfl_full", "components")  # the paper's random hull: the default draw
 ALL_HULLS = (*HULLS, "lower")
-
-# iBUG 300-W point ranges
-JAW, BROW_R, BROW_L, NOSE_BRIDGE, NOSE_LOW = range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36)
-EYE_R, EYE_L, MOUTH = range(36, 42), range(42, 48), range(48, 68)
-LOWER_JAW, NOSE_TO_TIP = range(2, 15), range(29, 36)  # the jaw below the cheekbones; the nose from mid-bridge down
 
 
 def unknown_hulls(hulls: Sequence[str]) -> list[str]:
@@ -130,7 +126,7 @@ def hull_mask(shape: tuple[int, int], landmarks: Sequence[float] | np.ndarray, k
     elif kind == "components":  # the inner parts only: brows, eyes and nose; nose and mouth (no jaw, no cheeks)
         parts = [take(BROW_R, BROW_L, EYE_R, EYE_L, NOSE_BRIDGE), take(NOSE_LOW, MOUTH), take(NOSE_BRIDGE, NOSE_LOW)]
     elif kind == "lower":  # the lower face: jaw below the cheekbones, lower nose and mouth
-        parts = [take(LOWER_JAW, NOSE_TO_TIP, MOUTH)]
+        parts = [pts[list(LOWER_FACE)]]
     else:
         raise ValueError(f"unknown hull {kind!r}; expected one of {ALL_HULLS}")
     return _fill_hulls(shape, parts)

@@ -20,6 +20,7 @@ import torch
 from deepdetect.contract import Preprocess
 from deepdetect.contract.preprocess import prepare_batch, sigmoid
 from deepdetect.models.detector import Detector
+from deepdetect.utils.face68 import LOWER_FACE
 
 STREAM_FEATURES = ("log_step", "log_jerk", "log_jerk_per_step", "log_spike", "step_cv", "log_spread")
 FEATURE_NAMES = (
@@ -28,7 +29,6 @@ FEATURE_NAMES = (
     "lower_vs_face_step",
     "lower_vs_face_jerk",
 )
-LOWER_FACE_POINTS = [*range(2, 15), *range(29, 36), *range(48, 68)]
 EPS = 1e-6
 
 
@@ -47,7 +47,7 @@ def embed(model: Detector, crops: Sequence[np.ndarray], preprocess: Preprocess, 
 
 def lower_face_box(pts68: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
     """A square box (x0, y0, x1, y1) around the lower face points, grown by 15%, kept inside the crop."""
-    pts = np.asarray(pts68, dtype=np.float32).reshape(68, 2)[LOWER_FACE_POINTS]
+    pts = np.asarray(pts68, dtype=np.float32).reshape(68, 2)[list(LOWER_FACE)]
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
     side = max(8.0, 1.15 * float(max(x1 - x0, y1 - y0)))
     side = min(side, float(width), float(height))

@@ -10,7 +10,11 @@
   `W + alpha / r * B @ A` under the plain names (`plain_state_dict`), so every consumer sees a plain timm model.
 - `svd`: Effort's idea on the same layers: each weight's top singular components stay frozen and its `rank`
   smallest ones (`U_k diag(S_k) V_k^T`, started from the weight's own SVD) train, plus the head; saved merged
-  like `lowrank`. Effort's orthogonality and singular-value losses are not applied.
+  like `lowrank`. `constraints: w` adds w times Effort's two penalties to the training loss (`svd_penalty`): the
+  singular vectors stay orthonormal (the trained ones among themselves and against the frozen ones) and the
+  weight keeps its Frobenius norm; 0 (the default) trains without them. The trained vectors are unit vectors: at
+  the low-rank mode's lr (3e-3) they moved until the features carried no signal, penalties or not; svd trains at
+  full fine-tuning's lr (3e-4), where the penalties keep them about three times closer to orthonormal.
 
 BatchNorm running statistics: a BatchNorm layer whose affine parameters are frozen is kept in eval mode (its
 statistics stay the pretrained ones). In `norm` mode the trained BatchNorm layers also keep their statistics by
@@ -44,7 +48,7 @@ _MODE_SETTINGS = {
     "norm": ("norm_stats",),
     "last_n": ("last_n",),
     "lowrank": ("rank", "alpha"),
-    "svd": ("rank",),
+    "svd": ("rank", "constraints"),
 }
 # Normalisation layers whose affine parameters `norm` mode trains: torch's (timm's BatchNormAct2d, LayerNorm2d,
 # GroupNorm1 and friends subclass them) and timm's own RMS/simple norms (`norm_modules` adds those).
@@ -62,13 +66,15 @@ class TuningError(ValueError):
 
 @dataclass(frozen=True)
 class Tuning:
-    """`model.tuning`: the mode and its settings (`last_n` for last_n, `rank`/`alpha` for lowrank, `rank` for svd)."""
+    """`model.tuning`: the mode and its settings (`last_n` for last_n, `rank`/`alpha` for lowrank, `rank` and
+    `constraints` for svd)."""
 
     mode: str = "full"
     last_n: int = 2
     rank: int = 8
     alpha: float = 16.0
     norm_stats: str = "frozen"
+    constraints: float = 0.0  # svd: the weight of Effort's orthogonality and norm penalties in the loss
 
     @classmethod
     def from_config(cls, node: Mapping[str, Any] | None) -> Tuning:
@@ -86,10 +92,15 @@ class Tuning:
             rank=_number(node, "rank", cls.rank, int),
             alpha=_number(node, "alpha", cls.alpha, float),
             norm_stats=norm_stats,
+            constraints=_number(node, "constraints", cls.constraints, float),
         )
         for key in ("last_n", "rank", "alpha"):
             if getattr(tuning, key) <= 0:
                 raise TuningError(f"model.tuning.{key} must be > 0, got {getattr(tuning, key)}")
+        if not tuning.constraints >= 0:
+            raise TuningError(f"model.tuning.constraints must be >= 0, got {tuning.constraints}")
+        if tuning.constraints and mode != "svd":
+            raise TuningError(f"model.tuning.constraints applies to mode=svd only, not mode={mode}")
         return tuning
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,19 +217,41 @@ class LowRankDelta(nn.Module):
 
 class MinorComponents(nn.Module):
     """Effort's residual as a weight parametrization: the `rank` smallest singular components of the weight train
-    (`u diag(s) vh`, started from its SVD), the rest stays frozen: `weight - start + u diag(s) vh`."""
+    (`u diag(s) vh`, started from its SVD), the rest stays frozen: `weight - start + u diag(s) vh`.
+
+    The frozen singular vectors (`u_main`, `vh_main`) and the weight's squared Frobenius norm are kept for
+    `penalty`, Effort's two constraints."""
 
     def __init__(self, weight: torch.Tensor, rank: int) -> None:
         super().__init__()
         u, s, vh = torch.linalg.svd(weight.reshape(weight.shape[0], -1).float(), full_matrices=False)
         k = min(rank, s.numel())
+        main = [t.to(weight.dtype).contiguous() for t in (u[:, :-k], vh[:-k])]
         u, s, vh = (t.to(weight.dtype).contiguous() for t in (u[:, -k:], s[-k:], vh[-k:]))
         self.start: torch.Tensor
+        self.u_main: torch.Tensor
+        self.vh_main: torch.Tensor
+        self.norm2: torch.Tensor
         self.register_buffer("start", (u * s) @ vh)  # the trained part's starting value, subtracted back out
+        self.register_buffer("u_main", main[0], persistent=False)
+        self.register_buffer("vh_main", main[1], persistent=False)
+        self.register_buffer("norm2", weight.float().square().sum(), persistent=False)
         self.u, self.s, self.vh = nn.Parameter(u.clone()), nn.Parameter(s.clone()), nn.Parameter(vh.clone())
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight + ((self.u * self.s) @ self.vh - self.start).view_as(weight)
+
+    def penalty(self, weight: torch.Tensor) -> torch.Tensor:
+        """Effort's constraints on the current `weight` (this parametrization's output): how far the left and the
+        right singular vectors, frozen and trained together, are from orthonormal (Frobenius norm of their Gram
+        matrix less the identity, half each), plus how far the weight's squared Frobenius norm has moved from the
+        pretrained one's, relative to it."""
+        loss = weight.new_zeros(())
+        for frozen, trained in ((self.u_main, self.u), (self.vh_main.T, self.vh.T)):
+            cross = frozen.T @ trained  # frozen vectors are orthonormal among themselves: their block is exact
+            own = trained.T @ trained - torch.eye(trained.shape[1], dtype=trained.dtype, device=trained.device)
+            loss = loss + 0.5 * torch.sqrt(2 * cross.square().sum() + own.square().sum() + 1e-12)
+        return loss + (weight.float().square().sum() - self.norm2).abs() / self.norm2
 
 
 def lowrank_targets(backbone: nn.Module) -> list[nn.Linear | nn.Conv2d]:
@@ -246,6 +279,19 @@ def add_lowrank(backbone: nn.Module, rank: int, alpha: float, svd: bool = False)
         parametrize.register_parametrization(module, "weight", delta)
         _parametrizations(module)["weight"].original.requires_grad_(False)
     return len(targets)
+
+
+def svd_penalty(model: nn.Module) -> torch.Tensor | None:
+    """The mean of Effort's constraints (`MinorComponents.penalty`) over the layers an `svd` residual adapts;
+    None when `model` has none."""
+    terms = [
+        first.penalty(getattr(module, name))
+        for module in model.modules()
+        if parametrize.is_parametrized(module)
+        for name, chain in _parametrizations(module).items()
+        if isinstance(first := next(iter(chain.children())), MinorComponents)
+    ]
+    return torch.stack(terms).mean() if terms else None
 
 
 def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from deepdetect.contract import ModelCard
 from deepdetect.models.checkpoint import save_detector
+from deepdetect.models.tuning import svd_penalty
 from deepdetect.training.distributed import gather_objects
 from deepdetect.training.loggers import MetricLogger
 from deepdetect.training.settings import TrainConfigError
@@ -71,6 +72,7 @@ def train_epoch(run: TrainRun, progress: Progress) -> float:
     """One pass over the train loader; returns the mean loss (averaged over ranks)."""
     trainer = run.settings.trainer
     accum, clip = trainer.accumulate_grad_batches, trainer.gradient_clip_val
+    constraints = run.settings.tuning.constraints  # svd mode: Effort's penalties join the loss (models.tuning)
     run.run_model.train()
     total, count = 0.0, 0
     run.optimizer.zero_grad(set_to_none=True)
@@ -95,7 +97,9 @@ def train_epoch(run: TrainRun, progress: Progress) -> float:
             with autocast:
                 logits = run.run_model(images)
             loss = F.binary_cross_entropy_with_logits(logits.float(), labels, pos_weight=run.pos_weight)
-            run.scaler.scale(loss / accum).backward()
+            penalty = svd_penalty(run.model) if constraints else None
+            objective = loss if penalty is None else loss + constraints * penalty
+            run.scaler.scale(objective / accum).backward()
         total += float(loss.detach()) * len(labels)
         count += len(labels)
         if last_micro:

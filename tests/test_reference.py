@@ -57,6 +57,30 @@ def test_default_reference_fuses_a_face_swap_and_a_self_blend_expert(tmp_path: P
     assert list(expert_recipes(solo)) == ["faceswap"]
 
 
+# The self-blend expert alone as a reference, as README and RESULTS write the command (one expert, the low-rank residual
+# on SBI's 16-epoch schedule, gan-faces' real portraits beside the face-swap sources' reals).
+SELF_BLEND_ALONE = [
+    "~experts.faceswap",
+    'experts.sbi=["experiment=sbi_reference","model.tuning.mode=lowrank","optimizer.lr=3.0e-3"]',
+    "+sources.gan-faces={path: gan-faces, role: reals, extract: []}",
+    "+expert_sources.sbi=[gan-faces]",
+]
+
+
+def test_the_documented_self_blend_reference_composes(tmp_path: Path) -> None:
+    from deepdetect.training.settings import TrainSettings
+
+    cfg = compose_config("reference", [f"output_dir={tmp_path}", *SELF_BLEND_ALONE])
+    experts = expert_recipes(cfg)
+    assert list(experts) == ["sbi"] and expert_sources(cfg, experts) == {"sbi": ["gan-faces"]}
+    train = TrainSettings.from_config(compose_config("train", ["data.manifest=x.csv", *experts["sbi"]]))
+    assert train.tuning.mode == "lowrank" and train.trainer.max_epochs == 16 and train.data.sbi.mode == "pairs"
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/RESULTS.md"):
+        text = (root / doc).read_text()
+        assert all(f"'{override}'" in text for override in SELF_BLEND_ALONE), doc
+
+
 @pytest.mark.parametrize("experts", [{}, {"bad name": []}])
 def test_expert_names_are_checked(tmp_path: Path, experts: dict[str, list[str]]) -> None:
     cfg = compose_config("reference", [f"output_dir={tmp_path}"])

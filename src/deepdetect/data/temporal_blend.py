@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from deepdetect.data.sbi import BLEND_RATIOS, blend_mask, hull_mask, move_with_mask, perturb
+from deepdetect.utils.face68 import MOUTH
 
 KINDS = ("flicker", "desync")
-MOUTH = list(range(48, 68))
 KEEP_FRAME = 0.35  # flicker: share of frames left untouched (the blend switches on and off)
 
 
@@ -75,11 +75,12 @@ def temporal_blend(
             out[t] = flicker_frame(frames[t], landmarks[t], rng)
         return out, kind
     lag = int(rng.integers(2, max(3, min(6, n // 2) + 1))) * (1 if rng.random() < 0.5 else -1)
+    mouth = list(MOUTH)
     for t in range(n):
         s = int(np.clip(t + lag, 0, n - 1))
         if s == t:
             s = int(np.clip(t - lag, 0, n - 1))
-        dx, dy = landmarks[t][MOUTH].mean(axis=0) - landmarks[s][MOUTH].mean(axis=0)
+        dx, dy = landmarks[t][mouth].mean(axis=0) - landmarks[s][mouth].mean(axis=0)
         source = _shift(frames[s], float(dx), float(dy))
         mask = lower_face_mask(frames.shape[1:3], landmarks[t])
         out[t] = _mix(frames[t], source, blend_mask(mask, rng))

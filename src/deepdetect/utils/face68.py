@@ -1,7 +1,8 @@
 """The 68 face points of iBUG 300-W (dlib's shape predictor): which indices make which part of the face.
 
-Shared by the self-blend masks (`data.sbi`) and the temporal expert's lower-face crop (`models.temporal`), so both
-mean the same region by "lower face".
+Shared by the self-blend masks (`data.sbi`), the temporal self-blends' mouth alignment (`data.temporal_blend`) and
+the temporal expert's lower-face crop (`models.temporal`), so all three mean the same points by "mouth" and "lower
+face".
 """
 
 from __future__ import annotations
